@@ -1,0 +1,92 @@
+"""Settings read from the environment (see ARCHITECTURE.md, Configuration)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DB_DIR = PROJECT_ROOT / "db"
+DEFAULT_DB_PORT = 54329
+DEFAULT_DB_NAME = "wapipe"
+DB_SUPERUSER = "postgres"
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password replaced by *** (safe to print)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable database url>"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """Where the project's own PostgreSQL cluster lives and listens."""
+
+    home: Path
+    port: int
+    database: str
+    pg_major: str = "15"
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(os.environ.get("WAPIPE_PGDATA", str(self.home / "pgdata")))
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / "postgres.log"
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://{DB_SUPERUSER}@127.0.0.1:{self.port}/{self.database}"
+
+
+def cluster_settings() -> ClusterSettings:
+    return ClusterSettings(
+        home=Path(os.environ.get("WAPIPE_HOME", str(PROJECT_ROOT / ".wapipe"))),
+        port=int(os.environ.get("WAPIPE_DB_PORT", str(DEFAULT_DB_PORT))),
+        database=os.environ.get("WAPIPE_DB_NAME", DEFAULT_DB_NAME),
+        pg_major=os.environ.get("WAPIPE_PG_MAJOR", "15"),
+    )
+
+
+def database_url() -> str:
+    """DATABASE_URL when set, else the local cluster's URL."""
+    return os.environ.get("DATABASE_URL") or cluster_settings().url
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Process settings shared by ingress and worker."""
+
+    database_url: str = field(default_factory=database_url)
+    app_secrets: tuple[str, ...] = ()
+    verify_token: str = ""
+    access_token: str = ""
+    api_url: str = "https://graph.facebook.com/v21.0"
+    config_path: str = ""
+
+
+def load_settings() -> Settings:
+    secrets = tuple(
+        s.strip() for s in os.environ.get("WHATSAPP_APP_SECRET", "").split(",") if s.strip()
+    )
+    return Settings(
+        database_url=database_url(),
+        app_secrets=secrets,
+        verify_token=os.environ.get("WHATSAPP_VERIFY_TOKEN", ""),
+        access_token=os.environ.get("WHATSAPP_ACCESS_TOKEN", ""),
+        api_url=os.environ.get("WHATSAPP_API_URL", "https://graph.facebook.com/v21.0"),
+        config_path=os.environ.get("WAPIPE_CONFIG", ""),
+    )

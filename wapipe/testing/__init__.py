@@ -1,0 +1,1 @@
+"""Test harness shared by pytest (tests/conftest.py) and the pgTAP runner."""
