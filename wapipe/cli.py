@@ -162,7 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if getattr(args, "handler", None) is cmd_db_psql:
+        args.psql_args = [*extra, *args.psql_args]  # psql's own options, e.g. -c
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     handler: Handler = args.handler
     try:
         return handler(args)

@@ -19,7 +19,9 @@ from yoyo import get_backend, read_migrations
 
 from wapipe.db import connect, first_line
 from wapipe.errors import MigrationError
-from wapipe.settings import DB_DIR
+from wapipe.settings import DB_DIR, PROJECT_ROOT
+
+SAMPLES_DIR = PROJECT_ROOT / "tests" / "fixtures" / "whatsapp"
 
 # Serialises concurrent `migrate` runs against one database.
 _MIGRATE_LOCK_KEY = 7_301_190_001
@@ -180,6 +182,11 @@ def _apply_test_helpers(conn: psycopg.Connection[Any], helpers_dir: Path) -> Non
                 conn.execute(path.read_text())
             except psycopg.Error as exc:
                 raise MigrationError(f"{path.name}: {first_line(str(exc))}") from exc
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO wapipe_tests.samples (name, payload) VALUES (%s, %s::jsonb)",
+                [(p.stem, p.read_text()) for p in sorted(SAMPLES_DIR.glob("*.json"))],
+            )
 
 
 def _schedule_maintenance(conn: psycopg.Connection[Any]) -> None:

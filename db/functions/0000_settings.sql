@@ -1,0 +1,26 @@
+-- wapipe._setting: the value of one operator setting (wapipe.settings).
+-- Returns the jsonb value; raises when the key is unknown, so typos fail loudly.
+CREATE OR REPLACE FUNCTION wapipe._setting(setting_key text)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = ''
+AS $$
+DECLARE
+  result jsonb;
+BEGIN
+  SELECT s.value INTO result FROM wapipe.settings s WHERE s.key = setting_key;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'unknown wapipe setting "%"', setting_key USING ERRCODE = '22023';
+  END IF;
+  RETURN result;
+END
+$$;
+COMMENT ON FUNCTION wapipe._setting(text) IS
+  'Private: value of a wapipe.settings key; raises 22023 for an unknown key.';
+
+-- wapipe._setting_num: a numeric setting.
+-- Returns the value as numeric.
+CREATE OR REPLACE FUNCTION wapipe._setting_num(setting_key text)
+RETURNS numeric
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = ''
+AS $$ SELECT (wapipe._setting(setting_key) #>> '{}')::numeric $$;
+COMMENT ON FUNCTION wapipe._setting_num(text) IS 'Private: numeric value of a wapipe.settings key.';

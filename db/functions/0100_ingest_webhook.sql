@@ -1,0 +1,233 @@
+-- wapipe.ingest_webhook: store one webhook POST and enqueue its new messages, in one transaction.
+-- Returns one row: the event id and the counts of new messages, duplicates, statuses and errors.
+--
+-- Walks every entry, change, message and status (up to 1000 updates per POST).
+-- Each message is deduplicated on its wamid (processed_messages, ON CONFLICT DO
+-- NOTHING) and only new ones go to pgmq with the conversation as FIFO group and
+-- the priority of its type; the conversation head index is kept current so a
+-- claim never scans the backlog. Any message type is accepted (unknown types get
+-- priority 0). A payload that is not a WhatsApp webhook raises SQLSTATE 22023
+-- and stores nothing.
+CREATE OR REPLACE FUNCTION wapipe.ingest_webhook(payload jsonb, correlation_id text DEFAULT NULL)
+RETURNS TABLE (event_id bigint, new_messages integer, duplicates integer, statuses integer, errors integer)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+AS $$
+DECLARE
+  v_event_id   bigint;
+  v_parsed     jsonb;
+  v_total      integer;
+  v_new_ids    bigint[];
+  v_statuses   jsonb;
+  v_errors     integer;
+  v_bad        record;
+BEGIN
+  IF payload IS NULL OR jsonb_typeof(payload) IS DISTINCT FROM 'object' THEN
+    RAISE EXCEPTION 'not a WhatsApp webhook: the body must be a JSON object'
+      USING ERRCODE = '22023';
+  END IF;
+  IF payload->>'object' IS DISTINCT FROM 'whatsapp_business_account' THEN
+    RAISE EXCEPTION 'not a WhatsApp webhook: "object" must be "whatsapp_business_account", got %',
+      coalesce(left(payload->>'object', 60), 'nothing')
+      USING ERRCODE = '22023';
+  END IF;
+  IF jsonb_typeof(payload->'entry') IS DISTINCT FROM 'array' THEN
+    RAISE EXCEPTION 'not a WhatsApp webhook: "entry" must be an array' USING ERRCODE = '22023';
+  END IF;
+
+  -- Flatten entry[].changes[].value.{messages,statuses,errors} once.
+  WITH changes AS (
+    SELECT e.ord AS entry_ord, ch.ord AS change_ord, ch.change->'value' AS value
+    FROM jsonb_array_elements(payload->'entry') WITH ORDINALITY AS e(entry, ord)
+    CROSS JOIN LATERAL jsonb_array_elements(
+      CASE WHEN jsonb_typeof(e.entry->'changes') = 'array' THEN e.entry->'changes' ELSE '[]' END
+    ) WITH ORDINALITY AS ch(change, ord)
+    WHERE jsonb_typeof(ch.change->'value') = 'object'
+  )
+  SELECT
+    coalesce(jsonb_agg(jsonb_build_object(
+        'wamid', m.msg->>'id',
+        'from_wa_id', m.msg->>'from',
+        'message_type', coalesce(m.msg->>'type', 'unknown'),
+        'phone_number_id', c.value->'metadata'->>'phone_number_id',
+        'display_phone_number', c.value->'metadata'->>'display_phone_number',
+        'wa_ts', CASE WHEN m.msg->>'timestamp' ~ '^[0-9]{1,12}$' THEN m.msg->>'timestamp' END,
+        'payload', m.msg,
+        'contact', (SELECT ct FROM jsonb_array_elements(
+                       CASE WHEN jsonb_typeof(c.value->'contacts') = 'array'
+                            THEN c.value->'contacts' ELSE '[]' END) ct
+                     WHERE ct->>'wa_id' = m.msg->>'from' LIMIT 1),
+        'position', format('entry[%s].changes[%s].value.messages[%s]',
+                           c.entry_ord - 1, c.change_ord - 1, m.ord - 1))
+      ORDER BY c.entry_ord, c.change_ord, m.ord) FILTER (WHERE m.msg IS NOT NULL), '[]'),
+    (SELECT coalesce(jsonb_agg(jsonb_build_object(
+        'status', s.st, 'phone_number_id', c2.value->'metadata'->>'phone_number_id',
+        'position', format('entry[%s].changes[%s].value.statuses[%s]',
+                           c2.entry_ord - 1, c2.change_ord - 1, s.ord - 1))), '[]')
+     FROM changes c2
+     CROSS JOIN LATERAL jsonb_array_elements(
+       CASE WHEN jsonb_typeof(c2.value->'statuses') = 'array' THEN c2.value->'statuses' ELSE '[]' END
+     ) WITH ORDINALITY AS s(st, ord)),
+    (SELECT coalesce(sum(jsonb_array_length(c3.value->'errors')), 0)::integer
+     FROM changes c3 WHERE jsonb_typeof(c3.value->'errors') = 'array')
+  INTO v_parsed, v_statuses, v_errors
+  FROM changes c
+  LEFT JOIN LATERAL jsonb_array_elements(
+    CASE WHEN jsonb_typeof(c.value->'messages') = 'array' THEN c.value->'messages' ELSE '[]' END
+  ) WITH ORDINALITY AS m(msg, ord) ON true;
+
+  v_parsed := coalesce(v_parsed, '[]');
+  v_statuses := coalesce(v_statuses, '[]');
+  v_errors := coalesce(v_errors, 0);
+  v_total := jsonb_array_length(v_parsed);
+
+  -- Refuse shapes we cannot deduplicate or route, before storing anything.
+  SELECT p->>'position' AS position, p INTO v_bad
+  FROM jsonb_array_elements(v_parsed) p
+  WHERE jsonb_typeof(p->'payload') IS DISTINCT FROM 'object'
+     OR coalesce(p->>'wamid', '') = '' OR coalesce(p->>'from_wa_id', '') = ''
+     OR coalesce(p->>'phone_number_id', '') = ''
+  LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'malformed message at %: a message needs an object with "id" and "from", and its change needs metadata.phone_number_id',
+      v_bad.position USING ERRCODE = '22023';
+  END IF;
+  SELECT s->>'position' AS position INTO v_bad
+  FROM jsonb_array_elements(v_statuses) s
+  WHERE jsonb_typeof(s->'status') IS DISTINCT FROM 'object'
+     OR coalesce(s->'status'->>'id', '') = '' OR coalesce(s->'status'->>'status', '') = ''
+  LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'malformed status at %: a status needs "id" and "status"', v_bad.position
+      USING ERRCODE = '22023';
+  END IF;
+
+  INSERT INTO wapipe.webhook_events (correlation_id, payload)
+  VALUES (ingest_webhook.correlation_id, ingest_webhook.payload)
+  RETURNING id INTO v_event_id;
+
+  -- Dedup: only wamids never seen before get a row (and so a queue entry).
+  WITH inserted AS (
+    INSERT INTO wapipe.processed_messages AS pm (
+      wamid, conversation_key, phone_number_id, display_phone_number, from_wa_id,
+      message_type, payload, contact, wa_timestamp, priority, correlation_id, webhook_event_id)
+    SELECT p.wamid, p.phone_number_id || ':' || p.from_wa_id, p.phone_number_id,
+           p.display_phone_number, p.from_wa_id, p.message_type, p.payload, p.contact,
+           coalesce(to_timestamp(p.wa_ts::bigint), now()),
+           coalesce(r.priority, 0), ingest_webhook.correlation_id, v_event_id
+    FROM jsonb_to_recordset(v_parsed) WITH ORDINALITY AS p(
+      wamid text, from_wa_id text, message_type text, phone_number_id text,
+      display_phone_number text, wa_ts text, payload jsonb, contact jsonb, ord bigint)
+    LEFT JOIN wapipe.priority_rules r ON r.message_type = p.message_type
+    ORDER BY p.ord  -- ids follow the payload: the tie-break within one WhatsApp second
+    ON CONFLICT (wamid) DO NOTHING
+    RETURNING pm.id
+  )
+  SELECT coalesce(array_agg(id), '{}') INTO v_new_ids FROM inserted;
+
+  IF cardinality(v_new_ids) > 0 THEN
+    -- Enqueue the new messages in conversation order and remember their msg_ids.
+    WITH fresh AS (
+      SELECT m.*, row_number() OVER (ORDER BY m.wa_timestamp, m.id) AS ord
+      FROM wapipe.processed_messages m
+      WHERE m.id = ANY (v_new_ids)
+    ), sent AS (
+      SELECT s.msg_id, s.ord
+      FROM pgmq.send_batch(
+        'wapipe_inbound',
+        ARRAY(SELECT jsonb_build_object(
+                'message_id', f.id, 'wamid', f.wamid, 'conversation_key', f.conversation_key,
+                'phone_number_id', f.phone_number_id, 'from', f.from_wa_id,
+                'type', f.message_type, 'priority', f.priority, 'message', f.payload,
+                'contact', f.contact, 'correlation_id', f.correlation_id)
+              FROM fresh f ORDER BY f.ord),
+        ARRAY(SELECT jsonb_build_object(
+                'x-pgmq-group', f.conversation_key, 'priority', f.priority,
+                'correlation_id', f.correlation_id)
+              FROM fresh f ORDER BY f.ord)
+      ) WITH ORDINALITY AS s(msg_id, ord)
+    )
+    UPDATE wapipe.processed_messages m
+       SET queue_msg_id = sent.msg_id
+      FROM fresh JOIN sent USING (ord)
+     WHERE m.id = fresh.id;
+
+    -- Head index: a new conversation gets its first message as head; an idle one
+    -- wakes up; an unclaimed one switches to an earlier message (Meta delivers
+    -- concurrently, so a later message can arrive first). Keys in sorted order
+    -- so concurrent ingests lock conversations without deadlocks.
+    INSERT INTO wapipe.conversations AS c (
+      conversation_key, phone_number_id, wa_id, head_message_id, head_priority,
+      head_wa_timestamp, head_received_at, head_rank, available_at, last_message_at)
+    SELECT DISTINCT ON (m.conversation_key)
+           m.conversation_key, m.phone_number_id, m.from_wa_id, m.id, m.priority,
+           m.wa_timestamp, m.received_at, wapipe._conversation_rank(m.received_at, m.priority),
+           now(), now()
+    FROM wapipe.processed_messages m
+    WHERE m.id = ANY (v_new_ids)
+    ORDER BY m.conversation_key, m.wa_timestamp, m.id
+    ON CONFLICT (conversation_key) DO UPDATE
+      SET head_message_id   = CASE WHEN wapipe._head_is_replaceable(c, excluded)
+                                   THEN excluded.head_message_id ELSE c.head_message_id END,
+          head_priority     = CASE WHEN wapipe._head_is_replaceable(c, excluded)
+                                   THEN excluded.head_priority ELSE c.head_priority END,
+          head_wa_timestamp = CASE WHEN wapipe._head_is_replaceable(c, excluded)
+                                   THEN excluded.head_wa_timestamp ELSE c.head_wa_timestamp END,
+          head_received_at  = CASE WHEN wapipe._head_is_replaceable(c, excluded)
+                                   THEN excluded.head_received_at ELSE c.head_received_at END,
+          head_rank         = CASE WHEN wapipe._head_is_replaceable(c, excluded)
+                                   THEN excluded.head_rank ELSE c.head_rank END,
+          available_at      = CASE WHEN c.head_message_id IS NULL THEN now() ELSE c.available_at END,
+          last_message_at   = now();
+  END IF;
+
+  -- Statuses of our outbound messages: keep the furthest one per wamid; never go back.
+  INSERT INTO wapipe.message_statuses AS ms (
+    wamid, phone_number_id, recipient_id, status, status_rank, status_at, errors,
+    conversation, pricing, webhook_event_id)
+  SELECT DISTINCT ON (s.status->>'id')
+         s.status->>'id', s.phone_number_id, s.status->>'recipient_id', s.status->>'status',
+         wapipe._status_rank(s.status->>'status'),
+         CASE WHEN s.status->>'timestamp' ~ '^[0-9]{1,12}$'
+              THEN to_timestamp((s.status->>'timestamp')::bigint) END,
+         s.status->'errors', s.status->'conversation', s.status->'pricing', v_event_id
+  FROM jsonb_to_recordset(v_statuses) AS s(status jsonb, phone_number_id text)
+  ORDER BY s.status->>'id', wapipe._status_rank(s.status->>'status') DESC,
+           s.status->>'timestamp' DESC
+  ON CONFLICT (wamid) DO UPDATE
+    SET status = excluded.status, status_rank = excluded.status_rank,
+        status_at = excluded.status_at,
+        errors = coalesce(excluded.errors, ms.errors),
+        conversation = coalesce(excluded.conversation, ms.conversation),
+        pricing = coalesce(excluded.pricing, ms.pricing),
+        recipient_id = coalesce(excluded.recipient_id, ms.recipient_id),
+        updated_at = now(), webhook_event_id = excluded.webhook_event_id
+    WHERE excluded.status_rank > ms.status_rank;
+
+  -- Account-level errors (value.errors).
+  IF v_errors > 0 THEN
+    INSERT INTO wapipe.webhook_errors (webhook_event_id, phone_number_id, code, title, message, details)
+    SELECT v_event_id, ch.change->'value'->'metadata'->>'phone_number_id',
+           CASE WHEN err->>'code' ~ '^-?[0-9]{1,9}$' THEN (err->>'code')::integer END,
+           err->>'title', coalesce(err->>'message', err->'error_data'->>'details'), err
+    FROM jsonb_array_elements(payload->'entry') e(entry)
+    CROSS JOIN LATERAL jsonb_array_elements(
+      CASE WHEN jsonb_typeof(e.entry->'changes') = 'array' THEN e.entry->'changes' ELSE '[]' END) ch(change)
+    CROSS JOIN LATERAL jsonb_array_elements(
+      CASE WHEN jsonb_typeof(ch.change->'value'->'errors') = 'array'
+           THEN ch.change->'value'->'errors' ELSE '[]' END) err;
+  END IF;
+
+  UPDATE wapipe.webhook_events w
+     SET new_messages = cardinality(v_new_ids), duplicates = v_total - cardinality(v_new_ids),
+         statuses = jsonb_array_length(v_statuses), errors = v_errors
+   WHERE w.id = v_event_id;
+
+  RETURN QUERY SELECT v_event_id, cardinality(v_new_ids), v_total - cardinality(v_new_ids),
+                      jsonb_array_length(v_statuses), v_errors;
+END
+$$;
+COMMENT ON FUNCTION wapipe.ingest_webhook(jsonb, text) IS
+  'Store a whole webhook POST in one transaction: raw event, deduplicated messages enqueued in pgmq by conversation and priority, statuses (never backwards) and value.errors. Returns (event_id, new_messages, duplicates, statuses, errors). Raises 22023 for a payload that is not a WhatsApp webhook.';
+
+REVOKE ALL ON FUNCTION wapipe.ingest_webhook(jsonb, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION wapipe.ingest_webhook(jsonb, text) TO wapipe_ingress;
