@@ -114,9 +114,11 @@ BEGIN
            p.display_phone_number, p.from_wa_id, p.message_type, p.payload, p.contact,
            coalesce(to_timestamp(p.wa_ts::bigint), now()),
            coalesce(r.priority, 0), ingest_webhook.correlation_id, v_event_id
-    FROM jsonb_to_recordset(v_parsed) WITH ORDINALITY AS p(
-      wamid text, from_wa_id text, message_type text, phone_number_id text,
-      display_phone_number text, wa_ts text, payload jsonb, contact jsonb, ord bigint)
+    FROM ROWS FROM (jsonb_to_recordset(v_parsed) AS (
+           wamid text, from_wa_id text, message_type text, phone_number_id text,
+           display_phone_number text, wa_ts text, payload jsonb, contact jsonb))
+         WITH ORDINALITY AS p(wamid, from_wa_id, message_type, phone_number_id,
+                              display_phone_number, wa_ts, payload, contact, ord)
     LEFT JOIN wapipe.priority_rules r ON r.message_type = p.message_type
     ORDER BY p.ord  -- ids follow the payload: the tie-break within one WhatsApp second
     ON CONFLICT (wamid) DO NOTHING

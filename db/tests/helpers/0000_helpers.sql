@@ -60,9 +60,9 @@ CREATE FUNCTION wapipe_tests.enqueue_text(
   phone_number_id text DEFAULT '300100200300400', wa_timestamp bigint DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
-  payload jsonb := wapipe_tests.text_payload(from_wa_id, body, wamid, phone_number_id, wa_timestamp);
+  v_payload jsonb := wapipe_tests.text_payload(from_wa_id, body, wamid, phone_number_id, wa_timestamp);
 BEGIN
-  PERFORM wapipe.ingest_webhook(payload, 'test');
+  PERFORM wapipe.ingest_webhook(v_payload, 'test');
   RETURN (SELECT m.id FROM wapipe.processed_messages m
-          WHERE m.wamid = payload #>> '{entry,0,changes,0,value,messages,0,id}');
+          WHERE m.wamid = v_payload #>> '{entry,0,changes,0,value,messages,0,id}');
 END $$;
