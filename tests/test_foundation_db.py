@@ -172,3 +172,47 @@ def test_unreachable_database_url_fails_fast_with_one_line(command: list[str]) -
 def test_db_url_prints_database_url() -> None:
     env = {**os.environ, "DATABASE_URL": "postgresql://u@h:1/d"}
     assert _wapipe("db", "url", env=env).stdout.strip() == "postgresql://u@h:1/d"
+
+
+def test_built_from_scratch_equals_migrated_step_by_step(server_tmp: Path) -> None:
+    from yoyo import get_backend, read_migrations
+
+    from wapipe.migrate import yoyo_url
+    from wapipe.settings import DB_DIR
+
+    scratch_root, steps_root = server_tmp / "scratch", server_tmp / "steps"
+    scratch_root.mkdir()
+    steps_root.mkdir()
+    scratch = new_cluster(scratch_root, "wapipe")
+    steps = new_cluster(steps_root, "wapipe")
+    try:
+        scratch.up()
+        steps.up()
+        migrate(scratch.url)
+
+        # an install of the first release: extensions + migrations one at a time,
+        # then the current code on top
+        migrate(steps.url, db_dir=_only_first_migration(server_tmp, DB_DIR))
+        backend = get_backend(yoyo_url(steps.url))
+        try:
+            with backend.lock():
+                for migration in backend.to_apply(read_migrations(str(DB_DIR / "schema"))):
+                    backend.apply_one(migration)
+        finally:
+            backend.connection.close()
+        migrate(steps.url)
+
+        assert _schema_fingerprint(steps.url) == _schema_fingerprint(scratch.url)
+    finally:
+        remove_cluster(scratch)
+        remove_cluster(steps)
+
+
+def _only_first_migration(root: Path, db_dir: Path) -> Path:
+    import shutil
+
+    first = root / "first_release"
+    (first / "schema").mkdir(parents=True)
+    migrations = sorted((db_dir / "schema").glob("*.sql"))
+    shutil.copy(migrations[0], first / "schema" / migrations[0].name)
+    return first

@@ -147,6 +147,9 @@ def _apply_code(conn: psycopg.Connection[Any], db_dir: Path, report: MigrationRe
         report.functions_files = len(functions)
         report.views_files = len(views)
         report.stale_functions_dropped = _drop_stale_functions(conn)
+        # Safety net under the per-file REVOKEs: PostgreSQL grants EXECUTE to
+        # PUBLIC on every new function, and nothing of wapipe is public.
+        conn.execute("REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA wapipe FROM PUBLIC")
 
 
 def _drop_stale_functions(conn: psycopg.Connection[Any]) -> list[str]:

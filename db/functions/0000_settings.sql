@@ -24,3 +24,6 @@ RETURNS numeric
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = ''
 AS $$ SELECT (wapipe._setting(setting_key) #>> '{}')::numeric $$;
 COMMENT ON FUNCTION wapipe._setting_num(text) IS 'Private: numeric value of a wapipe.settings key.';
+
+REVOKE ALL ON FUNCTION wapipe._setting(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION wapipe._setting_num(text) FROM PUBLIC;

@@ -53,3 +53,7 @@ AS $$
 $$;
 COMMENT ON FUNCTION wapipe._head_is_replaceable(wapipe.conversations, wapipe.conversations) IS
   'Private: true when an ingested message should replace a conversation''s head (idle, or unclaimed and earlier).';
+
+REVOKE ALL ON FUNCTION wapipe._conversation_rank(timestamptz, smallint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION wapipe._refresh_conversation_head(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION wapipe._head_is_replaceable(wapipe.conversations, wapipe.conversations) FROM PUBLIC;

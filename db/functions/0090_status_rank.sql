@@ -12,3 +12,5 @@ AS $$
 $$;
 COMMENT ON FUNCTION wapipe._status_rank(text) IS
   'Private: rank of an outbound status (sent 1 < delivered 2 < read/played 3 < failed/deleted 4; unknown 0).';
+
+REVOKE ALL ON FUNCTION wapipe._status_rank(text) FROM PUBLIC;

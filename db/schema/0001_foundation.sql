@@ -22,8 +22,9 @@ COMMENT ON ROLE wapipe_monitor IS 'wapipe: read-only access to the monitoring vi
 REVOKE ALL ON SCHEMA wapipe FROM PUBLIC;
 GRANT USAGE ON SCHEMA wapipe TO wapipe_ingress, wapipe_worker, wapipe_monitor;
 
--- Functions are granted one by one in their files; nothing is executable by default.
-ALTER DEFAULT PRIVILEGES IN SCHEMA wapipe REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
+-- Functions are granted one by one in their files; `wapipe db migrate` also revokes
+-- EXECUTE from PUBLIC on every wapipe function after applying them (per-schema default
+-- privileges cannot take away PostgreSQL's global EXECUTE-to-PUBLIC default).
 
 -- Inbound messages: one queue, the conversation as FIFO group (x-pgmq-group header).
 DO $$ BEGIN PERFORM pgmq.create('wapipe_inbound'); END $$;
