@@ -44,7 +44,9 @@ def _queued(conn: psycopg.Connection[Any]) -> tuple[int, int]:
 
 
 def test_eight_connections_ingest_the_same_200_wamids_in_one_post(connect: Connect) -> None:
-    messages = [text_message(f"2507000{n % 40:05d}", f"m{n}", f"wamid.same.{n}") for n in range(200)]
+    messages = [
+        text_message(f"2507000{n % 40:05d}", f"m{n}", f"wamid.same.{n}") for n in range(200)
+    ]
     payload = webhook(messages)
     conns = [connect() for _ in range(8)]
     totals: list[tuple[int, int]] = []

@@ -185,13 +185,14 @@ BEGIN
   -- Statuses of our outbound messages: keep the furthest one per wamid; never go back.
   INSERT INTO wapipe.message_statuses AS ms (
     wamid, phone_number_id, recipient_id, status, status_rank, status_at, errors,
-    conversation, pricing, webhook_event_id)
+    conversation, pricing, callback_data, webhook_event_id)
   SELECT DISTINCT ON (s.status->>'id')
          s.status->>'id', s.phone_number_id, s.status->>'recipient_id', s.status->>'status',
          wapipe._status_rank(s.status->>'status'),
          CASE WHEN s.status->>'timestamp' ~ '^[0-9]{1,12}$'
               THEN to_timestamp((s.status->>'timestamp')::bigint) END,
-         s.status->'errors', s.status->'conversation', s.status->'pricing', v_event_id
+         s.status->'errors', s.status->'conversation', s.status->'pricing',
+         s.status->>'biz_opaque_callback_data', v_event_id
   FROM jsonb_to_recordset(v_statuses) AS s(status jsonb, phone_number_id text)
   ORDER BY s.status->>'id', wapipe._status_rank(s.status->>'status') DESC,
            s.status->>'timestamp' DESC
@@ -202,6 +203,7 @@ BEGIN
         conversation = coalesce(excluded.conversation, ms.conversation),
         pricing = coalesce(excluded.pricing, ms.pricing),
         recipient_id = coalesce(excluded.recipient_id, ms.recipient_id),
+        callback_data = coalesce(excluded.callback_data, ms.callback_data),
         updated_at = now(), webhook_event_id = excluded.webhook_event_id
     WHERE excluded.status_rank > ms.status_rank;
 
