@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
+import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -15,7 +20,11 @@ from wapipe.cluster import Cluster
 from wapipe.db import connect
 from wapipe.errors import WapipeError
 from wapipe.migrate import migrate, pending_migrations
-from wapipe.settings import cluster_settings, database_url, mask_url
+from wapipe.settings import cluster_settings, database_url, load_settings, mask_url
+
+# What `wapipe run` uses when the environment names no secret / verify token.
+DEV_APP_SECRET = "wapipe-dev-secret"
+DEV_VERIFY_TOKEN = "wapipe-dev-verify"
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -89,7 +98,143 @@ class ChildProcess:
 
 def _children() -> list[ChildProcess]:
     """The processes `wapipe run` supervises; each issue adds its own."""
-    return []
+    return [ChildProcess("ingress", [sys.executable, "-m", "wapipe.cli", "ingress"])]
+
+
+def cmd_ingress(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from ingress.app import check_startup_settings
+    from wapipe.log import configure_logging
+
+    settings = load_settings()
+    configure_logging("ingress")
+    if not settings.app_secrets and not settings.allow_unsigned:
+        check_startup_settings(settings)  # raises with the one-line reason
+    with connect(settings.database_url):  # fail fast, one line, before any worker starts
+        pass
+    workers = args.workers or settings.ingress_workers
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Every worker writes its metrics there; /metrics adds them up.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="wapipe-metrics-")
+    uvicorn.run(
+        "ingress.app:app",
+        host=args.host or settings.ingress_host,
+        port=args.port or settings.ingress_port,
+        workers=workers,
+        log_config=None,  # wapipe.log owns logging (JSON, masked)
+        access_log=False,  # the app logs each webhook itself, without query strings
+        server_header=False,
+        timeout_graceful_shutdown=30,  # SIGTERM: stop accepting, finish in-flight requests
+    )
+    return 0
+
+
+def dev_webhook(text: str, wa_id: str = "250788123456") -> bytes:
+    """A text.json-style webhook with a fresh wamid (for trying the ingress by hand)."""
+    payload = {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": "900800700600500",
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {
+                                "display_phone_number": "250780000100",
+                                "phone_number_id": "300100200300400",
+                            },
+                            "contacts": [{"profile": {"name": "Dev"}, "wa_id": wa_id}],
+                            "messages": [
+                                {
+                                    "from": wa_id,
+                                    "id": f"wamid.dev-{uuid.uuid4().hex}",
+                                    "timestamp": str(int(time.time())),
+                                    "type": "text",
+                                    "text": {"body": text},
+                                }
+                            ],
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def signed_curl(url: str, body: bytes, secret: str) -> str:
+    from ingress.signature import sign
+
+    return " ".join(
+        [
+            "curl -sS -X POST",
+            shlex.quote(url),
+            "-H 'Content-Type: application/json'",
+            "-H " + shlex.quote(f"X-Hub-Signature-256: {sign(body, secret)}"),
+            "--data-binary " + shlex.quote(body.decode()),
+        ]
+    )
+
+
+def _dev_secret() -> str:
+    secrets = load_settings().app_secrets
+    return secrets[0] if secrets else DEV_APP_SECRET
+
+
+def _ingress_url() -> str:
+    settings = load_settings()
+    return f"http://{settings.ingress_host}:{settings.ingress_port}"
+
+
+def cmd_dev_send(args: argparse.Namespace) -> int:
+    import httpx
+
+    url = args.url or f"{_ingress_url()}/webhook"
+    body = dev_webhook(args.text, args.wa_id)
+    secret = _dev_secret()
+    if args.curl:
+        print(signed_curl(url, body, secret))
+        return 0
+    from ingress.signature import sign
+
+    headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign(body, secret)}
+    try:
+        response = httpx.post(url, content=body, headers=headers, timeout=10)
+    except httpx.HTTPError as exc:
+        raise WapipeError(f"cannot reach the ingress at {url}: {exc}") from exc
+    print(f"{response.status_code} {response.text.strip()}")
+    return 0 if response.status_code == 200 else 1
+
+
+def _wait_ready(base_url: str, timeout_seconds: float) -> bool:
+    import httpx
+
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def _print_ingress_banner() -> None:
+    base = _ingress_url()
+    secret = _dev_secret()
+    ready = _wait_ready(base, 20)
+    token = os.environ.get("WHATSAPP_VERIFY_TOKEN", "")
+    print(f"ingress: {base}/webhook ({'ready' if ready else 'NOT ready yet, see its log'})")
+    print(f"app secret: {secret}   verify token: {token}")
+    prog = sys.argv[0] if os.path.basename(sys.argv[0]) == "wapipe" else "wapipe"
+    print("send a signed text message (fresh wamid every time):")
+    print(f"  {shlex.quote(prog)} dev-send 'hello'")
+    print("or the same with curl:")
+    print("  " + signed_curl(f"{base}/webhook", dev_webhook("hello"), secret))
 
 
 def cmd_run(_args: argparse.Namespace) -> int:
@@ -101,9 +246,13 @@ def cmd_run(_args: argparse.Namespace) -> int:
         print(f"database: {cluster.url} ({'started' if started_cluster else 'already running'})")
     migrate(database_url())
     print("database migrated")
+    os.environ.setdefault("WHATSAPP_APP_SECRET", DEV_APP_SECRET)
+    os.environ.setdefault("WHATSAPP_VERIFY_TOKEN", DEV_VERIFY_TOKEN)
     procs = [(child, subprocess.Popen(child.argv)) for child in _children()]
     for child, proc in procs:
         print(f"started {child.name} (pid {proc.pid})")
+    if any(child.name == "ingress" for child, _ in procs):
+        _print_ingress_banner()
     if not procs:
         print("no processes to run yet: the database is ready; press Ctrl-C to stop")
     stop = threading.Event()
@@ -157,6 +306,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="the whole system on the local cluster").set_defaults(
         handler=cmd_run
     )
+
+    ingress = sub.add_parser("ingress", help="the webhook ingress (uvicorn)")
+    ingress.add_argument("--host", help="bind address (WAPIPE_INGRESS_HOST, 127.0.0.1)")
+    ingress.add_argument("--port", type=int, help="port (WAPIPE_INGRESS_PORT, 8080)")
+    ingress.add_argument("--workers", type=int, help="processes (WAPIPE_INGRESS_WORKERS, 1)")
+    ingress.set_defaults(handler=cmd_ingress)
+
+    dev_send = sub.add_parser(
+        "dev-send", help="post a signed text message with a fresh wamid to the ingress"
+    )
+    dev_send.add_argument("text", nargs="?", default="hello")
+    dev_send.add_argument("--url", help="webhook URL (default: the local ingress)")
+    dev_send.add_argument("--wa-id", default="250788123456", help="sender's WhatsApp id")
+    dev_send.add_argument("--curl", action="store_true", help="print a curl command instead")
+    dev_send.set_defaults(handler=cmd_dev_send)
     return parser
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from wapipe.errors import WapipeError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DB_DIR = PROJECT_ROOT / "db"
 DEFAULT_DB_PORT = 54329
@@ -76,6 +78,19 @@ class Settings:
     access_token: str = ""
     api_url: str = "https://graph.facebook.com/v21.0"
     config_path: str = ""
+    # Ingress (WAPIPE_INGRESS_*).
+    ingress_host: str = "127.0.0.1"
+    ingress_port: int = 8080
+    ingress_workers: int = 1
+    # Lets the ingress start without WHATSAPP_APP_SECRET (signatures unchecked):
+    # local development only, announced by a warning on every start.
+    allow_unsigned: bool = False
+    max_body_bytes: int = 4 * 1024 * 1024
+    pool_min_size: int = 2
+    pool_max_size: int = 10
+    # Whole budget of one database call (connection + ingest); past it: 503.
+    db_timeout_seconds: float = 5.0
+    readiness_cache_seconds: float = 2.0
 
 
 def load_settings() -> Settings:
@@ -89,4 +104,19 @@ def load_settings() -> Settings:
         access_token=os.environ.get("WHATSAPP_ACCESS_TOKEN", ""),
         api_url=os.environ.get("WHATSAPP_API_URL", "https://graph.facebook.com/v21.0"),
         config_path=os.environ.get("WAPIPE_CONFIG", ""),
+        ingress_host=os.environ.get("WAPIPE_INGRESS_HOST", "127.0.0.1"),
+        ingress_port=_int_env("WAPIPE_INGRESS_PORT", 8080),
+        ingress_workers=_int_env("WAPIPE_INGRESS_WORKERS", 1),
+        allow_unsigned=os.environ.get("WAPIPE_ALLOW_UNSIGNED", "").lower() in {"1", "true", "yes"},
+        pool_min_size=_int_env("WAPIPE_DB_POOL_MIN", 2),
+        pool_max_size=_int_env("WAPIPE_DB_POOL_MAX", 10),
+        db_timeout_seconds=float(os.environ.get("WAPIPE_DB_TIMEOUT_SECONDS", "5")),
     )
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name, "")
+    try:
+        return int(raw) if raw.strip() else default
+    except ValueError:
+        raise WapipeError(f"{name} must be an integer, got {raw!r}") from None

@@ -1,0 +1,67 @@
+"""Prometheus metrics of the ingress (GET /metrics).
+
+Each app gets its own registry (tests build several apps in one process).
+With several uvicorn workers, PROMETHEUS_MULTIPROC_DIR makes the values of
+every worker visible from any of them.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+_SIZE_BUCKETS = (256, 1024, 4096, 16384, 65536, 262144, 1048576, 3145728, 4194304)
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+
+
+class IngressMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "wapipe_ingress_requests",
+            "HTTP requests answered, by route and status code",
+            ["route", "status"],
+            registry=r,
+        )
+        self.ingest_seconds = Histogram(
+            "wapipe_ingress_ingest_seconds",
+            "Time of the ingest_webhook round trip (connection + call + commit)",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.messages = Counter(
+            "wapipe_ingress_messages",
+            "Messages in accepted webhooks, by outcome (accepted = new, duplicate)",
+            ["outcome"],
+            registry=r,
+        )
+        self.statuses = Counter(
+            "wapipe_ingress_statuses", "Statuses in accepted webhooks", registry=r
+        )
+        self.signature_failures = Counter(
+            "wapipe_ingress_signature_failures",
+            "POSTs refused for their X-Hub-Signature-256, by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.payload_bytes = Histogram(
+            "wapipe_ingress_payload_bytes",
+            "Size of webhook bodies read in full",
+            buckets=_SIZE_BUCKETS,
+            registry=r,
+        )
+        self.db_unavailable = Counter(
+            "wapipe_ingress_db_unavailable",
+            "POSTs answered 503 because the database was unreachable or too slow",
+            registry=r,
+        )
+
+    def render(self) -> bytes:
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            merged = CollectorRegistry()
+            MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
+            return generate_latest(merged)
+        return generate_latest(self.registry)

@@ -1,0 +1,145 @@
+"""Structured logging shared by every wapipe process.
+
+One JSON object per line (timestamp, level, process, pid, correlation_id,
+logger, event and fields), or a human format with WAPIPE_LOG_FORMAT=console.
+Whatever is logged goes through one redaction step first (invariant 7): digit
+runs that look like phone numbers are masked (+250788***456) and keys that may
+hold a message body are blanked. The standard library's loggers (uvicorn,
+psycopg) are routed through the same processors.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+import structlog
+
+__all__ = ["bind_correlation_id", "configure_logging", "get_logger", "mask_phone"]
+
+# 10-15 digits not glued to other digits, optionally with a leading "+".
+_PHONE_RE = re.compile(r"(?<![0-9])\+?([0-9]{10,15})(?![0-9])")
+_REDACTED = "[redacted]"
+# Keys whose values may carry what a user wrote or the raw webhook.
+_SECRET_KEYS = frozenset(
+    {"body", "text", "payload", "content", "caption", "raw_body", "message_body", "request_body"}
+)
+# Keys structlog itself owns; their values are never phone numbers.
+_TRUSTED_KEYS = frozenset({"timestamp", "level", "pid", "process", "logger"})
+
+
+def mask_phone(s: str) -> str:
+    """Every phone-number-like digit run in s masked: 250788123456 -> +250788***456."""
+    return _PHONE_RE.sub(lambda m: f"+{m.group(1)[:6]}***{m.group(1)[-3:]}", s)
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_phone(value)
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return value
+    if isinstance(value, int):
+        return mask_phone(str(value)) if abs(value) >= 10**9 else value
+    if isinstance(value, Mapping):
+        return {
+            k: (_REDACTED if str(k).lower() in _SECRET_KEYS else _redact(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_redact(v) for v in value]
+    return mask_phone(repr(value))
+
+
+def _redact_event(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    for key in list(event_dict):
+        if key in _TRUSTED_KEYS:
+            continue
+        if key.lower() in _SECRET_KEYS:
+            event_dict[key] = _REDACTED
+        else:
+            event_dict[key] = _redact(event_dict[key])
+    return event_dict
+
+
+class _AddProcess:
+    def __init__(self, process: str) -> None:
+        self.process = process
+
+    def __call__(
+        self, _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        event_dict.setdefault("process", self.process)
+        event_dict.setdefault("pid", os.getpid())
+        return event_dict
+
+
+def configure_logging(process: str) -> None:
+    """Set up structlog and the standard library for this process (idempotent)."""
+    console = os.environ.get("WAPIPE_LOG_FORMAT", "json").lower() == "console"
+    level_name = os.environ.get("WAPIPE_LOG_LEVEL", "INFO").upper()
+    level = logging.getLevelNamesMapping().get(level_name, logging.INFO)
+    shared: list[structlog.typing.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        _AddProcess(process),
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        _redact_event,  # last before rendering: covers tracebacks too
+    ]
+    renderer: structlog.typing.Processor = (
+        structlog.dev.ConsoleRenderer(colors=False)
+        if console
+        else structlog.processors.JSONRenderer(sort_keys=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            structlog.processors.StackInfoRenderer(),
+            *shared[:-2],
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared[:-2],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            _redact_event,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    handler.set_name("wapipe")
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == "wapipe"]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    # uvicorn installs its own handlers when it configures logging; ours are enough.
+    # (uvicorn.access is left as the server set it: its lines carry query strings.)
+    for name in ("uvicorn", "uvicorn.error"):
+        lg = logging.getLogger(name)
+        lg.handlers.clear()
+        lg.propagate = True
+
+
+def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+    logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(name)
+    return logger
+
+
+def bind_correlation_id(cid: str) -> None:
+    """Attach cid to every log line of the current context (task / request)."""
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(correlation_id=cid)
