@@ -1,0 +1,82 @@
+-- wapipe.get_next_queue_message: claim the heads of up to `batch` conversations for one worker.
+-- Returns one row per claimed message (at most one per conversation), best-ranked first.
+--
+-- Reads conversations_claim_idx in head_rank order (priority with aging, then age),
+-- skipping conversations that are leased or in retry backoff, and takes them
+-- FOR UPDATE SKIP LOCKED, so concurrent workers never wait for each other and the
+-- cost is O(batch) whatever the backlog. In the same statement the conversation
+-- gets the lease, its head becomes 'processing' (a new attempt) and the pgmq
+-- visibility timeout follows the lease. An expired lease is taken over.
+CREATE OR REPLACE FUNCTION wapipe.get_next_queue_message(
+  worker_id text, lock_seconds integer DEFAULT 30, batch integer DEFAULT 10)
+RETURNS TABLE (
+  msg_id bigint, message_id bigint, wamid text, conversation_key text, phone_number_id text,
+  from_wa_id text, message_type text, priority smallint, attempt integer, payload jsonb,
+  contact jsonb, correlation_id text, locked_until timestamptz)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+AS $$
+#variable_conflict use_column
+BEGIN
+  IF coalesce(btrim(get_next_queue_message.worker_id), '') = '' THEN
+    RAISE EXCEPTION 'worker_id must be a non-empty text' USING ERRCODE = '22023';
+  END IF;
+  IF get_next_queue_message.lock_seconds IS NULL
+     OR get_next_queue_message.lock_seconds NOT BETWEEN 1 AND 3600 THEN
+    RAISE EXCEPTION 'lock_seconds must be between 1 and 3600, got %',
+      coalesce(get_next_queue_message.lock_seconds::text, 'NULL') USING ERRCODE = '22023';
+  END IF;
+  IF get_next_queue_message.batch IS NULL OR get_next_queue_message.batch NOT BETWEEN 1 AND 1000 THEN
+    RAISE EXCEPTION 'batch must be between 1 and 1000, got %',
+      coalesce(get_next_queue_message.batch::text, 'NULL') USING ERRCODE = '22023';
+  END IF;
+
+  RETURN QUERY
+  WITH candidates AS (
+    SELECT c.conversation_key, c.head_message_id, c.head_rank
+    FROM wapipe.conversations c
+    -- a head pointer left on a finished message is repaired by the cleanup, never claimed
+    JOIN wapipe.processed_messages h
+      ON h.id = c.head_message_id AND h.status IN ('queued', 'processing')
+    WHERE c.head_message_id IS NOT NULL
+      AND c.available_at <= now()
+      AND (c.locked_by IS NULL OR c.locked_until <= now())
+    ORDER BY c.head_rank
+    LIMIT get_next_queue_message.batch
+    FOR UPDATE OF c SKIP LOCKED
+  ), leased AS (
+    UPDATE wapipe.conversations c
+       SET locked_by = get_next_queue_message.worker_id,
+           locked_until = now() + make_interval(secs => get_next_queue_message.lock_seconds),
+           locked_at = now()
+      FROM candidates k
+     WHERE c.conversation_key = k.conversation_key
+    RETURNING c.conversation_key, c.head_message_id, c.locked_until, k.head_rank
+  ), claimed AS (
+    UPDATE wapipe.processed_messages m
+       SET status = 'processing', attempts = m.attempts + 1,
+           claimed_by = get_next_queue_message.worker_id, claimed_at = now(),
+           next_attempt_at = NULL
+      FROM leased l
+     WHERE m.id = l.head_message_id
+    RETURNING m.queue_msg_id, m.id, m.wamid, m.conversation_key, m.phone_number_id, m.from_wa_id,
+              m.message_type, m.priority, m.attempts, m.payload, m.contact, m.correlation_id,
+              l.locked_until, l.head_rank
+  ), visibility AS (
+    -- every lease of this call ends at the same instant: one set_vt for the batch
+    SELECT count(*) AS n
+    FROM pgmq.set_vt('wapipe_inbound',
+                     ARRAY(SELECT cl.queue_msg_id FROM claimed cl WHERE cl.queue_msg_id IS NOT NULL),
+                     now() + make_interval(secs => get_next_queue_message.lock_seconds))
+  )
+  SELECT cl.queue_msg_id, cl.id, cl.wamid, cl.conversation_key, cl.phone_number_id, cl.from_wa_id,
+         cl.message_type, cl.priority, cl.attempts, cl.payload, cl.contact, cl.correlation_id,
+         cl.locked_until
+  FROM claimed cl CROSS JOIN visibility
+  ORDER BY cl.head_rank, cl.conversation_key;
+END
+$$;
+COMMENT ON FUNCTION wapipe.get_next_queue_message(text, integer, integer) IS
+  'Claim up to batch conversation heads for worker_id (priority with aging, then FIFO; one message per conversation; leased or backed-off conversations skipped; O(batch) via conversations_claim_idx). Each claim is a new attempt leased for lock_seconds (pgmq vt follows). Raises 22023 for bad arguments.';
+
+REVOKE ALL ON FUNCTION wapipe.get_next_queue_message(text, integer, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION wapipe.get_next_queue_message(text, integer, integer) TO wapipe_worker;

@@ -1,0 +1,135 @@
+-- wapipe._release_conversation_lease: end the lease on a conversation and point it at its next head.
+-- Returns the new head's processed_messages.id, or NULL when the conversation is idle.
+--
+-- Every path that ends a claim (complete, retry, dead letter, give-back, cleanup)
+-- goes through here, so the head is recomputed whenever nobody holds the
+-- conversation, and the backoff gate follows the new head (a head in retry
+-- backoff keeps its next_attempt_at; any other head is available at once).
+CREATE OR REPLACE FUNCTION wapipe._release_conversation_lease(conversation text)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+AS $$
+DECLARE
+  new_head bigint;
+BEGIN
+  UPDATE wapipe.conversations c
+     SET locked_by = NULL, locked_until = NULL, locked_at = NULL
+   WHERE c.conversation_key = conversation;
+  new_head := wapipe._refresh_conversation_head(conversation);
+  UPDATE wapipe.conversations c
+     SET available_at = coalesce((SELECT m.next_attempt_at FROM wapipe.processed_messages m
+                                  WHERE m.id = new_head AND m.status = 'queued'), now())
+   WHERE c.conversation_key = conversation;
+  RETURN new_head;
+END
+$$;
+COMMENT ON FUNCTION wapipe._release_conversation_lease(text) IS
+  'Private: clear a conversation''s lease, recompute its head and its backoff gate; returns the new head id or NULL.';
+REVOKE ALL ON FUNCTION wapipe._release_conversation_lease(text) FROM PUBLIC;
+
+-- wapipe.acquire_message_lock: take or extend (heartbeat) the claim on one queued message.
+-- Returns true when worker_id holds the claim afterwards; false when another worker validly
+-- holds it, or the message is not its conversation's head, is in backoff, finished or unknown.
+--
+-- Extending keeps the attempt count; taking a message nobody validly holds is a
+-- new attempt, exactly like a claim by get_next_queue_message.
+CREATE OR REPLACE FUNCTION wapipe.acquire_message_lock(
+  msg_id bigint, worker_id text, lock_seconds integer DEFAULT 30)
+RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+AS $$
+DECLARE
+  msg   wapipe.processed_messages;
+  conv  wapipe.conversations;
+  until timestamptz;
+BEGIN
+  IF coalesce(btrim(acquire_message_lock.worker_id), '') = '' THEN
+    RAISE EXCEPTION 'worker_id must be a non-empty text' USING ERRCODE = '22023';
+  END IF;
+  IF lock_seconds IS NULL OR lock_seconds NOT BETWEEN 1 AND 3600 THEN
+    RAISE EXCEPTION 'lock_seconds must be between 1 and 3600, got %', coalesce(lock_seconds::text, 'NULL')
+      USING ERRCODE = '22023';
+  END IF;
+
+  SELECT m.* INTO msg FROM wapipe.processed_messages m
+  WHERE m.queue_msg_id = acquire_message_lock.msg_id;
+  IF NOT FOUND THEN
+    RETURN false;
+  END IF;
+  -- the conversation row is the lock: take it first, then re-read the message
+  SELECT c.* INTO conv FROM wapipe.conversations c
+  WHERE c.conversation_key = msg.conversation_key FOR UPDATE;
+  SELECT m.* INTO msg FROM wapipe.processed_messages m WHERE m.id = msg.id;
+  IF conv.conversation_key IS NULL OR conv.head_message_id IS DISTINCT FROM msg.id
+     OR msg.status NOT IN ('queued', 'processing') THEN
+    RETURN false;
+  END IF;
+
+  until := now() + make_interval(secs => lock_seconds);
+  IF conv.locked_by = acquire_message_lock.worker_id AND msg.status = 'processing'
+     AND msg.claimed_by = acquire_message_lock.worker_id THEN
+    -- heartbeat: still ours (an expired lease nobody took is still held)
+    UPDATE wapipe.conversations c SET locked_until = until
+     WHERE c.conversation_key = conv.conversation_key;
+  ELSIF conv.locked_by IS NOT NULL AND conv.locked_by <> acquire_message_lock.worker_id
+        AND conv.locked_until > now() THEN
+    RETURN false;
+  ELSIF conv.available_at > now() THEN
+    RETURN false;
+  ELSE
+    UPDATE wapipe.conversations c
+       SET locked_by = acquire_message_lock.worker_id, locked_until = until, locked_at = now()
+     WHERE c.conversation_key = conv.conversation_key;
+    UPDATE wapipe.processed_messages m
+       SET status = 'processing', attempts = m.attempts + 1,
+           claimed_by = acquire_message_lock.worker_id, claimed_at = now(), next_attempt_at = NULL
+     WHERE m.id = msg.id;
+  END IF;
+  PERFORM pgmq.set_vt('wapipe_inbound', acquire_message_lock.msg_id, until);
+  RETURN true;
+END
+$$;
+COMMENT ON FUNCTION wapipe.acquire_message_lock(bigint, text, integer) IS
+  'Take or extend (heartbeat) worker_id''s claim on a message for lock_seconds. True when held afterwards; false when another worker validly holds it or the message is not an eligible head (finished, unknown, not first in its conversation, in backoff). Taking counts as a new attempt.';
+REVOKE ALL ON FUNCTION wapipe.acquire_message_lock(bigint, text, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION wapipe.acquire_message_lock(bigint, text, integer) TO wapipe_worker;
+
+-- wapipe.release_message_lock: give back a claimed message unprocessed (graceful shutdown).
+-- Returns true when the claim was worker_id's and is released; false otherwise.
+--
+-- A give-back is not a failed attempt: the attempt count goes back down and the
+-- message is available again at once.
+CREATE OR REPLACE FUNCTION wapipe.release_message_lock(msg_id bigint, worker_id text)
+RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+AS $$
+DECLARE
+  msg  wapipe.processed_messages;
+  conv wapipe.conversations;
+BEGIN
+  SELECT m.* INTO msg FROM wapipe.processed_messages m
+  WHERE m.queue_msg_id = release_message_lock.msg_id;
+  IF NOT FOUND THEN
+    RETURN false;
+  END IF;
+  SELECT c.* INTO conv FROM wapipe.conversations c
+  WHERE c.conversation_key = msg.conversation_key FOR UPDATE;
+  SELECT m.* INTO msg FROM wapipe.processed_messages m WHERE m.id = msg.id;
+  IF conv.locked_by IS DISTINCT FROM release_message_lock.worker_id
+     OR conv.head_message_id IS DISTINCT FROM msg.id
+     OR msg.status <> 'processing' OR msg.claimed_by IS DISTINCT FROM release_message_lock.worker_id THEN
+    RETURN false;
+  END IF;
+
+  UPDATE wapipe.processed_messages m
+     SET status = 'queued', attempts = greatest(m.attempts - 1, 0), next_attempt_at = NULL
+   WHERE m.id = msg.id;
+  PERFORM wapipe._release_conversation_lease(conv.conversation_key);
+  PERFORM pgmq.set_vt('wapipe_inbound', release_message_lock.msg_id, now());
+  RETURN true;
+END
+$$;
+COMMENT ON FUNCTION wapipe.release_message_lock(bigint, text) IS
+  'Give back worker_id''s claim on a message unprocessed: back to queued, attempt not counted, available now. False when worker_id does not hold it.';
+REVOKE ALL ON FUNCTION wapipe.release_message_lock(bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION wapipe.release_message_lock(bigint, text) TO wapipe_worker;

@@ -1,0 +1,75 @@
+-- wapipe.schedule_message_retry: record a failed attempt of a claimed message; back off or dead-letter it.
+-- Returns the time of the next attempt, or NULL when the message went to the dead letters.
+--
+-- Backoff is least(initial x multiplier^(attempts-1), cap) from wapipe.settings
+-- (retry.*), applied to the conversation's available_at (so the conversation
+-- waits, in order) and to the pgmq visibility timeout. After retry.max_attempts,
+-- or at once when not retryable, the message is archived into wapipe.dead_letters
+-- with its error history and the conversation moves on to its next message.
+CREATE OR REPLACE FUNCTION wapipe.schedule_message_retry(
+  msg_id bigint, worker_id text, error text, retryable boolean DEFAULT true)
+RETURNS timestamptz
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+AS $$
+DECLARE
+  msg        wapipe.processed_messages;
+  conv       wapipe.conversations;
+  history    jsonb;
+  delay_secs numeric;
+  next_at    timestamptz;
+BEGIN
+  SELECT m.* INTO msg FROM wapipe.processed_messages m
+  WHERE m.queue_msg_id = schedule_message_retry.msg_id;
+  IF FOUND THEN
+    SELECT c.* INTO conv FROM wapipe.conversations c
+    WHERE c.conversation_key = msg.conversation_key FOR UPDATE;
+    SELECT m.* INTO msg FROM wapipe.processed_messages m WHERE m.id = msg.id;
+  END IF;
+  IF msg.id IS NULL OR msg.status <> 'processing'
+     OR msg.claimed_by IS DISTINCT FROM schedule_message_retry.worker_id
+     OR conv.locked_by IS DISTINCT FROM schedule_message_retry.worker_id
+     OR conv.head_message_id IS DISTINCT FROM msg.id THEN
+    RAISE EXCEPTION 'worker % does not hold the claim on message %', worker_id, schedule_message_retry.msg_id
+      USING ERRCODE = '55000',
+            DETAIL = 'It is unknown, finished, or its lease was taken over by another worker.',
+            HINT = 'Claim it with get_next_queue_message or acquire_message_lock first.';
+  END IF;
+
+  history := msg.error_history || jsonb_build_array(jsonb_build_object(
+               'attempt', msg.attempts, 'error', error, 'at', now(), 'worker', worker_id));
+
+  IF coalesce(retryable, true) AND msg.attempts < wapipe._setting_num('retry.max_attempts') THEN
+    delay_secs := least(
+      wapipe._setting_num('retry.initial_delay_seconds')
+        * power(wapipe._setting_num('retry.multiplier'), greatest(msg.attempts - 1, 0)),
+      wapipe._setting_num('retry.max_delay_seconds'));
+    next_at := now() + make_interval(secs => delay_secs::double precision);
+    UPDATE wapipe.processed_messages m
+       SET status = 'queued', next_attempt_at = next_at, last_error = error, error_history = history
+     WHERE m.id = msg.id;
+    PERFORM wapipe._release_conversation_lease(msg.conversation_key);
+    PERFORM pgmq.set_vt('wapipe_inbound', msg.queue_msg_id, next_at);
+    RETURN next_at;
+  END IF;
+
+  INSERT INTO wapipe.dead_letters (
+    message_id, wamid, conversation_key, message_type, queue_msg_id, last_error, error_code,
+    error_history, attempts, correlation_id)
+  VALUES (
+    msg.id, msg.wamid, msg.conversation_key, msg.message_type, msg.queue_msg_id, error,
+    -- a leading "code: ..." (Graph API code, exception name) becomes the error_code
+    substring(error FROM '^\s*\[?([A-Za-z0-9_.-]{1,40})\]?:\s'),
+    history, msg.attempts, msg.correlation_id);
+  UPDATE wapipe.processed_messages m
+     SET status = 'dead', processed_at = now(), next_attempt_at = NULL,
+         last_error = error, error_history = history
+   WHERE m.id = msg.id;
+  PERFORM pgmq.archive('wapipe_inbound', msg.queue_msg_id);
+  PERFORM wapipe._release_conversation_lease(msg.conversation_key);
+  RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION wapipe.schedule_message_retry(bigint, text, text, boolean) IS
+  'Record a failed attempt of a message worker_id holds: back off (retry.* settings; returns the next attempt time) or, after retry.max_attempts or when not retryable, move it to wapipe.dead_letters (returns NULL) so the conversation moves on. Raises 55000 when worker_id does not hold the claim.';
+REVOKE ALL ON FUNCTION wapipe.schedule_message_retry(bigint, text, text, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION wapipe.schedule_message_retry(bigint, text, text, boolean) TO wapipe_worker;

@@ -1,0 +1,114 @@
+-- wapipe.requeue_dead_letters: replay chosen dead letters as fresh messages (operators only).
+-- Returns one row per dead letter replayed (or, with dry_run, that would be): its id, message, wamid, new msg_id.
+--
+-- Choose by ids and/or filters (error_like is a case-insensitive LIKE pattern on
+-- the last error); with neither it refuses, so nobody replays everything by
+-- accident. A replayed message starts again at attempt 0 under a new pgmq msg_id
+-- sent in the shape ingest_webhook uses; its conversation serves it in order
+-- (a conversation held by a worker picks it up when that worker lets go).
+-- Replies already queued for it are not queued again (outbox (wamid, seq)).
+CREATE OR REPLACE FUNCTION wapipe.requeue_dead_letters(
+  ids bigint[] DEFAULT NULL, error_like text DEFAULT NULL, message_type text DEFAULT NULL,
+  since timestamptz DEFAULT NULL, max_count integer DEFAULT 1000, dry_run boolean DEFAULT false)
+RETURNS TABLE (dead_letter_id bigint, message_id bigint, wamid text, msg_id bigint)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+AS $$
+#variable_conflict use_column
+DECLARE
+  chosen   jsonb;
+  replayed jsonb;
+BEGIN
+  IF requeue_dead_letters.ids IS NULL AND requeue_dead_letters.error_like IS NULL
+     AND requeue_dead_letters.message_type IS NULL AND requeue_dead_letters.since IS NULL THEN
+    RAISE EXCEPTION 'choose dead letters: ids or a filter (error_like, message_type, since)'
+      USING ERRCODE = '22023';
+  END IF;
+  IF requeue_dead_letters.max_count IS NULL OR requeue_dead_letters.max_count NOT BETWEEN 1 AND 100000 THEN
+    RAISE EXCEPTION 'max_count must be between 1 and 100000, got %',
+      coalesce(requeue_dead_letters.max_count::text, 'NULL') USING ERRCODE = '22023';
+  END IF;
+
+  -- one dead letter per message (the latest), only for messages still dead
+  SELECT coalesce(jsonb_agg(jsonb_build_object('dead_letter_id', x.id, 'message_id', x.message_id)
+                            ORDER BY x.dead_at, x.id), '[]')
+    INTO chosen
+  FROM (
+    SELECT y.* FROM (
+      SELECT DISTINCT ON (d.message_id) d.id, d.message_id, d.dead_at
+      FROM wapipe.dead_letters d
+      JOIN wapipe.processed_messages m ON m.id = d.message_id AND m.status = 'dead'
+      WHERE d.replayed_at IS NULL
+        AND (requeue_dead_letters.ids IS NULL OR d.id = ANY (requeue_dead_letters.ids))
+        AND (requeue_dead_letters.error_like IS NULL OR d.last_error ILIKE requeue_dead_letters.error_like)
+        AND (requeue_dead_letters.message_type IS NULL OR d.message_type = requeue_dead_letters.message_type)
+        AND (requeue_dead_letters.since IS NULL OR d.dead_at >= requeue_dead_letters.since)
+      ORDER BY d.message_id, d.dead_at DESC, d.id DESC
+    ) y
+    ORDER BY y.dead_at, y.id
+    LIMIT requeue_dead_letters.max_count
+  ) x;
+
+  IF requeue_dead_letters.dry_run THEN
+    RETURN QUERY
+      SELECT (t.c->>'dead_letter_id')::bigint, m.id, m.wamid, NULL::bigint
+      FROM jsonb_array_elements(chosen) WITH ORDINALITY AS t(c, o)
+      JOIN wapipe.processed_messages m ON m.id = (t.c->>'message_id')::bigint
+      ORDER BY t.o;
+    RETURN;
+  END IF;
+
+  WITH picked AS (
+    SELECT (t.c->>'dead_letter_id')::bigint AS dead_letter_id, m.*, t.o
+    FROM jsonb_array_elements(chosen) WITH ORDINALITY AS t(c, o)
+    JOIN wapipe.processed_messages m ON m.id = (t.c->>'message_id')::bigint
+  ), sent AS (
+    SELECT s.msg_id, s.ord
+    FROM pgmq.send_batch(
+      'wapipe_inbound',
+      ARRAY(SELECT jsonb_build_object(
+              'message_id', p.id, 'wamid', p.wamid, 'conversation_key', p.conversation_key,
+              'phone_number_id', p.phone_number_id, 'from', p.from_wa_id,
+              'type', p.message_type, 'priority', p.priority, 'message', p.payload,
+              'contact', p.contact, 'correlation_id', p.correlation_id)
+            FROM picked p ORDER BY p.o),
+      ARRAY(SELECT jsonb_build_object(
+              'x-pgmq-group', p.conversation_key, 'priority', p.priority,
+              'correlation_id', p.correlation_id, 'replay_of_dead_letter', p.dead_letter_id)
+            FROM picked p ORDER BY p.o)
+    ) WITH ORDINALITY AS s(msg_id, ord)
+  ), requeued AS (
+    UPDATE wapipe.processed_messages m
+       SET status = 'queued', attempts = 0, queue_msg_id = s.msg_id, next_attempt_at = NULL,
+           claimed_by = NULL, claimed_at = NULL, processed_at = NULL, processing_ms = NULL
+      FROM picked p JOIN sent s ON s.ord = p.o
+     WHERE m.id = p.id
+    RETURNING p.dead_letter_id, m.id, m.wamid, m.queue_msg_id, m.conversation_key
+  ), marked AS (
+    UPDATE wapipe.dead_letters d SET replayed_at = now()
+      FROM requeued r
+     WHERE d.id = r.dead_letter_id
+    RETURNING d.id
+  )
+  SELECT coalesce(jsonb_agg(jsonb_build_object(
+           'dead_letter_id', r.dead_letter_id, 'message_id', r.id, 'wamid', r.wamid,
+           'msg_id', r.queue_msg_id, 'conversation_key', r.conversation_key)), '[]')
+    INTO replayed
+  FROM requeued r;  -- (marked runs too: data-modifying CTEs always run to completion)
+
+  -- a conversation nobody holds is re-pointed now; a held one when its holder lets go
+  PERFORM wapipe._release_conversation_lease(k.conversation_key)
+  FROM (SELECT DISTINCT e->>'conversation_key' AS conversation_key
+        FROM jsonb_array_elements(replayed) e ORDER BY 1) k
+  JOIN wapipe.conversations c ON c.conversation_key = k.conversation_key
+  WHERE c.locked_by IS NULL;
+
+  RETURN QUERY
+    SELECT (e->>'dead_letter_id')::bigint, (e->>'message_id')::bigint, e->>'wamid',
+           (e->>'msg_id')::bigint
+    FROM jsonb_array_elements(replayed) e
+    ORDER BY (e->>'msg_id')::bigint;
+END
+$$;
+COMMENT ON FUNCTION wapipe.requeue_dead_letters(bigint[], text, text, timestamptz, integer, boolean) IS
+  'Operators: replay not-yet-replayed dead letters chosen by ids and/or filters (error_like ILIKE, message_type, since), at most max_count, as fresh attempts under new pgmq msg_ids; dry_run lists them and changes nothing. Raises 22023 without ids or a filter.';
+REVOKE ALL ON FUNCTION wapipe.requeue_dead_letters(bigint[], text, text, timestamptz, integer, boolean) FROM PUBLIC;
