@@ -3,7 +3,7 @@ begin;
 select plan(5);
 select wapipe_tests.reset();
 
-select (wapipe.get_or_create_conversation_memory('250700000001', 'support', 'ticket-7')).* \gset s_
+select * from wapipe.get_or_create_conversation_memory('250700000001', 'support', 'ticket-7') \gset s_
 select is(:'s_session_id'::text, 'ticket-7', 'a missing session is created with the given id');
 select is(:s_message_count, 0, 'it starts empty');
 

@@ -3,7 +3,7 @@ begin;
 select plan(5);
 select wapipe_tests.reset();
 
-select (wapipe.get_or_create_conversation_memory('250700000001', 'support')).* \gset first_
+select * from wapipe.get_or_create_conversation_memory('250700000001', 'support') \gset first_
 select isnt(:'first_session_id'::text, null, 'a first call creates a session with a generated id');
 select is(:'first_session_id'::text ~ '^[0-9a-f-]{36}$', true, 'the generated session id is a uuid');
 
