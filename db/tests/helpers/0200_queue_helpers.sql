@@ -62,3 +62,36 @@ $$;
 -- The conversation key of the default test number and a wa_id.
 CREATE FUNCTION wapipe_tests.conv(wa_id text, phone_number_id text DEFAULT '300100200300400')
 RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT phone_number_id || ':' || wa_id $$;
+
+-- Ingest one message of the given type (priority comes from wapipe.priority_rules).
+CREATE FUNCTION wapipe_tests.enqueue_type(from_wa_id text, message_type text, wa_timestamp bigint DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+  webhook jsonb := jsonb_set(wapipe_tests.text_payload(from_wa_id, 'x', NULL, '300100200300400', wa_timestamp),
+                             '{entry,0,changes,0,value,messages,0,type}', to_jsonb(message_type));
+BEGIN
+  PERFORM wapipe.ingest_webhook(webhook, 'test');
+  RETURN (SELECT m.id FROM wapipe.processed_messages m
+          WHERE m.wamid = webhook #>> '{entry,0,changes,0,value,messages,0,id}');
+END $$;
+
+-- EXPLAIN (FORMAT JSON) of the candidate selection of get_next_queue_message (the same
+-- query as in db/functions/0200_get_next_queue_message.sql; a plpgsql body cannot be explained).
+CREATE FUNCTION wapipe_tests.explain_claim(batch integer) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+  result json;
+BEGIN
+  EXECUTE format($q$
+    EXPLAIN (FORMAT JSON)
+    SELECT c.conversation_key, c.head_message_id, c.head_rank
+    FROM wapipe.conversations c
+    JOIN wapipe.processed_messages h
+      ON h.id = c.head_message_id AND h.status IN ('queued', 'processing')
+    WHERE c.head_message_id IS NOT NULL
+      AND c.available_at <= now()
+      AND (c.locked_by IS NULL OR c.locked_until <= now())
+    ORDER BY c.head_rank
+    LIMIT %s
+    FOR UPDATE OF c SKIP LOCKED $q$, batch) INTO result;
+  RETURN result::jsonb;
+END $$;
