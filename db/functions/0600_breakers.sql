@@ -93,7 +93,7 @@ AS $$
 DECLARE
   b               wapipe.breakers;
   open_interval   interval;
-  half_open_calls numeric;
+  trial_limit     numeric;
   current_state   text;
 BEGIN
   IF coalesce(breaker_allow.name, '') = '' THEN
@@ -115,7 +115,7 @@ BEGIN
   IF b.state = 'open' AND b.opened_at > now() - open_interval THEN
     RETURN 'open';
   END IF;
-  half_open_calls := coalesce(b.half_open_calls, wapipe._breaker_setting(b.kind, 'half_open_calls'));
+  trial_limit := coalesce(b.half_open_calls, wapipe._breaker_setting(b.kind, 'half_open_calls'));
 
   -- Open and due, or half-open: take a trial slot if one is free (or stale).
   UPDATE wapipe.breakers AS x
@@ -130,7 +130,7 @@ BEGIN
      AND ((x.state = 'open' AND x.opened_at <= now() - open_interval)
           OR (x.state = 'half_open'
               AND (x.updated_at <= now() - open_interval
-                   OR x.half_open_in_flight + x.half_open_successes < half_open_calls)))
+                   OR x.half_open_in_flight + x.half_open_successes < trial_limit)))
   RETURNING x.state INTO current_state;
   IF FOUND THEN
     RETURN 'half_open';
