@@ -1,0 +1,411 @@
+"""The ingress through Starlette's TestClient, on a real migrated database."""
+
+from __future__ import annotations
+
+import json
+import uuid
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from ingress.app import IngressConfigError, create_app
+from ingress.signature import sign
+from wapipe.errors import DatabaseUnavailable
+from wapipe.settings import Settings
+
+with warnings.catch_warnings():
+    # starlette 0.52's testclient touches an alias anyio 4.16 deprecates (import time only).
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from starlette.testclient import TestClient
+
+SAMPLES = Path(__file__).parent / "fixtures" / "whatsapp"
+SECRET = "test-app-secret"
+ROTATED_SECRET = "test-app-secret-next"
+VERIFY_TOKEN = "verify-me-123"
+LIMIT = 4 * 1024 * 1024
+
+
+def ingress_settings(url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": url,
+        "app_secrets": (SECRET, ROTATED_SECRET),
+        "verify_token": VERIFY_TOKEN,
+        "pool_min_size": 1,
+        "pool_max_size": 4,
+        "db_timeout_seconds": 3.0,
+        "readiness_cache_seconds": 0.0,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def sample(name: str) -> bytes:
+    return (SAMPLES / f"{name}.json").read_bytes()
+
+
+def text_message(text: str = "hello", wamid: str | None = None) -> bytes:
+    """text.json with a fresh (or given) wamid, compact."""
+    payload = json.loads(sample("text"))
+    message = payload["entry"][0]["changes"][0]["value"]["messages"][0]
+    message["id"] = wamid or f"wamid.test-{uuid.uuid4().hex}"
+    message["text"]["body"] = text
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def signed_headers(body: bytes, secret: str = SECRET, **extra: str) -> dict[str, str]:
+    return {"Content-Type": "application/json", "X-Hub-Signature-256": sign(body, secret), **extra}
+
+
+def stored_counts(url: str) -> dict[str, int]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            """
+            SELECT (SELECT count(*) FROM wapipe.webhook_events),
+                   (SELECT count(*) FROM wapipe.processed_messages),
+                   (SELECT count(DISTINCT conversation_key) FROM wapipe.processed_messages),
+                   (SELECT count(*) FROM wapipe.message_statuses),
+                   (SELECT count(*) FROM pgmq.q_wapipe_inbound)
+            """
+        ).fetchone()
+    assert row is not None
+    keys = ("events", "messages", "conversations", "statuses", "queued")
+    return dict(zip(keys, (int(v) for v in row), strict=True))
+
+
+NOTHING_STORED = {"events": 0, "messages": 0, "conversations": 0, "statuses": 0, "queued": 0}
+
+
+@pytest.fixture
+def client(db_url: str) -> Iterator[TestClient]:
+    app = create_app(ingress_settings(db_url), configure_logs=False)
+    with TestClient(app) as c:
+        yield c
+
+
+# -- every sample ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in SAMPLES.glob("*.json")))
+def test_every_sample_is_accepted_and_stored(client: TestClient, db_url: str, name: str) -> None:
+    body = sample(name)
+    response = client.post("/webhook", content=body, headers=signed_headers(body))
+    assert response.status_code == 200, response.text
+    result = response.json()
+    counts = stored_counts(db_url)
+    assert counts["events"] == 1
+    assert counts["messages"] == counts["queued"] == result["new_messages"]
+    assert counts["statuses"] == result["statuses"]
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        row = conn.execute("SELECT correlation_id FROM wapipe.webhook_events").fetchone()
+    assert row == (response.headers["x-correlation-id"],)
+
+
+def test_batch_two_users_gives_three_messages_in_two_conversations(
+    client: TestClient, db_url: str
+) -> None:
+    body = sample("batch_two_users")
+    response = client.post("/webhook", content=body, headers=signed_headers(body))
+    assert response.status_code == 200
+    assert response.json()["new_messages"] == 3
+    assert response.json()["statuses"] == 1
+    assert stored_counts(db_url) == {
+        "events": 1,
+        "messages": 3,
+        "conversations": 2,
+        "statuses": 1,
+        "queued": 3,
+    }
+
+
+def test_a_redelivered_webhook_is_stored_as_an_event_but_queued_once(
+    client: TestClient, db_url: str
+) -> None:
+    body = text_message()
+    first = client.post("/webhook", content=body, headers=signed_headers(body))
+    again = client.post("/webhook", content=body, headers=signed_headers(body))
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert (first.json()["new_messages"], again.json()["duplicates"]) == (1, 1)
+    assert stored_counts(db_url)["queued"] == 1
+
+
+# -- handshake -------------------------------------------------------------------
+
+
+def test_handshake_with_the_right_token_echoes_the_challenge(client: TestClient) -> None:
+    response = client.get(
+        "/webhook",
+        params={"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "1158"},
+    )
+    assert response.status_code == 200
+    assert response.text == "1158"
+    assert response.headers["content-type"].startswith("text/plain")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"hub.mode": "subscribe", "hub.verify_token": "wrong", "hub.challenge": "1"},
+        {"hub.mode": "unsubscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "1"},
+        {"hub.mode": "subscribe", "hub.challenge": "1"},
+        {"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN},
+        {"hub.verify_token": VERIFY_TOKEN, "hub.challenge": "1"},
+        {},
+    ],
+    ids=["wrong-token", "wrong-mode", "no-token", "no-challenge", "no-mode", "nothing"],
+)
+def test_handshake_refused(client: TestClient, params: dict[str, str]) -> None:
+    assert client.get("/webhook", params=params).status_code == 403
+
+
+def test_handshake_refused_when_no_token_is_configured(db_url: str) -> None:
+    app = create_app(ingress_settings(db_url, verify_token=""), configure_logs=False)
+    with TestClient(app) as c:
+        params = {"hub.mode": "subscribe", "hub.verify_token": "", "hub.challenge": "1"}
+        assert c.get("/webhook", params=params).status_code == 403
+
+
+# -- signature -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "status"),
+    [
+        (None, 401),
+        ("", 401),
+        ("sha256=", 401),
+        ("sha256=xyz", 401),
+        ("sha1=" + "0" * 40, 401),
+        ("sha256=" + "0" * 63, 401),
+        ("sha256=" + "0" * 64, 403),
+    ],
+    ids=["missing", "empty", "no-hex", "not-hex", "sha1", "short", "mismatch"],
+)
+def test_bad_signatures_store_nothing(
+    client: TestClient, db_url: str, header: str | None, status: int
+) -> None:
+    body = text_message()
+    headers = {"Content-Type": "application/json"}
+    if header is not None:
+        headers["X-Hub-Signature-256"] = header
+    response = client.post("/webhook", content=body, headers=headers)
+    assert response.status_code == status
+    assert stored_counts(db_url) == NOTHING_STORED
+
+
+def test_signature_with_another_secret_is_a_mismatch(client: TestClient, db_url: str) -> None:
+    body = text_message()
+    response = client.post("/webhook", content=body, headers=signed_headers(body, "other"))
+    assert response.status_code == 403
+    assert stored_counts(db_url) == NOTHING_STORED
+
+
+def test_signature_of_other_bytes_is_a_mismatch(client: TestClient) -> None:
+    body = text_message()
+    headers = signed_headers(body)
+    response = client.post("/webhook", content=body.replace(b"hello", b"hellO"), headers=headers)
+    assert response.status_code == 403
+
+
+def test_rotated_second_secret_is_accepted(client: TestClient, db_url: str) -> None:
+    body = text_message()
+    response = client.post("/webhook", content=body, headers=signed_headers(body, ROTATED_SECRET))
+    assert response.status_code == 200
+    assert stored_counts(db_url)["messages"] == 1
+
+
+def test_uppercase_hex_signature_is_accepted(client: TestClient) -> None:
+    body = text_message()
+    header = "sha256=" + sign(body, SECRET).removeprefix("sha256=").upper()
+    response = client.post("/webhook", content=body, headers={"X-Hub-Signature-256": header})
+    assert response.status_code == 200
+
+
+def test_start_refused_without_a_secret(db_url: str) -> None:
+    app = create_app(ingress_settings(db_url, app_secrets=()), configure_logs=False)
+    with pytest.raises(IngressConfigError, match="WHATSAPP_APP_SECRET"), TestClient(app):
+        pass
+
+
+def test_dev_flag_starts_without_a_secret_and_skips_the_check(
+    db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = ingress_settings(db_url, app_secrets=(), allow_unsigned=True)
+    app = create_app(settings)  # structlog through the standard library, which caplog sees
+    with caplog.at_level("WARNING"), TestClient(app) as c:
+        body = text_message()
+        assert c.post("/webhook", content=body).status_code == 200
+    assert "INSECURE" in caplog.text
+
+
+def test_start_fails_fast_when_the_database_is_not_there() -> None:
+    url = "postgresql://postgres@127.0.0.1:1/nowhere"
+    app = create_app(ingress_settings(url), configure_logs=False)
+    with pytest.raises(DatabaseUnavailable, match="cannot connect to"), TestClient(app):
+        pass
+
+
+# -- body size -------------------------------------------------------------------
+
+
+def padded(body: bytes, size: int) -> bytes:
+    """body followed by JSON whitespace up to size bytes (still the same JSON)."""
+    return body + b" " * (size - len(body))
+
+
+def test_body_exactly_at_the_limit_is_accepted(client: TestClient, db_url: str) -> None:
+    body = padded(text_message(), LIMIT)
+    response = client.post("/webhook", content=body, headers=signed_headers(body))
+    assert response.status_code == 200
+    assert stored_counts(db_url)["messages"] == 1
+
+
+def test_body_one_byte_over_the_limit_is_refused(client: TestClient, db_url: str) -> None:
+    body = padded(text_message(), LIMIT + 1)
+    response = client.post("/webhook", content=body, headers=signed_headers(body))
+    assert response.status_code == 413
+    assert stored_counts(db_url) == NOTHING_STORED
+
+
+def test_chunked_body_over_the_limit_is_refused(client: TestClient, db_url: str) -> None:
+    body = padded(text_message(), LIMIT + 10)
+    sent: list[int] = []
+
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(body), 65536):
+            sent.append(start)
+            yield body[start : start + 65536]
+
+    response = client.post("/webhook", content=chunks(), headers=signed_headers(body))
+    assert response.status_code == 413
+    assert stored_counts(db_url) == NOTHING_STORED
+
+
+def test_malformed_content_length_is_refused(client: TestClient) -> None:
+    body = text_message()
+    headers = signed_headers(body, **{"Content-Length": "12abc"})
+    response = client.post("/webhook", content=body, headers=headers)
+    assert response.status_code == 400
+
+
+# -- bad bodies ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"", "not valid JSON"),
+        (b'{"object": "whatsapp_business_account", "entry": [NaN]}', "not valid JSON"),
+        (b'{"text": "caf\xe9"}', "not valid UTF-8"),
+        (b"\xff\xfe{}", "not valid UTF-8"),
+        (b"[" * 100_000 + b"]" * 100_000, "not valid JSON"),
+    ],
+    ids=["truncated", "empty", "nan", "latin1", "bom16", "deep"],
+)
+def test_invalid_json_or_utf8_is_a_400_with_a_one_line_reason(
+    client: TestClient, db_url: str, body: bytes, reason: str
+) -> None:
+    response = client.post("/webhook", content=body, headers=signed_headers(body))
+    assert response.status_code == 400
+    assert reason in response.text
+    assert response.text.count("\n") == 1
+    assert stored_counts(db_url) == NOTHING_STORED
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"hello": "world"},
+        [1, 2, 3],
+        "just a string",
+        {"object": "page", "entry": []},
+        {"object": "whatsapp_business_account", "entry": {}},
+        {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {"changes": [{"value": {"metadata": {}, "messages": [{"type": "text"}]}}]}
+            ],
+        },
+        {"object": "whatsapp_business_account", "entry": [], "x": "nul \u0000 inside"},
+    ],
+    ids=["object", "array", "string", "page", "entry-object", "message-no-id", "nul-escape"],
+)
+def test_json_that_is_not_a_webhook_is_a_400_and_stores_nothing(
+    client: TestClient, db_url: str, payload: Any
+) -> None:
+    body = json.dumps(payload).encode()
+    response = client.post("/webhook", content=body, headers=signed_headers(body))
+    assert response.status_code == 400, response.text
+    assert stored_counts(db_url) == NOTHING_STORED
+
+
+# -- correlation id, probes, metrics, routing ------------------------------------
+
+
+def test_correlation_id_is_kept_when_sane_and_stored(client: TestClient, db_url: str) -> None:
+    body = text_message()
+    headers = signed_headers(body, **{"X-Correlation-Id": "meta-abc.123"})
+    response = client.post("/webhook", content=body, headers=headers)
+    assert response.headers["x-correlation-id"] == "meta-abc.123"
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT e.correlation_id, m.correlation_id FROM wapipe.webhook_events e "
+            "JOIN wapipe.processed_messages m ON m.webhook_event_id = e.id"
+        ).fetchall()
+    assert rows == [("meta-abc.123", "meta-abc.123")]
+
+
+@pytest.mark.parametrize("given", [b"", b"has space", b"x" * 200, b"<script>", "é".encode()])
+def test_insane_correlation_id_is_replaced(client: TestClient, given: bytes) -> None:
+    response = client.get("/healthz", headers={"X-Correlation-Id": given})
+    cid = response.headers["x-correlation-id"]
+    assert cid.encode() != given
+    assert len(cid) == 32
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/nowhere", 404),
+        ("PUT", "/webhook", 405),
+        ("DELETE", "/webhook", 405),
+        ("POST", "/healthz", 405),
+    ],
+)
+def test_other_routes_and_methods(client: TestClient, method: str, path: str, status: int) -> None:
+    response = client.request(method, path)
+    assert response.status_code == status
+    assert response.headers["x-correlation-id"]
+
+
+def test_healthz_and_readyz(client: TestClient) -> None:
+    assert client.get("/healthz").status_code == 200
+    response = client.get("/readyz")
+    assert response.status_code == 200, response.text
+
+
+def test_readyz_reports_pending_migrations(client: TestClient, db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM public._yoyo_migration WHERE migration_id = '0002_core_tables'")
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert "0002_core_tables" in response.text
+
+
+def test_metrics_count_requests_messages_signatures_and_sizes(client: TestClient) -> None:
+    body = text_message()
+    client.post("/webhook", content=body, headers=signed_headers(body))
+    client.post("/webhook", content=body, headers=signed_headers(body))
+    client.post("/webhook", content=body, headers={"X-Hub-Signature-256": "sha256=" + "0" * 64})
+    text = client.get("/metrics").text
+    assert 'wapipe_ingress_requests_total{route="/webhook",status="200"} 2.0' in text
+    assert 'wapipe_ingress_requests_total{route="/webhook",status="403"} 1.0' in text
+    assert 'wapipe_ingress_messages_total{outcome="accepted"} 1.0' in text
+    assert 'wapipe_ingress_messages_total{outcome="duplicate"} 1.0' in text
+    assert 'wapipe_ingress_signature_failures_total{reason="mismatch"} 1.0' in text
+    assert "wapipe_ingress_payload_bytes_count 3.0" in text
+    assert "wapipe_ingress_ingest_seconds_count 2.0" in text
