@@ -1,0 +1,13 @@
+-- Only wapipe_worker may call breaker_allow; the ingress and monitor roles and PUBLIC may not.
+begin;
+select plan(4);
+select function_privs_are('wapipe', 'breaker_allow', array['text'], 'wapipe_worker',
+  array['EXECUTE'], 'wapipe_worker may execute breaker_allow');
+select function_privs_are('wapipe', 'breaker_allow', array['text'], 'wapipe_ingress',
+  array[]::text[], 'wapipe_ingress may not');
+select function_privs_are('wapipe', 'breaker_allow', array['text'], 'wapipe_monitor',
+  array[]::text[], 'wapipe_monitor may not');
+select function_privs_are('wapipe', 'breaker_allow', array['text'], 'public',
+  array[]::text[], 'PUBLIC may not');
+select * from finish();
+rollback;
