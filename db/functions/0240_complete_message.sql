@@ -64,7 +64,8 @@ BEGIN
       USING ERRCODE = '22023';
   END IF;
   IF memory IS NOT NULL AND jsonb_typeof(memory) <> 'null' AND (
-       jsonb_typeof(memory) <> 'object' OR jsonb_typeof(memory->'memory_id') <> 'number'
+       jsonb_typeof(memory) <> 'object'
+       OR jsonb_typeof(memory->'memory_id') IS DISTINCT FROM 'number'
        OR jsonb_typeof(coalesce(memory->'append', '[]')) <> 'array') THEN
     RAISE EXCEPTION 'memory must be {"memory_id": N, "append": [{"role": .., "content": ..}], "context": {..}}'
       USING ERRCODE = '22023';
