@@ -1,0 +1,145 @@
+"""Property-based: whatever the body and headers, the ingress never answers 5xx."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ingress.app import create_app
+from tests.test_ingress_app import TestClient, ingress_settings, sample, signed_headers
+from wapipe.testing.harness import ScratchDatabases
+
+PROPERTY_SETTINGS = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+header_text = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=80)
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+# Webhook-shaped payloads with random pieces where Meta puts ids, numbers, types.
+messages = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": st.text(max_size=30) | st.integers(),
+        "from": st.text(max_size=20) | st.integers() | st.none(),
+        "timestamp": st.text(max_size=15) | st.integers(min_value=-(10**15), max_value=10**15),
+        "type": st.text(max_size=12) | st.sampled_from(["text", "image", "reaction", "order"]),
+        "text": st.fixed_dictionaries({"body": st.text(max_size=50)}),
+    },
+)
+statuses = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": st.text(max_size=20),
+        "status": st.sampled_from(["sent", "delivered", "read", "failed"]) | st.text(max_size=8),
+        "timestamp": st.text(max_size=15),
+        "recipient_id": st.text(max_size=15),
+    },
+)
+webhooks = st.builds(
+    lambda pnid, msgs, sts, extra: {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": "1",
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "metadata": {"phone_number_id": pnid},
+                            "messages": msgs,
+                            "statuses": sts,
+                            **extra,
+                        },
+                    }
+                ],
+            }
+        ],
+    },
+    st.text(max_size=16) | st.integers() | st.none(),
+    st.lists(messages, max_size=3),
+    st.lists(statuses, max_size=2),
+    st.dictionaries(st.sampled_from(["errors", "contacts"]), json_values, max_size=2),
+)
+
+
+@pytest.fixture(scope="module")
+def client(test_dbs: ScratchDatabases) -> Iterator[TestClient]:
+    url = test_dbs.clone("props")
+    try:
+        app = create_app(ingress_settings(url), configure_logs=False)
+        with TestClient(app) as c:
+            yield c
+    finally:
+        test_dbs.drop(url)
+
+
+@PROPERTY_SETTINGS
+@given(
+    body=st.binary(max_size=2048),
+    headers=st.dictionaries(
+        st.sampled_from(
+            [
+                "X-Hub-Signature-256",
+                "Content-Type",
+                "X-Correlation-Id",
+                "Content-Encoding",
+                "X-Other",
+            ]
+        ),
+        header_text,
+        max_size=4,
+    ),
+)
+def test_random_bodies_and_headers_never_5xx(
+    client: TestClient, body: bytes, headers: dict[str, str]
+) -> None:
+    response = client.post("/webhook", content=body, headers=headers)
+    assert response.status_code in {400, 401, 403}
+    assert response.headers["x-correlation-id"]
+
+
+@PROPERTY_SETTINGS
+@given(body=st.binary(max_size=2048))
+def test_correctly_signed_random_bytes_never_5xx(client: TestClient, body: bytes) -> None:
+    response = client.post("/webhook", content=body, headers=signed_headers(body))
+    assert response.status_code in {200, 400}
+
+
+@PROPERTY_SETTINGS
+@given(payload=json_values)
+def test_correctly_signed_random_json_never_5xx(client: TestClient, payload: Any) -> None:
+    body = json.dumps(payload).encode()
+    response = client.post("/webhook", content=body, headers=signed_headers(body))
+    assert response.status_code == 400, response.text
+
+
+@PROPERTY_SETTINGS
+@given(payload=webhooks)
+def test_correctly_signed_webhook_shapes_never_5xx(client: TestClient, payload: Any) -> None:
+    body = json.dumps(payload).encode()
+    response = client.post("/webhook", content=body, headers=signed_headers(body))
+    assert response.status_code in {200, 400}, response.text
+
+
+@PROPERTY_SETTINGS
+@given(cut=st.integers(min_value=0, max_value=2000), flip=st.integers(min_value=0, max_value=255))
+def test_corrupted_samples_never_5xx(client: TestClient, cut: int, flip: int) -> None:
+    original = sample("batch_two_users")
+    index = cut % len(original)
+    body = original[:index] + bytes([flip]) + original[index + 1 :]
+    response = client.post("/webhook", content=body, headers=signed_headers(body))
+    assert response.status_code in {200, 400}, response.text
