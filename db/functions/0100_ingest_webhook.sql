@@ -14,12 +14,15 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
 AS $$
 DECLARE
   v_event_id   bigint;
-  v_parsed     jsonb;
+  v_parsed     wapipe.inbound_message[];
+  v_candidates wapipe.inbound_message[];
+  v_lost_race  bigint[];
   v_total      integer;
   v_new_ids    bigint[];
   v_statuses   jsonb;
   v_errors     integer;
   v_bad        record;
+  v_aging      interval := make_interval(secs => wapipe._setting_num('claim.priority_aging_seconds'));
 BEGIN
   IF payload IS NULL OR jsonb_typeof(payload) IS DISTINCT FROM 'object' THEN
     RAISE EXCEPTION 'not a WhatsApp webhook: the body must be a JSON object'
@@ -36,7 +39,13 @@ BEGIN
 
   -- Flatten entry[].changes[].value.{messages,statuses,errors} once.
   WITH changes AS (
-    SELECT e.ord AS entry_ord, ch.ord AS change_ord, ch.change->'value' AS value
+    SELECT e.ord AS entry_ord, ch.ord AS change_ord, ch.change->'value' AS value,
+           -- wa_id -> contact, so matching a message to its sender is a key lookup
+           (SELECT jsonb_object_agg(ct->>'wa_id', ct)
+            FROM jsonb_array_elements(
+              CASE WHEN jsonb_typeof(ch.change->'value'->'contacts') = 'array'
+                   THEN ch.change->'value'->'contacts' ELSE '[]' END) ct
+            WHERE ct->>'wa_id' IS NOT NULL) AS contact_map
     FROM jsonb_array_elements(payload->'entry') WITH ORDINALITY AS e(entry, ord)
     CROSS JOIN LATERAL jsonb_array_elements(
       CASE WHEN jsonb_typeof(e.entry->'changes') = 'array' THEN e.entry->'changes' ELSE '[]' END
@@ -44,25 +53,16 @@ BEGIN
     WHERE jsonb_typeof(ch.change->'value') = 'object'
   )
   SELECT
-    coalesce(jsonb_agg(jsonb_build_object(
-        'wamid', m.msg->>'id',
-        'from_wa_id', m.msg->>'from',
-        'message_type', coalesce(m.msg->>'type', 'unknown'),
-        'phone_number_id', c.value->'metadata'->>'phone_number_id',
-        'display_phone_number', c.value->'metadata'->>'display_phone_number',
-        'wa_ts', CASE WHEN m.msg->>'timestamp' ~ '^[0-9]{1,12}$' THEN m.msg->>'timestamp' END,
-        'payload', m.msg,
-        'contact', (SELECT ct FROM jsonb_array_elements(
-                       CASE WHEN jsonb_typeof(c.value->'contacts') = 'array'
-                            THEN c.value->'contacts' ELSE '[]' END) ct
-                     WHERE ct->>'wa_id' = m.msg->>'from' LIMIT 1),
-        'position', format('entry[%s].changes[%s].value.messages[%s]',
-                           c.entry_ord - 1, c.change_ord - 1, m.ord - 1))
-      ORDER BY c.entry_ord, c.change_ord, m.ord) FILTER (WHERE m.msg IS NOT NULL), '[]'),
+    coalesce(array_agg(ROW(
+        m.msg->>'id', m.msg->>'from', coalesce(m.msg->>'type', 'unknown'),
+        c.value->'metadata'->>'phone_number_id', c.value->'metadata'->>'display_phone_number',
+        CASE WHEN m.msg->>'timestamp' ~ '^[0-9]{1,12}$' THEN (m.msg->>'timestamp')::bigint END,
+        m.msg, c.contact_map -> (m.msg->>'from'),
+        c.entry_ord - 1, c.change_ord - 1, m.ord - 1)::wapipe.inbound_message
+      ORDER BY c.entry_ord, c.change_ord, m.ord) FILTER (WHERE m.msg IS NOT NULL), '{}'),
     (SELECT coalesce(jsonb_agg(jsonb_build_object(
         'status', s.st, 'phone_number_id', c2.value->'metadata'->>'phone_number_id',
-        'position', format('entry[%s].changes[%s].value.statuses[%s]',
-                           c2.entry_ord - 1, c2.change_ord - 1, s.ord - 1))), '[]')
+        'position', jsonb_build_array(c2.entry_ord - 1, c2.change_ord - 1, s.ord - 1))), '[]')
      FROM changes c2
      CROSS JOIN LATERAL jsonb_array_elements(
        CASE WHEN jsonb_typeof(c2.value->'statuses') = 'array' THEN c2.value->'statuses' ELSE '[]' END
@@ -75,23 +75,24 @@ BEGIN
     CASE WHEN jsonb_typeof(c.value->'messages') = 'array' THEN c.value->'messages' ELSE '[]' END
   ) WITH ORDINALITY AS m(msg, ord) ON true;
 
-  v_parsed := coalesce(v_parsed, '[]');
   v_statuses := coalesce(v_statuses, '[]');
   v_errors := coalesce(v_errors, 0);
-  v_total := jsonb_array_length(v_parsed);
+  v_total := cardinality(v_parsed);
 
   -- Refuse shapes we cannot deduplicate or route, before storing anything.
-  SELECT p->>'position' AS position, p INTO v_bad
-  FROM jsonb_array_elements(v_parsed) p
-  WHERE jsonb_typeof(p->'payload') IS DISTINCT FROM 'object'
-     OR coalesce(p->>'wamid', '') = '' OR coalesce(p->>'from_wa_id', '') = ''
-     OR coalesce(p->>'phone_number_id', '') = ''
+  SELECT format('entry[%s].changes[%s].value.messages[%s]', p.entry_pos, p.change_pos,
+                p.message_pos) AS position INTO v_bad
+  FROM unnest(v_parsed) p
+  WHERE jsonb_typeof(p.payload) IS DISTINCT FROM 'object'
+     OR coalesce(p.wamid, '') = '' OR coalesce(p.from_wa_id, '') = ''
+     OR coalesce(p.phone_number_id, '') = ''
   LIMIT 1;
   IF FOUND THEN
     RAISE EXCEPTION 'malformed message at %: a message needs an object with "id" and "from", and its change needs metadata.phone_number_id',
       v_bad.position USING ERRCODE = '22023';
   END IF;
-  SELECT s->>'position' AS position INTO v_bad
+  SELECT format('entry[%s].changes[%s].value.statuses[%s]', s->'position'->0, s->'position'->1,
+                s->'position'->2) AS position INTO v_bad
   FROM jsonb_array_elements(v_statuses) s
   WHERE jsonb_typeof(s->'status') IS DISTINCT FROM 'object'
      OR coalesce(s->'status'->>'id', '') = '' OR coalesce(s->'status'->>'status', '') = ''
@@ -105,54 +106,71 @@ BEGIN
   VALUES (ingest_webhook.correlation_id, ingest_webhook.payload)
   RETURNING id INTO v_event_id;
 
-  -- Dedup: only wamids never seen before get a row (and so a queue entry).
-  WITH inserted AS (
-    INSERT INTO wapipe.processed_messages AS pm (
-      wamid, conversation_key, phone_number_id, display_phone_number, from_wa_id,
-      message_type, payload, contact, wa_timestamp, priority, correlation_id, webhook_event_id)
-    SELECT p.wamid, p.phone_number_id || ':' || p.from_wa_id, p.phone_number_id,
-           p.display_phone_number, p.from_wa_id, p.message_type, p.payload, p.contact,
-           coalesce(to_timestamp(p.wa_ts::bigint), now()),
-           coalesce(r.priority, 0), ingest_webhook.correlation_id, v_event_id
-    FROM ROWS FROM (jsonb_to_recordset(v_parsed) AS (
-           wamid text, from_wa_id text, message_type text, phone_number_id text,
-           display_phone_number text, wa_ts text, payload jsonb, contact jsonb))
-         WITH ORDINALITY AS p(wamid, from_wa_id, message_type, phone_number_id,
-                              display_phone_number, wa_ts, payload, contact, ord)
-    LEFT JOIN wapipe.priority_rules r ON r.message_type = p.message_type
-    ORDER BY p.ord  -- ids follow the payload: the tie-break within one WhatsApp second
-    ON CONFLICT (wamid) DO NOTHING
-    RETURNING pm.id
-  )
-  SELECT coalesce(array_agg(id), '{}') INTO v_new_ids FROM inserted;
+  -- Dedup: only wamids never seen before get a row and a queue entry. The queue
+  -- entries are sent first so that each row is written once, with its msg_id
+  -- (an UPDATE afterwards would rewrite every index of the row); a wamid that a
+  -- concurrent POST stores in the meantime loses the ON CONFLICT race below and
+  -- its queue entry is deleted again in this same transaction.
+  SELECT coalesce(array_agg(ROW(p.wamid, p.from_wa_id, p.message_type, p.phone_number_id,
+                                p.display_phone_number, p.wa_ts, p.payload, p.contact,
+                                p.entry_pos, p.change_pos, p.message_pos)::wapipe.inbound_message
+                            ORDER BY p.ord), '{}')
+  INTO v_candidates
+  FROM (SELECT DISTINCT ON (u.wamid) u.*
+        FROM unnest(v_parsed) WITH ORDINALITY AS u(wamid, from_wa_id, message_type, phone_number_id,
+                                                  display_phone_number, wa_ts, payload, contact,
+                                                  entry_pos, change_pos, message_pos, ord)
+        ORDER BY u.wamid, u.ord) p
+  WHERE NOT EXISTS (SELECT 1 FROM wapipe.processed_messages pm WHERE pm.wamid = p.wamid);
 
-  IF cardinality(v_new_ids) > 0 THEN
-    -- Enqueue the new messages in conversation order and remember their msg_ids.
-    WITH fresh AS (
-      SELECT m.*, row_number() OVER (ORDER BY m.wa_timestamp, m.id) AS ord
-      FROM wapipe.processed_messages m
-      WHERE m.id = ANY (v_new_ids)
+  IF cardinality(v_candidates) > 0 THEN
+    WITH candidates AS (
+      SELECT c.*, coalesce(r.priority, 0)::smallint AS priority,
+             c.phone_number_id || ':' || c.from_wa_id AS conversation_key
+      FROM unnest(v_candidates) WITH ORDINALITY AS c(wamid, from_wa_id, message_type, phone_number_id,
+                                                    display_phone_number, wa_ts, payload, contact,
+                                                    entry_pos, change_pos, message_pos, pos)
+      LEFT JOIN wapipe.priority_rules r ON r.message_type = c.message_type
     ), sent AS (
-      SELECT s.msg_id, s.ord
+      SELECT s.msg_id, s.pos
       FROM pgmq.send_batch(
         'wapipe_inbound',
-        ARRAY(SELECT jsonb_build_object(
-                'message_id', f.id, 'wamid', f.wamid, 'conversation_key', f.conversation_key,
-                'phone_number_id', f.phone_number_id, 'from', f.from_wa_id,
-                'type', f.message_type, 'priority', f.priority, 'message', f.payload,
-                'contact', f.contact, 'correlation_id', f.correlation_id)
-              FROM fresh f ORDER BY f.ord),
-        ARRAY(SELECT jsonb_build_object(
-                'x-pgmq-group', f.conversation_key, 'priority', f.priority,
-                'correlation_id', f.correlation_id)
-              FROM fresh f ORDER BY f.ord)
-      ) WITH ORDINALITY AS s(msg_id, ord)
+        -- The queue entry references the stored message; its content lives once,
+        -- in processed_messages, and get_next_queue_message returns it.
+        ARRAY(SELECT jsonb_build_object('wamid', c.wamid, 'conversation_key', c.conversation_key,
+                                        'type', c.message_type)
+              FROM candidates c ORDER BY c.pos),
+        ARRAY(SELECT jsonb_build_object('x-pgmq-group', c.conversation_key, 'priority', c.priority,
+                                        'correlation_id', ingest_webhook.correlation_id)
+              FROM candidates c ORDER BY c.pos)
+      ) WITH ORDINALITY AS s(msg_id, pos)
+    ), inserted AS (
+      INSERT INTO wapipe.processed_messages AS pm (
+        wamid, conversation_key, phone_number_id, display_phone_number, from_wa_id,
+        message_type, payload, contact, wa_timestamp, priority, queue_msg_id,
+        correlation_id, webhook_event_id)
+      SELECT c.wamid, c.conversation_key, c.phone_number_id, c.display_phone_number,
+             c.from_wa_id, c.message_type, c.payload, c.contact,
+             coalesce(to_timestamp(c.wa_ts), now()), c.priority, s.msg_id,
+             ingest_webhook.correlation_id, v_event_id
+      FROM candidates c JOIN sent s USING (pos)
+      ORDER BY c.pos  -- ids follow the payload: the tie-break within one WhatsApp second
+      ON CONFLICT (wamid) DO NOTHING
+      RETURNING pm.id, pm.queue_msg_id
     )
-    UPDATE wapipe.processed_messages m
-       SET queue_msg_id = sent.msg_id
-      FROM fresh JOIN sent USING (ord)
-     WHERE m.id = fresh.id;
+    SELECT ARRAY(SELECT i.id FROM inserted i),
+           ARRAY(SELECT s.msg_id FROM sent s
+                 WHERE s.msg_id NOT IN (SELECT i.queue_msg_id FROM inserted i))
+    INTO v_new_ids, v_lost_race;
 
+    IF cardinality(v_lost_race) > 0 THEN
+      PERFORM pgmq.delete('wapipe_inbound', v_lost_race);
+    END IF;
+  ELSE
+    v_new_ids := '{}';
+  END IF;
+
+  IF cardinality(v_new_ids) > 0 THEN
     -- Head index: a new conversation gets its first message as head; an idle one
     -- wakes up; an unclaimed one switches to an earlier message (Meta delivers
     -- concurrently, so a later message can arrive first). Keys in sorted order
@@ -162,22 +180,21 @@ BEGIN
       head_wa_timestamp, head_received_at, head_rank, available_at, last_message_at)
     SELECT DISTINCT ON (m.conversation_key)
            m.conversation_key, m.phone_number_id, m.from_wa_id, m.id, m.priority,
-           m.wa_timestamp, m.received_at, wapipe._conversation_rank(m.received_at, m.priority),
-           now(), now()
+           m.wa_timestamp, m.received_at, m.received_at - m.priority * v_aging, now(), now()
     FROM wapipe.processed_messages m
     WHERE m.id = ANY (v_new_ids)
     ORDER BY m.conversation_key, m.wa_timestamp, m.id
     ON CONFLICT (conversation_key) DO UPDATE
-      SET head_message_id   = CASE WHEN wapipe._head_is_replaceable(c, excluded)
-                                   THEN excluded.head_message_id ELSE c.head_message_id END,
-          head_priority     = CASE WHEN wapipe._head_is_replaceable(c, excluded)
-                                   THEN excluded.head_priority ELSE c.head_priority END,
-          head_wa_timestamp = CASE WHEN wapipe._head_is_replaceable(c, excluded)
-                                   THEN excluded.head_wa_timestamp ELSE c.head_wa_timestamp END,
-          head_received_at  = CASE WHEN wapipe._head_is_replaceable(c, excluded)
-                                   THEN excluded.head_received_at ELSE c.head_received_at END,
-          head_rank         = CASE WHEN wapipe._head_is_replaceable(c, excluded)
-                                   THEN excluded.head_rank ELSE c.head_rank END,
+      SET (head_message_id, head_priority, head_wa_timestamp, head_received_at, head_rank) =
+          (SELECT CASE WHEN replace THEN excluded.head_message_id ELSE c.head_message_id END,
+                  CASE WHEN replace THEN excluded.head_priority ELSE c.head_priority END,
+                  CASE WHEN replace THEN excluded.head_wa_timestamp ELSE c.head_wa_timestamp END,
+                  CASE WHEN replace THEN excluded.head_received_at ELSE c.head_received_at END,
+                  CASE WHEN replace THEN excluded.head_rank ELSE c.head_rank END
+           FROM (SELECT c.head_message_id IS NULL
+                        OR ((c.locked_by IS NULL OR c.locked_until <= now())
+                            AND (excluded.head_wa_timestamp, excluded.head_message_id)
+                                < (c.head_wa_timestamp, c.head_message_id)) AS replace) r),
           available_at      = CASE WHEN c.head_message_id IS NULL THEN now() ELSE c.available_at END,
           last_message_at   = now();
   END IF;

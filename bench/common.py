@@ -1,0 +1,57 @@
+"""Shared bench plumbing: a throwaway migrated cluster and simple timing helpers.
+
+Benches never touch the dev cluster's data: each run starts its own cluster
+(the same code as `wapipe db up`) with pg_cron pointed at the bench database,
+migrates it, and removes it at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from wapipe.cluster import remove_cluster
+from wapipe.migrate import migrate
+from wapipe.testing.harness import new_cluster
+
+BENCH_DB = "wapipe_bench"
+
+
+@contextmanager
+def bench_database() -> Iterator[str]:
+    """URL of a freshly migrated database on a throwaway cluster."""
+    root = Path(tempfile.mkdtemp(prefix="wapipe-bench-"))
+    os.chmod(root, 0o755)
+    cluster = new_cluster(root, BENCH_DB, cron_database=BENCH_DB)
+    try:
+        cluster.up()
+        migrate(cluster.url)
+        yield cluster.url
+    finally:
+        remove_cluster(cluster)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def timed(fn: Callable[[], None], repeat: int) -> list[float]:
+    """Seconds taken by each of `repeat` calls of fn."""
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+def summary(samples: list[float]) -> str:
+    ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return (
+        f"n={len(samples)} mean={statistics.fmean(samples) * 1e3:.3f} ms "
+        f"p50={statistics.median(samples) * 1e3:.3f} ms p99={p99 * 1e3:.3f} ms"
+    )
