@@ -1,0 +1,320 @@
+-- The outbox sender's side of wapipe.outbox: claim rows to send, record each outcome.
+--
+-- Life cycle: pending -> sending (claimed: lease locked_by/locked_until, attempts + 1)
+-- -> sent | failed | dry_run, or back to pending (retry with backoff, or given back).
+-- A row still 'sending' after its lease has an UNKNOWN outcome (the worker died, or
+-- its HTTP call ended without an answer): Meta may or may not have accepted it.
+-- Such a row is only looked at again outbox.unknown_outcome_grace_seconds after the
+-- lease, and before it is sent again the claim looks for a status webhook carrying
+-- its biz_opaque_callback_data ('outbox:<id>', message_statuses.callback_data): if
+-- Meta reported one, the row is marked sent with that wamid instead of re-sent.
+-- Remaining window (documented in worker/sender.py): a message Meta accepted whose
+-- first status webhook has not been stored within lease + grace is sent again.
+--
+-- The claim's next_attempt_at of a claimed row is set to lease end + grace, so one
+-- range scan of outbox_pending_idx (next_attempt_at <= now()) finds both due pending
+-- rows and unknown-outcome rows past their grace.
+
+-- wapipe._outbox_held: lock an outbox row the caller must hold (status sending, locked_by = worker).
+-- Returns the row; raises 55000 when the worker does not hold it (an expired lease not yet taken counts as held).
+CREATE OR REPLACE FUNCTION wapipe._outbox_held(outbox_id bigint, worker_id text)
+RETURNS wapipe.outbox
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+AS $$
+DECLARE
+  o wapipe.outbox;
+BEGIN
+  SELECT x.* INTO o FROM wapipe.outbox x WHERE x.id = outbox_id FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'outbox row % does not exist', outbox_id USING ERRCODE = '55000';
+  END IF;
+  IF o.status IS DISTINCT FROM 'sending' OR o.locked_by IS DISTINCT FROM _outbox_held.worker_id THEN
+    RAISE EXCEPTION 'worker % does not hold outbox row % (status %, held by %)',
+      _outbox_held.worker_id, outbox_id, o.status, coalesce(o.locked_by, 'nobody')
+      USING ERRCODE = '55000';
+  END IF;
+  RETURN o;
+END
+$$;
+COMMENT ON FUNCTION wapipe._outbox_held(bigint, text) IS
+  'Private: lock an outbox row and check that worker_id holds its sending lease; raises 55000 otherwise.';
+REVOKE ALL ON FUNCTION wapipe._outbox_held(bigint, text) FROM PUBLIC;
+
+-- wapipe.claim_outbox: claim up to `batch` outbox rows to send, and settle unknown-outcome rows.
+-- Returns the claimed rows (status now 'sending', leased to worker_id) with the 24-hour window state.
+--
+-- Candidates, oldest next_attempt_at first, FOR UPDATE SKIP LOCKED: pending rows
+-- that are due, and 'sending' rows whose lease ended more than the grace ago. A
+-- row is a candidate only when no earlier unfinished row for the same recipient
+-- exists (replies to one user go out in order, one at a time). A candidate that
+-- was attempted before and has a status webhook with callback_data 'outbox:<id>'
+-- is marked sent with that wamid (not returned); an unknown-outcome row already
+-- at outbox.max_attempts is failed (not sent again); the rest are claimed.
+-- window_open: the last inbound message from to_wa_id to phone_number_id
+-- (processed_messages.wa_timestamp) is less than 24 hours old.
+CREATE OR REPLACE FUNCTION wapipe.claim_outbox(worker_id text, batch integer DEFAULT 20, lock_seconds integer DEFAULT 30)
+RETURNS TABLE (
+  id bigint, source_key text, seq smallint, phone_number_id text, to_wa_id text, body jsonb,
+  attempts integer, correlation_id text, window_open boolean, last_inbound_at timestamptz,
+  locked_until timestamptz)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+AS $$
+#variable_conflict use_column
+DECLARE
+  grace        interval := make_interval(secs => wapipe._setting_num('outbox.unknown_outcome_grace_seconds'));
+  max_attempts integer := wapipe._setting_num('outbox.max_attempts')::integer;
+  lease_end    timestamptz;
+  candidates   bigint[];
+  settled      bigint[];
+BEGIN
+  IF coalesce(btrim(claim_outbox.worker_id), '') = '' THEN
+    RAISE EXCEPTION 'worker_id must be a non-empty text' USING ERRCODE = '22023';
+  END IF;
+  IF claim_outbox.batch IS NULL OR claim_outbox.batch NOT BETWEEN 1 AND 1000 THEN
+    RAISE EXCEPTION 'batch must be between 1 and 1000, got %', coalesce(claim_outbox.batch::text, 'NULL')
+      USING ERRCODE = '22023';
+  END IF;
+  IF claim_outbox.lock_seconds IS NULL OR claim_outbox.lock_seconds NOT BETWEEN 1 AND 3600 THEN
+    RAISE EXCEPTION 'lock_seconds must be between 1 and 3600, got %',
+      coalesce(claim_outbox.lock_seconds::text, 'NULL') USING ERRCODE = '22023';
+  END IF;
+  lease_end := now() + make_interval(secs => claim_outbox.lock_seconds);
+
+  SELECT array_agg(c.id) INTO candidates
+  FROM (
+    SELECT o.id
+    FROM wapipe.outbox o
+    WHERE o.status IN ('pending', 'sending')
+      AND o.next_attempt_at <= now()
+      AND (o.status = 'pending' OR o.locked_until IS NULL OR o.locked_until <= now() - grace)
+      AND NOT EXISTS (
+        SELECT 1 FROM wapipe.outbox e
+        WHERE e.phone_number_id = o.phone_number_id AND e.to_wa_id = o.to_wa_id
+          AND e.status IN ('pending', 'sending') AND e.id < o.id)
+    ORDER BY o.next_attempt_at, o.id
+    LIMIT claim_outbox.batch
+    FOR UPDATE OF o SKIP LOCKED
+  ) c;
+  IF candidates IS NULL THEN
+    RETURN;
+  END IF;
+
+  -- Meta already reported a status for an earlier attempt: it was sent.
+  WITH reported AS (
+    SELECT DISTINCT ON (o.id) o.id AS outbox_id, s.wamid, s.status_at
+    FROM wapipe.outbox o
+    JOIN wapipe.message_statuses s ON s.callback_data = 'outbox:' || o.id
+    WHERE o.id = ANY (candidates) AND o.attempts > 0
+    ORDER BY o.id, s.status_rank DESC, s.updated_at DESC
+  ), recovered AS (
+    UPDATE wapipe.outbox o
+       SET status = 'sent', sent_wamid = r.wamid, sent_at = coalesce(r.status_at, now()),
+           locked_until = NULL,
+           last_error = 'send outcome was unknown; recovered from a status webhook ('
+                        || coalesce(o.last_error, 'no error recorded') || ')'
+      FROM reported r
+     WHERE o.id = r.outbox_id
+    RETURNING o.id
+  )
+  SELECT coalesce(array_agg(r.id), '{}') INTO settled FROM recovered r;
+
+  -- Outcome unknown and no attempts left: never send it again.
+  UPDATE wapipe.outbox o
+     SET status = 'failed', locked_until = NULL,
+         last_error = format('send outcome unknown after %s attempts and no status webhook for outbox:%s; not re-sent (last error: %s)',
+                             o.attempts, o.id, coalesce(o.last_error, 'none'))
+   WHERE o.id = ANY (candidates) AND NOT o.id = ANY (settled)
+     AND o.status = 'sending' AND o.attempts >= max_attempts;
+
+  RETURN QUERY
+  WITH claimed AS (
+    UPDATE wapipe.outbox o
+       SET status = 'sending', locked_by = claim_outbox.worker_id, locked_until = lease_end,
+           attempts = o.attempts + 1, next_attempt_at = lease_end + grace
+     WHERE o.id = ANY (candidates) AND o.status IN ('pending', 'sending')
+       AND NOT o.id = ANY (settled)
+    RETURNING o.*
+  )
+  SELECT c.id, c.source_key, c.seq, c.phone_number_id, c.to_wa_id, c.body, c.attempts,
+         c.correlation_id, coalesce(li.at > now() - interval '24 hours', false), li.at,
+         c.locked_until
+  FROM claimed c
+  LEFT JOIN LATERAL (
+    SELECT m.wa_timestamp AS at FROM wapipe.processed_messages m
+    WHERE m.conversation_key = c.phone_number_id || ':' || c.to_wa_id
+    ORDER BY m.wa_timestamp DESC LIMIT 1
+  ) li ON true
+  ORDER BY c.id;
+END
+$$;
+COMMENT ON FUNCTION wapipe.claim_outbox(text, integer, integer) IS
+  'Sender: claim up to batch outbox rows (due pending rows and unknown-outcome rows past outbox.unknown_outcome_grace_seconds, '
+  'oldest first, FOR UPDATE SKIP LOCKED, one row per recipient at a time in id order): status sending, lease of lock_seconds, '
+  'attempts + 1. Unknown-outcome rows with a status webhook for outbox:<id> are marked sent instead; those at max attempts are failed. '
+  'Returns the claimed rows with window_open (last inbound message < 24 h old) and last_inbound_at.';
+REVOKE ALL ON FUNCTION wapipe.claim_outbox(text, integer, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION wapipe.claim_outbox(text, integer, integer) TO wapipe_worker;
+
+-- wapipe.mark_outbox_sent: record that Meta accepted a claimed row, with the wamid it returned.
+-- Returns nothing; a repeat with the same wamid is a no-op; raises 55000 when worker_id does not hold the row.
+CREATE OR REPLACE FUNCTION wapipe.mark_outbox_sent(id bigint, worker_id text, wamid text)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+AS $$
+BEGIN
+  IF coalesce(btrim(mark_outbox_sent.wamid), '') = '' THEN
+    RAISE EXCEPTION 'wamid must be a non-empty text' USING ERRCODE = '22023';
+  END IF;
+  IF EXISTS (SELECT 1 FROM wapipe.outbox o
+             WHERE o.id = mark_outbox_sent.id AND o.status = 'sent'
+               AND o.sent_wamid = mark_outbox_sent.wamid
+               AND o.locked_by = mark_outbox_sent.worker_id) THEN
+    RETURN;  -- the first call committed but its answer was lost
+  END IF;
+  PERFORM wapipe._outbox_held(mark_outbox_sent.id, mark_outbox_sent.worker_id);
+  UPDATE wapipe.outbox o
+     SET status = 'sent', sent_wamid = mark_outbox_sent.wamid, sent_at = now(), locked_until = NULL
+   WHERE o.id = mark_outbox_sent.id;
+END
+$$;
+COMMENT ON FUNCTION wapipe.mark_outbox_sent(bigint, text, text) IS
+  'Sender: mark a claimed outbox row sent and store the wamid Meta returned (status webhooks link to it). '
+  'Idempotent for the same worker and wamid; raises 55000 when worker_id does not hold the row, 22023 for an empty wamid.';
+REVOKE ALL ON FUNCTION wapipe.mark_outbox_sent(bigint, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION wapipe.mark_outbox_sent(bigint, text, text) TO wapipe_worker;
+
+-- wapipe.mark_outbox_failed: record a failed send of a claimed row; schedule a retry or fail it for good.
+-- Returns the next attempt time, or NULL when the row is failed for good (not retryable, or max attempts reached).
+--
+-- Backoff after attempt n: least(outbox.initial_delay_seconds * 2^(n-1), outbox.max_delay_seconds),
+-- at least outbox.pair_backoff_seconds for 131056 (pair rate limit); retry_after_seconds,
+-- when given, replaces it. The recipient's later rows wait behind this one (claim order).
+CREATE OR REPLACE FUNCTION wapipe.mark_outbox_failed(
+  id bigint, worker_id text, error_code integer, error text, retryable boolean,
+  retry_after_seconds integer DEFAULT NULL)
+RETURNS timestamptz
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+AS $$
+DECLARE
+  o          wapipe.outbox;
+  delay_secs numeric;
+  next_at    timestamptz;
+BEGIN
+  IF mark_outbox_failed.retryable IS NULL THEN
+    RAISE EXCEPTION 'retryable must be true or false' USING ERRCODE = '22023';
+  END IF;
+  IF mark_outbox_failed.retry_after_seconds < 0 THEN
+    RAISE EXCEPTION 'retry_after_seconds must be >= 0, got %', mark_outbox_failed.retry_after_seconds
+      USING ERRCODE = '22023';
+  END IF;
+  o := wapipe._outbox_held(mark_outbox_failed.id, mark_outbox_failed.worker_id);
+
+  IF NOT mark_outbox_failed.retryable OR o.attempts >= wapipe._setting_num('outbox.max_attempts') THEN
+    UPDATE wapipe.outbox x
+       SET status = 'failed', locked_until = NULL, error_code = mark_outbox_failed.error_code,
+           last_error = left(coalesce(mark_outbox_failed.error, 'failed'), 2000)
+     WHERE x.id = o.id;
+    RETURN NULL;
+  END IF;
+
+  delay_secs := coalesce(
+    mark_outbox_failed.retry_after_seconds,
+    greatest(
+      least(wapipe._setting_num('outbox.initial_delay_seconds') * power(2::numeric, greatest(o.attempts - 1, 0)),
+            wapipe._setting_num('outbox.max_delay_seconds')),
+      CASE WHEN mark_outbox_failed.error_code = 131056
+           THEN wapipe._setting_num('outbox.pair_backoff_seconds') ELSE 0 END));
+  next_at := now() + make_interval(secs => delay_secs);
+  UPDATE wapipe.outbox x
+     SET status = 'pending', locked_by = NULL, locked_until = NULL, next_attempt_at = next_at,
+         error_code = mark_outbox_failed.error_code,
+         last_error = left(coalesce(mark_outbox_failed.error, 'failed'), 2000)
+   WHERE x.id = o.id;
+  RETURN next_at;
+END
+$$;
+COMMENT ON FUNCTION wapipe.mark_outbox_failed(bigint, text, integer, text, boolean, integer) IS
+  'Sender: record a failed send of a claimed outbox row. Retryable and under outbox.max_attempts: back to pending after '
+  'least(initial * 2^(attempts-1), cap) (>= outbox.pair_backoff_seconds for 131056; retry_after_seconds overrides) and '
+  'returns that time; otherwise status failed with the error code and returns NULL. Raises 55000 when worker_id does not hold the row.';
+REVOKE ALL ON FUNCTION wapipe.mark_outbox_failed(bigint, text, integer, text, boolean, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION wapipe.mark_outbox_failed(bigint, text, integer, text, boolean, integer) TO wapipe_worker;
+
+-- wapipe.mark_outbox_unknown: record that a send of a claimed row ended without an answer (timeout, dropped connection).
+-- Returns the time after which a claim settles the row (status webhook found: sent; else sent again).
+--
+-- The row stays 'sending' with its lease ended now: exactly the state a worker
+-- killed mid-call leaves behind, settled by claim_outbox after the grace period.
+CREATE OR REPLACE FUNCTION wapipe.mark_outbox_unknown(id bigint, worker_id text, error text)
+RETURNS timestamptz
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+AS $$
+DECLARE
+  next_at timestamptz := now()
+    + make_interval(secs => wapipe._setting_num('outbox.unknown_outcome_grace_seconds'));
+BEGIN
+  PERFORM wapipe._outbox_held(mark_outbox_unknown.id, mark_outbox_unknown.worker_id);
+  UPDATE wapipe.outbox x
+     SET locked_until = now(), next_attempt_at = next_at, error_code = NULL,
+         last_error = left(coalesce(mark_outbox_unknown.error, 'send outcome unknown'), 2000)
+   WHERE x.id = mark_outbox_unknown.id;
+  RETURN next_at;
+END
+$$;
+COMMENT ON FUNCTION wapipe.mark_outbox_unknown(bigint, text, text) IS
+  'Sender: the send of a claimed outbox row ended without an answer (Meta may have accepted it). The row stays sending with '
+  'its lease ended; claim_outbox settles it after outbox.unknown_outcome_grace_seconds (returned time) from status webhooks. '
+  'Raises 55000 when worker_id does not hold the row.';
+REVOKE ALL ON FUNCTION wapipe.mark_outbox_unknown(bigint, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION wapipe.mark_outbox_unknown(bigint, text, text) TO wapipe_worker;
+
+-- wapipe.mark_outbox_dry_run: record that a claimed row was not sent because no access token is configured.
+-- Returns nothing; the row stays in the outbox with status 'dry_run'; raises 55000 when worker_id does not hold it.
+CREATE OR REPLACE FUNCTION wapipe.mark_outbox_dry_run(id bigint, worker_id text)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+AS $$
+BEGIN
+  PERFORM wapipe._outbox_held(mark_outbox_dry_run.id, mark_outbox_dry_run.worker_id);
+  UPDATE wapipe.outbox x SET status = 'dry_run', locked_until = NULL WHERE x.id = mark_outbox_dry_run.id;
+END
+$$;
+COMMENT ON FUNCTION wapipe.mark_outbox_dry_run(bigint, text) IS
+  'Sender without WHATSAPP_ACCESS_TOKEN: mark a claimed outbox row dry_run (kept, never sent). '
+  'Raises 55000 when worker_id does not hold the row.';
+REVOKE ALL ON FUNCTION wapipe.mark_outbox_dry_run(bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION wapipe.mark_outbox_dry_run(bigint, text) TO wapipe_worker;
+
+-- wapipe.release_outbox: give claimed rows back unsent (breaker open, pacing past the lease, shutdown).
+-- Returns how many rows were released; raises 55000 (nothing released) when worker_id does not hold one of them.
+--
+-- Only for rows this worker has NOT sent in this claim: they go back to pending
+-- after retry_after_seconds and the claim does not count as an attempt.
+CREATE OR REPLACE FUNCTION wapipe.release_outbox(ids bigint[], worker_id text, retry_after_seconds integer DEFAULT 0)
+RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+AS $$
+DECLARE
+  outbox_id bigint;
+  released  integer;
+BEGIN
+  IF release_outbox.retry_after_seconds IS NULL OR release_outbox.retry_after_seconds < 0 THEN
+    RAISE EXCEPTION 'retry_after_seconds must be >= 0' USING ERRCODE = '22023';
+  END IF;
+  FOREACH outbox_id IN ARRAY coalesce(release_outbox.ids, '{}') LOOP
+    PERFORM wapipe._outbox_held(outbox_id, release_outbox.worker_id);
+  END LOOP;
+  UPDATE wapipe.outbox x
+     SET status = 'pending', locked_by = NULL, locked_until = NULL,
+         attempts = greatest(x.attempts - 1, 0),
+         next_attempt_at = now() + make_interval(secs => release_outbox.retry_after_seconds)
+   WHERE x.id = ANY (release_outbox.ids);
+  GET DIAGNOSTICS released = ROW_COUNT;
+  RETURN released;
+END
+$$;
+COMMENT ON FUNCTION wapipe.release_outbox(bigint[], text, integer) IS
+  'Sender: give claimed, unsent outbox rows back (pending again after retry_after_seconds; the claim is not counted as an attempt). '
+  'Returns rows released; raises 55000 when worker_id does not hold one of them.';
+REVOKE ALL ON FUNCTION wapipe.release_outbox(bigint[], text, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION wapipe.release_outbox(bigint[], text, integer) TO wapipe_worker;

@@ -1,0 +1,27 @@
+-- With no status webhook for outbox:<id>, an unknown-outcome row is claimed again after the grace (another attempt).
+begin;
+select plan(4);
+select wapipe_tests.reset();
+
+select wapipe_tests.outbox_row() as id \gset
+select wapipe_tests.claim_outbox_ids('sender-1');
+-- a status for some other outbox row does not count
+insert into wapipe.message_statuses (wamid, status, status_rank, callback_data)
+values ('wamid.other', 'sent', 2, 'outbox:' || (:id + 1000));
+
+select wapipe_tests.expire_outbox_lease(:id, '121 seconds');
+select results_eq($$ select id, attempts from wapipe.claim_outbox('sender-2', 10, 30) $$,
+  format('values (%s::bigint, 2)', :id), 'after the grace it is claimed again as attempt 2');
+select is((select locked_by from wapipe.outbox where id = :id), 'sender-2', 'now held by sender-2');
+select throws_ok(format($$ select wapipe.mark_outbox_failed(%s, 'sender-1', 1, 'late', true) $$, :id), '55000', null,
+  'the old holder is refused');
+
+-- the same row killed again at max attempts: never sent a 6th time
+update wapipe.outbox set attempts = 5 where id = :id;
+select wapipe_tests.expire_outbox_lease(:id, '121 seconds');
+select wapipe_tests.claim_outbox_ids('sender-3');
+select is((select status from wapipe.outbox where id = :id), 'failed',
+  'an unknown outcome at max attempts is failed, not sent again');
+
+select * from finish();
+rollback;
