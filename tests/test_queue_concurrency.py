@@ -25,7 +25,9 @@ REPLY = Jsonb({"type": "text", "text": {"body": "ok"}})
 
 
 def _ingest(conn: psycopg.Connection[Any], messages: list[dict[str, Any]]) -> None:
-    conn.execute("SELECT * FROM wapipe.ingest_webhook(%s::jsonb, 'cid')", (Jsonb(webhook(messages)),))
+    conn.execute(
+        "SELECT * FROM wapipe.ingest_webhook(%s::jsonb, 'cid')", (Jsonb(webhook(messages)),)
+    )
 
 
 def test_four_workers_never_share_a_message_or_a_conversation(connect: Connect) -> None:
@@ -90,7 +92,9 @@ def test_four_workers_never_share_a_message_or_a_conversation(connect: Connect) 
         "SELECT count(*) FILTER (WHERE status = 'done'), count(*) FROM wapipe.processed_messages"
     ).fetchone()
     assert row == (1000, 1000)
-    outbox = check.execute("SELECT count(*), count(DISTINCT source_key) FROM wapipe.outbox").fetchone()
+    outbox = check.execute(
+        "SELECT count(*), count(DISTINCT source_key) FROM wapipe.outbox"
+    ).fetchone()
     assert outbox == (1000, 1000)
     # completion order per conversation (DB time) equals WhatsApp order
     out_of_order = check.execute(
