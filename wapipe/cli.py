@@ -98,7 +98,23 @@ class ChildProcess:
 
 def _children() -> list[ChildProcess]:
     """The processes `wapipe run` supervises; each issue adds its own."""
-    return [ChildProcess("ingress", [sys.executable, "-m", "wapipe.cli", "ingress"])]
+    return [
+        ChildProcess("ingress", [sys.executable, "-m", "wapipe.cli", "ingress"]),
+        ChildProcess("worker", [sys.executable, "-m", "wapipe.cli", "worker"]),
+        ChildProcess("demo-agent", [sys.executable, "-m", "wapipe.cli", "demo-agent"]),
+    ]
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from worker.main import run_worker
+
+    return run_worker(args.concurrency, args.batch, args.lock_seconds, args.grace_seconds)
+
+
+def cmd_demo_agent(args: argparse.Namespace) -> int:
+    from worker.main import run_demo_agent
+
+    return run_demo_agent(args.host, args.port)
 
 
 def cmd_ingress(args: argparse.Namespace) -> int:
@@ -312,6 +328,18 @@ def build_parser() -> argparse.ArgumentParser:
     ingress.add_argument("--port", type=int, help="port (WAPIPE_INGRESS_PORT, 8080)")
     ingress.add_argument("--workers", type=int, help="processes (WAPIPE_INGRESS_WORKERS, 1)")
     ingress.set_defaults(handler=cmd_ingress)
+
+    worker = sub.add_parser("worker", help="claim queued messages and answer them")
+    worker.add_argument("--concurrency", type=int, help="messages in flight (config, 8)")
+    worker.add_argument("--batch", type=int, help="messages per claim (config, 10)")
+    worker.add_argument("--lock-seconds", type=int, help="claim lease, extended while busy (30)")
+    worker.add_argument("--grace-seconds", type=float, help="on SIGTERM: time to finish (20)")
+    worker.set_defaults(handler=cmd_worker)
+
+    demo_agent = sub.add_parser("demo-agent", help="the built-in offline waiter agent")
+    demo_agent.add_argument("--host", default="127.0.0.1", help="bind address")
+    demo_agent.add_argument("--port", type=int, help="port (8090)")
+    demo_agent.set_defaults(handler=cmd_demo_agent)
 
     dev_send = sub.add_parser(
         "dev-send", help="post a signed text message with a fresh wamid to the ingress"

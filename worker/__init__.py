@@ -1,0 +1,1 @@
+"""The wapipe worker: claims queued messages and turns them into replies."""

@@ -1,0 +1,199 @@
+"""Talking to AI agents over HTTP: the `wapipe` protocol and OpenAI-compatible servers.
+
+`wapipe` protocol (README, "Worker and agents"):
+  POST {endpoint}{path}  {"agent", "user", "message", "text", "history", "context",
+                          "correlation_id"}
+  200 -> {"reply": <Graph API message object | array of them | plain text | null>,
+          "context": {...optional, merged into the memory context},
+          "workflow": {...optional action, e.g. {"action": "start", "workflow_type": "order"}}}
+`openai` protocol: POST {endpoint}/v1/chat/completions with the history as chat
+messages; the first choice's content becomes a text reply.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from worker.config import ServiceConfig
+from worker.errors import AgentError
+
+
+@dataclass(frozen=True)
+class AgentRequest:
+    agent: str
+    user: str  # the wa_id: the agent needs it (orders, accounts); it is never logged
+    message: dict[str, Any]
+    text: str
+    history: list[dict[str, Any]]
+    context: dict[str, Any]
+    correlation_id: str
+
+
+@dataclass(frozen=True)
+class AgentReply:
+    messages: list[dict[str, Any]]
+    context: dict[str, Any] = field(default_factory=dict)
+    workflow: dict[str, Any] | None = None
+
+
+def text_message(body: str) -> dict[str, Any]:
+    return {"type": "text", "text": {"body": body}}
+
+
+def normalize_reply(raw: Any) -> list[dict[str, Any]]:
+    """Plain text, one Graph API message object or a list of them -> list of objects."""
+    if raw is None or raw == "":
+        return []
+    if isinstance(raw, str):
+        return [text_message(raw)]
+    if isinstance(raw, dict):
+        if "type" not in raw and isinstance(raw.get("text"), str):
+            return [text_message(raw["text"])]
+        return [raw]
+    if isinstance(raw, list):
+        out: list[dict[str, Any]] = []
+        for item in raw:
+            out.extend(normalize_reply(item))
+        return out
+    raise AgentError(
+        f"reply must be text, a message object or a list, got {type(raw).__name__}",
+        code="agent_bad_reply",
+        retryable=False,
+    )
+
+
+def summary_of(messages: list[dict[str, Any]]) -> str:
+    """What the assistant said, as text for the conversation memory."""
+    parts: list[str] = []
+    for m in messages:
+        kind = m.get("type")
+        if kind == "text":
+            parts.append(str(m.get("text", {}).get("body", "")))
+        elif kind == "interactive":
+            parts.append(str(m.get("interactive", {}).get("body", {}).get("text", "[interactive]")))
+        else:
+            parts.append(f"[{kind}]")
+    return "\n".join(p for p in parts if p)
+
+
+async def call_agent(
+    client: httpx.AsyncClient, service: ServiceConfig, endpoint: str, request: AgentRequest
+) -> AgentReply:
+    """One HTTP call to an agent endpoint; failures as AgentError (retryable or not)."""
+    timeout = service.call_timeout_seconds
+    try:
+        if service.protocol == "openai":
+            return await _call_openai(client, service, endpoint, request, timeout)
+        return await _call_wapipe(client, service, endpoint, request, timeout)
+    except httpx.TimeoutException as exc:
+        raise AgentError(
+            f"{service.name} did not answer within {timeout:g} s",
+            code="agent_timeout",
+            context={"endpoint": endpoint},
+        ) from exc
+    except httpx.TransportError as exc:
+        raise AgentError(
+            f"{service.name} unreachable: {type(exc).__name__}",
+            code="agent_unreachable",
+            context={"endpoint": endpoint},
+        ) from exc
+
+
+def _check_status(service: ServiceConfig, response: httpx.Response) -> None:
+    if response.status_code < 300:
+        return
+    # 408/429/5xx are the agent's trouble and may pass; other 4xx mean our request is wrong
+    retryable = response.status_code in (408, 425, 429) or response.status_code >= 500
+    raise AgentError(
+        f"{service.name} answered HTTP {response.status_code}",
+        code=f"agent_http_{response.status_code}",
+        retryable=retryable,
+        recoverable=retryable,
+    )
+
+
+def _json_body(service: ServiceConfig, response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise AgentError(
+            f"{service.name} answered with invalid JSON", code="agent_bad_json"
+        ) from exc
+    if not isinstance(body, dict):
+        raise AgentError(f"{service.name} answered a non-object", code="agent_bad_json")
+    return body
+
+
+async def _call_wapipe(
+    client: httpx.AsyncClient,
+    service: ServiceConfig,
+    endpoint: str,
+    request: AgentRequest,
+    timeout: float,
+) -> AgentReply:
+    response = await client.post(
+        endpoint + service.path,
+        json={
+            "agent": request.agent,
+            "user": request.user,
+            "message": request.message,
+            "text": request.text,
+            "history": request.history,
+            "context": request.context,
+            "correlation_id": request.correlation_id,
+        },
+        headers={"X-Correlation-Id": request.correlation_id},
+        timeout=timeout,
+    )
+    _check_status(service, response)
+    body = _json_body(service, response)
+    context = body.get("context") or {}
+    workflow = body.get("workflow") or None
+    if not isinstance(context, dict) or not (workflow is None or isinstance(workflow, dict)):
+        raise AgentError(
+            f"{service.name}: context and workflow must be objects",
+            code="agent_bad_reply",
+            retryable=False,
+        )
+    return AgentReply(normalize_reply(body.get("reply")), context, workflow)
+
+
+async def _call_openai(
+    client: httpx.AsyncClient,
+    service: ServiceConfig,
+    endpoint: str,
+    request: AgentRequest,
+    timeout: float,
+) -> AgentReply:
+    messages: list[dict[str, str]] = []
+    if service.system_prompt:
+        messages.append({"role": "system", "content": service.system_prompt})
+    messages.extend(
+        {"role": str(m.get("role", "user")), "content": str(m.get("content", ""))}
+        for m in request.history
+        if m.get("role") in ("user", "assistant", "system")
+    )
+    messages.append({"role": "user", "content": request.text})
+    headers = {"X-Correlation-Id": request.correlation_id}
+    key = os.environ.get(service.api_key_env, "") if service.api_key_env else ""
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    response = await client.post(
+        endpoint + service.path,
+        json={"model": service.model or "default", "messages": messages, "user": request.agent},
+        headers=headers,
+        timeout=timeout,
+    )
+    _check_status(service, response)
+    body = _json_body(service, response)
+    try:
+        content = body["choices"][0]["message"]["content"]
+    except (KeyError, IndexError, TypeError) as exc:
+        raise AgentError(
+            f"{service.name}: no choices[0].message.content", code="agent_bad_reply"
+        ) from exc
+    return AgentReply(normalize_reply(str(content or "")))

@@ -1,0 +1,194 @@
+"""Worker configuration: the WAPIPE_CONFIG TOML file, or a built-in default.
+
+The default points at the demo agent (`wapipe demo-agent`, port 8090), so
+`make run` answers messages offline. Every key is optional; see README,
+"Worker and agents", for the whole file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wapipe.errors import WapipeError
+
+# Timeout class per service kind (ARCHITECTURE.md, Configuration).
+KIND_TIMEOUT_SECONDS = {"default": 30.0, "agent": 120.0, "payment": 60.0, "media": 300.0}
+PROTOCOLS = ("wapipe", "openai")
+FALLBACKS = ("retry", "reply")
+DEMO_AGENT_PORT = 8090
+
+
+@dataclass(frozen=True)
+class BreakerPolicy:
+    """Overrides of the breaker.<kind>.* settings; None keeps the setting."""
+
+    failure_rate: float | None = None
+    open_seconds: int | None = None
+    window_seconds: int | None = None
+    min_calls: int | None = None
+    half_open_calls: int | None = None
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    name: str
+    endpoints: tuple[str, ...]
+    kind: str = "agent"
+    protocol: str = "wapipe"
+    path: str = "/agent"
+    health_path: str = "/healthz"
+    timeout_seconds: float | None = None
+    fallback: str = "retry"
+    fallback_text: str = (
+        "Thanks for your message! We can't answer right now; we'll get back to you shortly."
+    )
+    api_key_env: str = ""
+    model: str = ""
+    system_prompt: str = ""
+    breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
+
+    @property
+    def call_timeout_seconds(self) -> float:
+        return self.timeout_seconds or KIND_TIMEOUT_SECONDS[self.kind]
+
+
+@dataclass(frozen=True)
+class RoutingRule:
+    keywords: tuple[str, ...]
+    agent: str
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    services: tuple[ServiceConfig, ...]
+    default_agent: str
+    rules: tuple[RoutingRule, ...] = ()
+    concurrency: int = 8
+    batch: int = 10
+    lock_seconds: int = 30
+    poll_interval_seconds: float = 1.0
+    grace_seconds: float = 20.0
+    heartbeat_interval_seconds: float = 5.0
+    health_interval_seconds: float = 30.0
+    rate_limit_max: int = 30
+    rate_limit_per: str = "1 minute"
+    rate_limit_notice: str = (
+        "You're sending messages faster than we can answer. Please slow down a little."
+    )
+
+    def service(self, name: str) -> ServiceConfig:
+        for svc in self.services:
+            if svc.name == name:
+                return svc
+        raise KeyError(name)
+
+
+def default_config() -> WorkerConfig:
+    url = os.environ.get("WAPIPE_DEMO_AGENT_URL", f"http://127.0.0.1:{DEMO_AGENT_PORT}")
+    return WorkerConfig(
+        services=(ServiceConfig(name="waiter", endpoints=(url,)),),
+        default_agent="waiter",
+    )
+
+
+def load_config(path: str | None = None) -> WorkerConfig:
+    """WAPIPE_CONFIG (or `path`) parsed and checked; the built-in default without one."""
+    path = path if path is not None else os.environ.get("WAPIPE_CONFIG", "")
+    if not path:
+        return default_config()
+    try:
+        raw = tomllib.loads(Path(path).read_text())
+    except OSError as exc:
+        raise WapipeError(f"cannot read WAPIPE_CONFIG {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise WapipeError(f"WAPIPE_CONFIG {path} is not valid TOML: {exc}") from exc
+    return parse_config(raw, source=path)
+
+
+def parse_config(raw: dict[str, Any], source: str = "config") -> WorkerConfig:
+    base = default_config()
+    services_raw = raw.get("services")
+    services = tuple(_service(s, source) for s in services_raw) if services_raw else base.services
+    names = [s.name for s in services]
+    if len(set(names)) != len(names):
+        raise WapipeError(f"{source}: service names must be unique, got {names}")
+    routing = raw.get("routing", {})
+    default_agent = str(routing.get("default_agent", services[0].name))
+    rules = tuple(
+        RoutingRule(
+            keywords=tuple(str(k).lower() for k in r.get("keywords", ())),
+            agent=str(r["agent"]),
+        )
+        for r in routing.get("rules", ())
+    )
+    for agent in [default_agent, *(r.agent for r in rules)]:
+        if agent not in names:
+            raise WapipeError(f"{source}: routing names agent {agent!r}, not among {names}")
+    w = raw.get("worker", {})
+    rl = raw.get("rate_limit", {})
+    return WorkerConfig(
+        services=services,
+        default_agent=default_agent,
+        rules=rules,
+        concurrency=int(w.get("concurrency", base.concurrency)),
+        batch=int(w.get("batch", base.batch)),
+        lock_seconds=int(w.get("lock_seconds", base.lock_seconds)),
+        poll_interval_seconds=float(w.get("poll_interval_seconds", base.poll_interval_seconds)),
+        grace_seconds=float(w.get("grace_seconds", base.grace_seconds)),
+        heartbeat_interval_seconds=float(
+            w.get("heartbeat_interval_seconds", base.heartbeat_interval_seconds)
+        ),
+        health_interval_seconds=float(
+            w.get("health_interval_seconds", base.health_interval_seconds)
+        ),
+        rate_limit_max=int(rl.get("max_per_window", base.rate_limit_max)),
+        rate_limit_per=str(rl.get("per", base.rate_limit_per)),
+        rate_limit_notice=str(rl.get("notice", base.rate_limit_notice)),
+    )
+
+
+def _service(raw: dict[str, Any], source: str) -> ServiceConfig:
+    name = str(raw.get("name", ""))
+    if not name:
+        raise WapipeError(f"{source}: every [[services]] needs a name")
+    endpoints = raw.get("endpoints") or ([raw["url"]] if "url" in raw else [])
+    if not endpoints:
+        raise WapipeError(f'{source}: service {name!r} needs endpoints = ["http://..."]')
+    kind = str(raw.get("kind", "agent"))
+    if kind not in KIND_TIMEOUT_SECONDS:
+        raise WapipeError(
+            f"{source}: service {name!r} kind must be one of {list(KIND_TIMEOUT_SECONDS)}"
+        )
+    protocol = str(raw.get("protocol", "wapipe"))
+    if protocol not in PROTOCOLS:
+        raise WapipeError(f"{source}: service {name!r} protocol must be one of {PROTOCOLS}")
+    fallback = str(raw.get("fallback", "retry"))
+    if fallback not in FALLBACKS:
+        raise WapipeError(f"{source}: service {name!r} fallback must be one of {FALLBACKS}")
+    b = raw.get("breaker", {})
+    defaults = ServiceConfig(name=name, endpoints=())
+    return ServiceConfig(
+        name=name,
+        endpoints=tuple(str(e).rstrip("/") for e in endpoints),
+        kind=kind,
+        protocol=protocol,
+        path=str(raw.get("path", "/v1/chat/completions" if protocol == "openai" else "/agent")),
+        health_path=str(raw.get("health_path", defaults.health_path)),
+        timeout_seconds=float(raw["timeout_seconds"]) if "timeout_seconds" in raw else None,
+        fallback=fallback,
+        fallback_text=str(raw.get("fallback_text", defaults.fallback_text)),
+        api_key_env=str(raw.get("api_key_env", "")),
+        model=str(raw.get("model", "")),
+        system_prompt=str(raw.get("system_prompt", "")),
+        breaker=BreakerPolicy(
+            failure_rate=float(b["failure_rate"]) if "failure_rate" in b else None,
+            open_seconds=int(b["open_seconds"]) if "open_seconds" in b else None,
+            window_seconds=int(b["window_seconds"]) if "window_seconds" in b else None,
+            min_calls=int(b["min_calls"]) if "min_calls" in b else None,
+            half_open_calls=int(b["half_open_calls"]) if "half_open_calls" in b else None,
+        ),
+    )

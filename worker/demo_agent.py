@@ -1,0 +1,65 @@
+"""`wapipe demo-agent`: an offline restaurant waiter speaking the `wapipe` agent protocol.
+
+It greets, answers a few menu questions and, when the user wants to order,
+asks the worker to start the `order` workflow (the worker then sends the menu
+as an interactive list). Deterministic, no model: good for demos and tests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from worker.workflows import MENU
+
+ORDER_WORDS = ("order", "hungry", "buy", "i want", "i'd like")
+
+
+def answer(text: str, context: dict[str, Any]) -> dict[str, Any]:
+    lowered = text.lower()
+    seen = int(context.get("turns", 0)) + 1
+    new_context = {"turns": seen}
+    if any(w in lowered for w in ORDER_WORDS):
+        return {
+            "reply": "Lovely! Here is our menu.",
+            "context": new_context,
+            "workflow": {"action": "start", "workflow_type": "order"},
+        }
+    if "menu" in lowered or "eat" in lowered or "food" in lowered:
+        items = ", ".join(f"{title} (€{price:.2f})" for title, price in MENU.values())
+        reply = f"Today we have: {items}. Say 'order' when you're ready."
+    elif "vegetarian" in lowered or "vegan" in lowered:
+        reply = "The Pizza Margherita and the Caesar salad (without chicken) are vegetarian."
+    elif "open" in lowered or "hours" in lowered:
+        reply = "We're open every day from 11:00 to 23:00."
+    elif any(w in lowered.split() for w in ("hi", "hello", "hey", "bonjour", "muraho")):
+        reply = (
+            "Welcome back! What can I get you?"
+            if seen > 1
+            else "Hello and welcome! I'm your waiter. Ask me about the menu, or say 'order'."
+        )
+    elif "thank" in lowered:
+        reply = "You're welcome!"
+    else:
+        reply = "I can tell you about the menu, our opening hours, or take your order."
+    return {"reply": reply, "context": new_context}
+
+
+async def agent(request: Request) -> JSONResponse:
+    body = await request.json()
+    if not isinstance(body, dict):
+        return JSONResponse({"error": "expected a JSON object"}, status_code=400)
+    context = body.get("context") if isinstance(body.get("context"), dict) else {}
+    return JSONResponse(answer(str(body.get("text") or ""), context or {}))
+
+
+async def healthz(_: Request) -> JSONResponse:
+    return JSONResponse({"ok": True})
+
+
+routes = [Route("/agent", agent, methods=["POST"]), Route("/healthz", healthz)]
+app = Starlette(routes=routes)

@@ -1,0 +1,247 @@
+"""Handling one claimed message: rate limit, route, call, complete — one error boundary.
+
+1. Rate limit per user (first attempt only: a retry was already admitted).
+2. Route: the user's active workflow takes the message when its step accepts it;
+   otherwise the agent of a keyword rule, else the agent the user is talking to
+   (sticky memory session), else the default agent.
+3. Call the agent with its memory, under its breaker and timeout class.
+4. complete_message: reply + memory append + workflow action, one transaction.
+5. Failures: typed errors decide retry vs dead letter; anything unexpected is
+   retryable. Each failure is logged once (correlation id, masked user, no body).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from wapipe.log import bind_correlation_id, get_logger
+from worker.agents import AgentReply, AgentRequest, call_agent, summary_of, text_message
+from worker.config import WorkerConfig
+from worker.errors import ClaimLost, ProcessingError, ServiceUnavailable, StoreUnavailable
+from worker.registry import ServiceRegistry
+from worker.store import ClaimedMessage, Store
+from worker.workflows import Input, WorkflowEngine
+
+log = get_logger("worker.handler")
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class MessageHandler:
+    def __init__(
+        self,
+        config: WorkerConfig,
+        store: Store,
+        registry: ServiceRegistry,
+        workflows: WorkflowEngine,
+        worker_id: str,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.registry = registry
+        self.workflows = workflows
+        self.worker_id = worker_id
+
+    async def handle(self, msg: ClaimedMessage) -> None:
+        """Process one message to completion, retry or dead letter. Never raises (but cancel)."""
+        bind_correlation_id(msg.correlation_id or msg.wamid)
+        try:
+            handled_by = await self._process(msg)
+        except ClaimLost:
+            log.warning("claim_lost", msg_id=msg.msg_id, user=msg.from_wa_id, attempt=msg.attempt)
+            return
+        except ServiceUnavailable as exc:
+            await self._fallback(msg, exc)
+            return
+        except ProcessingError as exc:
+            await self._fail(msg, exc.stored_text(), exc.retryable, exc.code)
+            return
+        except StoreUnavailable as exc:
+            # cannot even record the failure: the lease expires and the message comes back
+            log.error("store_unavailable", msg_id=msg.msg_id, user=msg.from_wa_id, error=str(exc))
+            return
+        except Exception as exc:  # the boundary: an unexpected error is worth another try
+            log.exception("unexpected_error", msg_id=msg.msg_id, user=msg.from_wa_id)
+            await self._fail(
+                msg, f"{type(exc).__name__}: {exc}", True, type(exc).__name__, logged=True
+            )
+            return
+        log.info(
+            "message_handled",
+            msg_id=msg.msg_id,
+            user=msg.from_wa_id,
+            attempt=msg.attempt,
+            handled_by=handled_by,
+        )
+
+    async def _fail(
+        self, msg: ClaimedMessage, error: str, retryable: bool, code: str, logged: bool = False
+    ) -> None:
+        try:
+            next_at = await self.store.schedule_retry(msg.msg_id, self.worker_id, error, retryable)
+        except ClaimLost:
+            log.warning("claim_lost", msg_id=msg.msg_id, user=msg.from_wa_id, error_code=code)
+            return
+        except StoreUnavailable:
+            log.error(
+                "message_failed_unrecorded",
+                msg_id=msg.msg_id,
+                user=msg.from_wa_id,
+                error_code=code,
+                attempt=msg.attempt,
+            )
+            return
+        if not logged or next_at is None:
+            event = "message_retry_scheduled" if next_at else "message_dead_lettered"
+            log.warning(
+                event,
+                msg_id=msg.msg_id,
+                user=msg.from_wa_id,
+                attempt=msg.attempt,
+                error_code=code,
+                retryable=retryable,
+                next_attempt_at=next_at.isoformat() if next_at else None,
+            )
+
+    async def _fallback(self, msg: ClaimedMessage, exc: ServiceUnavailable) -> None:
+        service = self.registry.service(str(exc.context.get("service", self.config.default_agent)))
+        if service.config.fallback == "reply":
+            # The holding reply is the message's one answer: completed, not retried;
+            # the user's words stay in the agent's memory so the agent sees them next time.
+            memory = await self.store.memory(msg.from_wa_id, service.name)
+            text = Input.of(msg.message_type, msg.payload).as_text() or f"[{msg.message_type}]"
+            reply = [text_message(service.config.fallback_text)]
+            try:
+                await self.store.complete(
+                    msg.msg_id,
+                    self.worker_id,
+                    reply=reply,
+                    memory={
+                        "memory_id": memory.id,
+                        "append": [
+                            {"role": "user", "content": text},
+                            {"role": "assistant", "content": service.config.fallback_text},
+                        ],
+                    },
+                    handled_by=f"fallback:{service.name}",
+                )
+            except ClaimLost:
+                return
+            log.warning(
+                "service_fallback_reply",
+                msg_id=msg.msg_id,
+                user=msg.from_wa_id,
+                service=service.name,
+                error_code=exc.code,
+            )
+            return
+        await self._fail(msg, exc.stored_text(), True, exc.code)
+
+    async def _process(self, msg: ClaimedMessage) -> str:
+        user = msg.from_wa_id
+        if msg.attempt <= 1 and not await self._admitted(msg):
+            return "rate_limited"
+        given = Input.of(msg.message_type, msg.payload)
+
+        state = await self.store.active_workflow(user)
+        if state is not None and self.workflows.accepts(state, given):
+            step = self.workflows.handle(state, given)
+            await self.store.complete(
+                msg.msg_id,
+                self.worker_id,
+                reply=step.reply,
+                workflow=step.action,
+                handled_by=f"workflow:{state.workflow_type}",
+            )
+            return f"workflow:{state.workflow_type}"
+
+        agent = await self._route(user, given)
+        memory = await self.store.memory(user, agent)
+        text = given.as_text() or f"[{msg.message_type}]"
+        request = AgentRequest(
+            agent=agent,
+            user=user,
+            message=msg.payload,
+            text=text,
+            history=memory.messages,
+            context=memory.context,
+            correlation_id=msg.correlation_id or msg.wamid,
+        )
+        service = self.registry.service(agent).config
+        try:
+            answer = await self.registry.call(
+                agent, lambda endpoint: call_agent(self.registry.client, service, endpoint, request)
+            )
+        except ProcessingError as exc:
+            exc.context.setdefault("service", agent)
+            raise
+        replies, workflow = self._workflow_from_agent(answer, state)
+        memory_update: dict[str, Any] = {
+            "memory_id": memory.id,
+            "append": [
+                {"role": "user", "content": text},
+                {"role": "assistant", "content": summary_of(replies)},
+            ],
+        }
+        if answer.context:
+            memory_update["context"] = answer.context
+        await self.store.complete(
+            msg.msg_id,
+            self.worker_id,
+            reply=replies or None,
+            memory=memory_update,
+            workflow=workflow,
+            handled_by=agent,
+        )
+        return agent
+
+    def _workflow_from_agent(
+        self, answer: AgentReply, active: Any
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """The agent's replies plus, for a start of a known workflow, its first prompt."""
+        action = answer.workflow
+        if not action or action.get("action") != "start":
+            return answer.messages, action
+        if active is not None:
+            # already in a workflow: ask for its current step again instead of a second start
+            return answer.messages + self.workflows.prompt(active), None
+        started = self.workflows.start(
+            str(action.get("workflow_type", "")), action.get("data") or {}
+        )
+        if started is None:
+            return answer.messages, action  # a type this worker does not drive: state only
+        start, prompt = started
+        return answer.messages + prompt, start
+
+    async def _admitted(self, msg: ClaimedMessage) -> bool:
+        cfg = self.config
+        user = msg.from_wa_id
+        verdict = await self.store.rate_limit(
+            f"user:{user}", cfg.rate_limit_max, cfg.rate_limit_per
+        )
+        if verdict.allowed:
+            return True
+        notice = await self.store.rate_limit(f"user-notice:{user}", 1, cfg.rate_limit_per)
+        reply = [text_message(cfg.rate_limit_notice)] if notice.allowed else None
+        await self.store.complete(
+            msg.msg_id, self.worker_id, reply=reply, handled_by="rate_limited"
+        )
+        log.info(
+            "rate_limited",
+            msg_id=msg.msg_id,
+            user=user,
+            notice_sent=notice.allowed,
+            retry_after_ms=verdict.retry_after_ms,
+        )
+        return False
+
+    async def _route(self, user: str, given: Input) -> str:
+        if given.kind == "text" and self.config.rules:
+            words = {w.lower() for w in _WORD.findall(given.value)}
+            for rule in self.config.rules:
+                if words.intersection(rule.keywords):
+                    return rule.agent
+        recent = await self.store.recent_agent(user)
+        if recent is not None and recent in self.registry.services:
+            return recent
+        return self.config.default_agent

@@ -1,0 +1,55 @@
+"""Entry points of `wapipe worker` and `wapipe demo-agent`."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+from wapipe.db import connect
+from wapipe.log import configure_logging
+from wapipe.settings import database_url
+from worker.config import DEMO_AGENT_PORT, load_config
+from worker.runner import Worker
+
+
+def run_worker(
+    concurrency: int | None = None,
+    batch: int | None = None,
+    lock_seconds: int | None = None,
+    grace_seconds: float | None = None,
+) -> int:
+    configure_logging("worker")
+    config = load_config()
+    config = dataclasses.replace(
+        config,
+        concurrency=concurrency or config.concurrency,
+        batch=batch or config.batch,
+        lock_seconds=lock_seconds or config.lock_seconds,
+        grace_seconds=config.grace_seconds if grace_seconds is None else grace_seconds,
+    )
+    url = database_url()
+    with connect(url):  # fail fast, one line, when the database is not there at all
+        pass
+
+    async def main() -> None:
+        worker = Worker(config, url)
+        worker.install_signal_handlers()
+        await worker.run()
+
+    asyncio.run(main())
+    return 0
+
+
+def run_demo_agent(host: str = "127.0.0.1", port: int | None = None) -> int:
+    import uvicorn
+
+    configure_logging("demo-agent")
+    uvicorn.run(
+        "worker.demo_agent:app",
+        host=host,
+        port=port or DEMO_AGENT_PORT,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+    )
+    return 0

@@ -1,0 +1,60 @@
+"""Every statement the worker runs: calls of stored functions with named parameters.
+
+The loop, the handlers and the registry never hold SQL; they call worker.store,
+which runs these.
+"""
+
+from __future__ import annotations
+
+from typing import LiteralString
+
+CLAIM_MESSAGES: LiteralString = (
+    "SELECT msg_id, message_id, wamid, conversation_key, phone_number_id, from_wa_id,"
+    " message_type, priority, attempt, payload, contact, correlation_id, locked_until"
+    " FROM wapipe.get_next_queue_message(%(worker_id)s, %(lock_seconds)s, %(batch)s)"
+)
+EXTEND_MESSAGE_LOCK: LiteralString = (
+    "SELECT wapipe.acquire_message_lock(%(msg_id)s, %(worker_id)s, %(lock_seconds)s)"
+)
+RELEASE_MESSAGE_LOCK: LiteralString = (
+    "SELECT wapipe.release_message_lock(%(msg_id)s, %(worker_id)s)"
+)
+SCHEDULE_RETRY: LiteralString = (
+    "SELECT wapipe.schedule_message_retry(%(msg_id)s, %(worker_id)s, %(error)s, %(retryable)s)"
+)
+COMPLETE_MESSAGE: LiteralString = (
+    "SELECT message_id, outbox_ids, processing_ms FROM wapipe.complete_message("
+    "%(msg_id)s, %(worker_id)s, %(reply)s, %(memory)s, %(workflow)s, %(handled_by)s)"
+)
+GET_MEMORY: LiteralString = (
+    "SELECT id, session_id, messages, context"
+    " FROM wapipe.get_or_create_conversation_memory(%(user_phone)s, %(agent_type)s)"
+)
+GET_RECENT_AGENT: LiteralString = "SELECT wapipe.get_recent_agent(%(user_phone)s)"
+GET_ACTIVE_WORKFLOW: LiteralString = (
+    "SELECT id, workflow_type, current_step, data, version"
+    " FROM wapipe.get_active_workflow(%(user_phone)s)"
+)
+CHECK_RATE_LIMIT: LiteralString = (
+    "SELECT allowed, remaining, retry_after_ms"
+    " FROM wapipe.check_rate_limit(%(key)s, %(max_per_window)s, %(per)s::interval)"
+)
+BREAKER_CONFIGURE: LiteralString = (
+    "SELECT wapipe.breaker_configure(%(name)s, %(kind)s, %(failure_rate)s, %(open_seconds)s,"
+    " %(window_seconds)s, %(min_calls)s, %(half_open_calls)s)"
+)
+BREAKER_ALLOW: LiteralString = "SELECT wapipe.breaker_allow(%(name)s)"
+BREAKER_RECORD: LiteralString = (
+    "SELECT wapipe.breaker_record(%(name)s, %(ok)s, %(duration_ms)s, %(endpoint)s, %(error)s)"
+)
+REGISTER_WORKER: LiteralString = (
+    "SELECT wapipe.register_worker(%(worker_id)s, %(host)s, %(pid)s, %(info)s)"
+)
+WORKER_HEARTBEAT: LiteralString = "SELECT wapipe.worker_heartbeat(%(worker_id)s)"
+WORKER_STOPPED: LiteralString = "SELECT wapipe.worker_stopped(%(worker_id)s)"
+RECORD_ENDPOINT_HEALTH: LiteralString = (
+    "SELECT wapipe.record_endpoint_health(%(service)s, %(endpoint)s, %(healthy)s, %(error)s,"
+    " %(checked_by)s)"
+)
+# pgmq's insert trigger (migration 0007) notifies this channel after a commit.
+LISTEN_INBOUND: LiteralString = 'LISTEN "pgmq.q_wapipe_inbound.INSERT"'

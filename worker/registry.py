@@ -1,0 +1,168 @@
+"""Service registry: where each agent/service lives, whether it is healthy, how to call it.
+
+Each service (from WAPIPE_CONFIG) has a kind (timeout class and breaker policy,
+pushed with breaker_configure), one or more endpoints, a health path and a
+fallback. Health is known two ways: active checks (GET health_path every
+health_interval_seconds per endpoint, recorded with record_endpoint_health) and
+passively (a connection failure marks the endpoint down at once; the shared
+circuit breaker counts every call's outcome for all worker processes). A call
+goes to a healthy endpoint chosen by power of two choices on in-flight requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import httpx
+
+from wapipe.log import get_logger
+from worker.config import ServiceConfig, WorkerConfig
+from worker.errors import AgentError, ServiceUnavailable, StoreUnavailable
+from worker.store import Store
+
+T = TypeVar("T")
+log = get_logger("worker.registry")
+
+HEALTH_CHECK_TIMEOUT_SECONDS = 5.0
+
+
+@dataclass
+class Endpoint:
+    url: str
+    healthy: bool = True
+    in_flight: int = 0
+
+
+class Service:
+    def __init__(self, config: ServiceConfig) -> None:
+        self.config = config
+        self.endpoints = [Endpoint(url) for url in config.endpoints]
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def choose(self, exclude: set[str] | None = None) -> Endpoint:
+        """Power of two choices among healthy endpoints: the one with fewer calls in flight."""
+        healthy = [e for e in self.endpoints if e.healthy and e.url not in (exclude or set())]
+        if not healthy:
+            raise ServiceUnavailable(
+                f"{self.name}: no healthy endpoint", code="no_healthy_endpoint"
+            )
+        if len(healthy) == 1:
+            return healthy[0]
+        a, b = random.sample(healthy, 2)
+        return a if a.in_flight <= b.in_flight else b
+
+
+class ServiceRegistry:
+    def __init__(
+        self, config: WorkerConfig, store: Store, client: httpx.AsyncClient, checked_by: str
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.client = client
+        self.checked_by = checked_by
+        self.services = {s.name: Service(s) for s in config.services}
+
+    def service(self, name: str) -> Service:
+        return self.services[name]
+
+    async def configure_breakers(self) -> None:
+        for svc in self.services.values():
+            p = svc.config.breaker
+            await self.store.breaker_configure(
+                svc.name,
+                svc.config.kind,
+                failure_rate=p.failure_rate,
+                open_seconds=p.open_seconds,
+                window_seconds=p.window_seconds,
+                min_calls=p.min_calls,
+                half_open_calls=p.half_open_calls,
+            )
+
+    async def call(self, name: str, fn: Callable[[str], Awaitable[T]]) -> T:
+        """fn(endpoint_url) under the service's shared breaker, on a healthy endpoint.
+
+        ServiceUnavailable (breaker open, nothing healthy) lets the caller apply the
+        fallback; AgentError is a failed call, already counted by the breaker.
+        """
+        svc = self.services[name]
+        state = await self.store.breaker_allow(name)
+        if state == "open":
+            raise ServiceUnavailable(f"{name}: circuit breaker open", code="breaker_open")
+        tried: set[str] = set()
+        while True:
+            endpoint = svc.choose(exclude=tried)
+            tried.add(endpoint.url)
+            endpoint.in_flight += 1
+            started = time.monotonic()
+            try:
+                result = await fn(endpoint.url)
+            except AgentError as exc:
+                took = int((time.monotonic() - started) * 1000)
+                await self._record(name, False, took, endpoint.url, exc.stored_text())
+                if exc.code == "agent_unreachable":
+                    # passive detection: nothing was sent, so another endpoint may take it
+                    endpoint.healthy = False
+                    if any(e.healthy and e.url not in tried for e in svc.endpoints):
+                        continue
+                raise
+            except asyncio.CancelledError:
+                # shutdown or lost claim: not the service's fault, nothing recorded;
+                # a half-open trial slot is freed by breaker_allow after open_seconds
+                raise
+            finally:
+                endpoint.in_flight -= 1
+            took = int((time.monotonic() - started) * 1000)
+            await self._record(name, True, took, endpoint.url, None)
+            return result
+
+    async def _record(
+        self, name: str, ok: bool, took_ms: int, endpoint: str, error: str | None
+    ) -> None:
+        try:
+            await self.store.breaker_record(name, ok, took_ms, endpoint, error)
+        except StoreUnavailable:
+            log.warning("breaker_record_failed", service=name)
+
+    async def check_all(self) -> None:
+        """One active health check of every endpoint, recorded in service_endpoints."""
+        checks = [self._check(svc, ep) for svc in self.services.values() for ep in svc.endpoints]
+        await asyncio.gather(*checks)
+
+    async def _check(self, svc: Service, endpoint: Endpoint) -> None:
+        error: str | None = None
+        try:
+            response = await self.client.get(
+                endpoint.url + svc.config.health_path, timeout=HEALTH_CHECK_TIMEOUT_SECONDS
+            )
+            healthy = response.status_code < 300
+            if not healthy:
+                error = f"HTTP {response.status_code}"
+        except httpx.HTTPError as exc:
+            healthy, error = False, type(exc).__name__
+        if healthy != endpoint.healthy:
+            log.info(
+                "endpoint_health_changed",
+                service=svc.name,
+                endpoint=endpoint.url,
+                healthy=healthy,
+                error=error,
+            )
+        endpoint.healthy = healthy
+        with contextlib.suppress(StoreUnavailable):  # the next round records it
+            await self.store.record_endpoint_health(
+                svc.name, endpoint.url, healthy, error, self.checked_by
+            )
+
+    async def health_loop(self, interval_seconds: float) -> None:
+        while True:
+            await self.check_all()
+            await asyncio.sleep(interval_seconds)

@@ -1,0 +1,277 @@
+"""The claim loop of `wapipe worker`.
+
+asyncio + one AsyncConnectionPool: the work is I/O-bound (a database round trip
+or an agent call that can take 120 s), so one process keeps many messages in
+flight without threads; a connection is taken from the pool only for each short
+stored-function call, never held across an agent call, so N concurrent messages
+need far fewer than N connections.
+
+Wake-ups: a dedicated autocommit connection LISTENs for pgmq's insert
+notifications; the loop also polls (retries become due without a notification,
+and pgmq throttles notifications), faster while the listener is down; the
+listener reconnects by itself after a database restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import uuid
+from typing import Any
+
+import httpx
+
+from wapipe.log import get_logger
+from worker.config import WorkerConfig
+from worker.errors import StoreUnavailable
+from worker.handler import MessageHandler
+from worker.registry import ServiceRegistry
+from worker.store import ClaimedMessage, Store
+from worker.workflows import WorkflowEngine, default_engine
+
+log = get_logger("worker")
+
+FALLBACK_POLL_SECONDS = 0.25  # while the notification connection is down
+# pgmq sends at most one notification per 250 ms; a message inserted right after
+# one is covered by this extra look shortly after every wake-up.
+NOTIFY_THROTTLE_SECONDS = 0.3
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    def __init__(
+        self,
+        config: WorkerConfig,
+        database_url: str,
+        *,
+        worker_id: str | None = None,
+        workflows: WorkflowEngine | None = None,
+        client: httpx.AsyncClient | None = None,
+        health_checks: bool = True,
+    ) -> None:
+        self.config = config
+        self.worker_id = worker_id or new_worker_id()
+        self.store = Store(database_url, min_size=2, max_size=min(config.concurrency + 4, 40))
+        # one client for every agent call: keep-alive connections are reused
+        self.client = client or httpx.AsyncClient(
+            limits=httpx.Limits(
+                max_connections=config.concurrency * 2 + 10,
+                max_keepalive_connections=config.concurrency + 10,
+            ),
+        )
+        self.registry = ServiceRegistry(config, self.store, self.client, self.worker_id)
+        self.handler = MessageHandler(
+            config, self.store, self.registry, workflows or default_engine(), self.worker_id
+        )
+        self.health_checks = health_checks
+        self.stop = asyncio.Event()
+        self.wake = asyncio.Event()
+        self.listening = False
+        self.in_flight: dict[int, asyncio.Task[None]] = {}
+        self.handled = 0
+
+    # -- life cycle -------------------------------------------------------------
+
+    def install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.request_stop)
+
+    def request_stop(self) -> None:
+        if not self.stop.is_set():
+            log.info("worker_stopping", in_flight=len(self.in_flight))
+        self.stop.set()
+        self.wake.set()
+
+    async def run(self) -> None:
+        await self.store.open()
+        background: list[asyncio.Task[Any]] = []
+        try:
+            await self._start_up()
+            background = [
+                asyncio.create_task(self._listen(), name="listen"),
+                asyncio.create_task(self._worker_heartbeat(), name="worker-heartbeat"),
+            ]
+            if self.health_checks:
+                background.append(
+                    asyncio.create_task(
+                        self.registry.health_loop(self.config.health_interval_seconds),
+                        name="health-checks",
+                    )
+                )
+            log.info(
+                "worker_started",
+                worker_id=self.worker_id,
+                concurrency=self.config.concurrency,
+                batch=self.config.batch,
+                lock_seconds=self.config.lock_seconds,
+            )
+            await self._claim_loop()
+            await self._drain()
+        finally:
+            for task in background:
+                task.cancel()
+            for task in background:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            with contextlib.suppress(Exception):
+                await self.store.worker_stopped(self.worker_id)
+            await self.client.aclose()
+            await self.store.close()
+            log.info("worker_stopped", worker_id=self.worker_id, handled=self.handled)
+
+    async def _start_up(self) -> None:
+        delay = 0.5
+        while not self.stop.is_set():
+            try:
+                await self.store.register_worker(
+                    self.worker_id,
+                    socket.gethostname(),
+                    os.getpid(),
+                    {
+                        "concurrency": self.config.concurrency,
+                        "batch": self.config.batch,
+                        "services": sorted(self.registry.services),
+                    },
+                )
+                await self.registry.configure_breakers()
+                return
+            except StoreUnavailable as exc:
+                log.warning("database_unavailable", error=str(exc), retry_in_s=delay)
+                await self._sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop.wait(), seconds)
+
+    # -- claiming ---------------------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        cfg = self.config
+        failures = 0
+        recheck_at: float | None = None
+        loop = asyncio.get_running_loop()
+        while not self.stop.is_set():
+            free = cfg.concurrency - len(self.in_flight)
+            want = min(cfg.batch, free)
+            claimed: list[ClaimedMessage] = []
+            if want > 0:
+                self.wake.clear()
+                try:
+                    claimed = await self.store.claim(self.worker_id, cfg.lock_seconds, want)
+                    failures = 0
+                except StoreUnavailable as exc:
+                    failures += 1
+                    delay = min(0.25 * 2 ** min(failures, 5), 5.0)
+                    log.warning("claim_failed", error=str(exc), retry_in_s=delay)
+                    await self._sleep(delay)
+                    continue
+                for msg in claimed:
+                    self._start(msg)
+                if len(claimed) == want:
+                    continue  # probably more waiting
+            timeout = cfg.poll_interval_seconds if self.listening else FALLBACK_POLL_SECONDS
+            if recheck_at is not None:
+                timeout = max(0.0, min(timeout, recheck_at - loop.time()))
+            woke = False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), timeout)
+                woke = True
+            if woke and free > 0:
+                recheck_at = loop.time() + NOTIFY_THROTTLE_SECONDS
+            elif recheck_at is not None and loop.time() >= recheck_at:
+                recheck_at = None
+
+    def _start(self, msg: ClaimedMessage) -> None:
+        task = asyncio.create_task(self._run_one(msg), name=f"msg-{msg.msg_id}")
+        self.in_flight[msg.msg_id] = task
+
+        def done(_: asyncio.Task[None]) -> None:
+            self.in_flight.pop(msg.msg_id, None)
+            self.handled += 1
+            self.wake.set()  # a slot is free
+
+        task.add_done_callback(done)
+
+    async def _run_one(self, msg: ClaimedMessage) -> None:
+        me = asyncio.current_task()
+        assert me is not None
+        keeper = asyncio.create_task(self._keep_lock(msg, me))
+        try:
+            await self.handler.handle(msg)
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+
+    async def _keep_lock(self, msg: ClaimedMessage, handler_task: asyncio.Task[None]) -> None:
+        """Extend the claim every lock/3 while the handler runs; lost claim -> stop the handler."""
+        lock = self.config.lock_seconds
+        while True:
+            await asyncio.sleep(lock / 3)
+            try:
+                held = await self.store.extend_lock(msg.msg_id, self.worker_id, lock)
+            except StoreUnavailable:
+                continue  # the lease still runs; try again at the next beat
+            if not held:
+                log.warning("claim_lost", msg_id=msg.msg_id, user=msg.from_wa_id)
+                handler_task.cancel()
+                return
+
+    # -- stopping ---------------------------------------------------------------
+
+    async def _drain(self) -> None:
+        """Let in-flight messages finish within the grace period; give the rest back."""
+        tasks = list(self.in_flight.values())
+        if not tasks:
+            return
+        log.info("worker_draining", in_flight=len(tasks), grace_s=self.config.grace_seconds)
+        _, pending = await asyncio.wait(tasks, timeout=self.config.grace_seconds)
+        unfinished = [mid for mid, t in self.in_flight.items() if t in pending]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for msg_id in unfinished:
+            try:
+                released = await self.store.release(msg_id, self.worker_id)
+            except StoreUnavailable:
+                released = False  # the lease expires and the message comes back anyway
+            log.info("message_given_back", msg_id=msg_id, released=released)
+
+    # -- background -------------------------------------------------------------
+
+    async def _listen(self) -> None:
+        delay = 0.5
+
+        def listening() -> None:
+            nonlocal delay
+            self.listening, delay = True, 0.5
+
+        while True:
+            try:
+                await self.store.listen_inbound(self.wake, listening)
+            except StoreUnavailable as exc:
+                if self.listening:
+                    log.warning("listen_connection_lost", error=str(exc))
+            finally:
+                self.listening = False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _worker_heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.heartbeat_interval_seconds)
+            try:
+                if not await self.store.worker_heartbeat(self.worker_id):
+                    await self.store.register_worker(
+                        self.worker_id, socket.gethostname(), os.getpid(), {}
+                    )
+            except StoreUnavailable:
+                pass

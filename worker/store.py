@@ -1,0 +1,329 @@
+"""The one seam between the worker and PostgreSQL.
+
+Every method runs one named statement of worker.queries on a pooled autocommit
+connection (each stored function is its own transaction; complete_message does
+reply + memory + workflow + archive atomically inside the database). Database
+errors become domain errors here: ClaimLost (SQLSTATE 55000 "does not hold the
+claim"), WorkflowError (a workflow moved, expired or already exists),
+MessageProcessingError (the database refused what we produced), StoreUnavailable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, LiteralString
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from wapipe.db import CONNECT_TIMEOUT_SECONDS, first_line
+from worker import queries
+from worker.errors import ClaimLost, MessageProcessingError, StoreUnavailable, WorkflowError
+
+# A pooled connection may be dead after a database restart: one more try on a
+# fresh one. Every statement here is safe to repeat (complete_message returns
+# its first result to the same worker; a repeated retry/release finds the claim
+# gone and says so).
+_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class ClaimedMessage:
+    msg_id: int
+    message_id: int
+    wamid: str
+    conversation_key: str
+    phone_number_id: str
+    from_wa_id: str
+    message_type: str
+    priority: int
+    attempt: int
+    payload: dict[str, Any]
+    contact: dict[str, Any] | None
+    correlation_id: str
+    locked_until: dt.datetime
+
+
+@dataclass(frozen=True)
+class Completion:
+    message_id: int
+    outbox_ids: list[int]
+    processing_ms: int
+
+
+@dataclass(frozen=True)
+class Memory:
+    id: int
+    session_id: str
+    messages: list[dict[str, Any]]
+    context: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class WorkflowState:
+    id: int
+    workflow_type: str
+    current_step: str
+    data: dict[str, Any]
+    version: int
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    allowed: bool
+    remaining: int
+    retry_after_ms: int
+
+
+def _json(value: Any) -> Jsonb | None:
+    return None if value is None else Jsonb(value)
+
+
+class Store:
+    def __init__(self, url: str, *, min_size: int = 2, max_size: int = 10, name: str = "worker"):
+        self.url = url
+        self.pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
+            url,
+            min_size=min_size,
+            max_size=max(min_size, max_size),
+            timeout=10,
+            name=f"wapipe-{name}",
+            open=False,
+            reconnect_timeout=0,  # keep trying while the database is away
+            kwargs={
+                "autocommit": True,
+                "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+                "application_name": f"wapipe-{name}",
+                "keepalives": 1,
+                "keepalives_idle": 5,
+                "keepalives_interval": 2,
+                "keepalives_count": 2,
+            },
+        )
+
+    async def open(self) -> None:
+        await self.pool.open(wait=False)
+
+    async def close(self) -> None:
+        await self.pool.close(timeout=5)
+
+    async def _rows(self, sql: LiteralString, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        last: Exception | None = None
+        for attempt in range(_ATTEMPTS):
+            try:
+                async with self.pool.connection() as conn:
+                    cur = await conn.execute(sql, params)
+                    return await cur.fetchall() if cur.description else []
+            except pg_errors.ObjectNotInPrerequisiteState as exc:
+                if "does not hold the claim" in (exc.diag.message_primary or ""):
+                    raise ClaimLost(first_line(str(exc))) from exc
+                raise WorkflowError(
+                    first_line(str(exc)), code="workflow_state", retryable=True
+                ) from exc
+            except pg_errors.SerializationFailure as exc:  # advance_workflow: step moved
+                raise WorkflowError(
+                    first_line(str(exc)), code="workflow_moved", retryable=True
+                ) from exc
+            except pg_errors.UniqueViolation as exc:  # start_workflow: one already active
+                raise WorkflowError(
+                    first_line(str(exc)), code="workflow_active", retryable=True
+                ) from exc
+            except (pg_errors.InvalidParameterValue, pg_errors.DataError) as exc:
+                raise MessageProcessingError(
+                    first_line(str(exc)), code="rejected_by_db", retryable=False
+                ) from exc
+            except (psycopg.OperationalError, PoolTimeout) as exc:
+                last = exc
+                if attempt + 1 < _ATTEMPTS:
+                    await asyncio.sleep(0.2 * (attempt + 1))
+        raise StoreUnavailable(first_line(str(last)))
+
+    async def _one(self, sql: LiteralString, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        rows = await self._rows(sql, params)
+        return rows[0] if rows else None
+
+    async def _scalar(self, sql: LiteralString, params: dict[str, Any]) -> Any:
+        row = await self._one(sql, params)
+        return row[0] if row else None
+
+    # -- the queue -------------------------------------------------------------
+
+    async def claim(self, worker_id: str, lock_seconds: int, batch: int) -> list[ClaimedMessage]:
+        rows = await self._rows(
+            queries.CLAIM_MESSAGES,
+            {"worker_id": worker_id, "lock_seconds": lock_seconds, "batch": batch},
+        )
+        return [ClaimedMessage(*row) for row in rows]
+
+    async def extend_lock(self, msg_id: int, worker_id: str, lock_seconds: int) -> bool:
+        return bool(
+            await self._scalar(
+                queries.EXTEND_MESSAGE_LOCK,
+                {"msg_id": msg_id, "worker_id": worker_id, "lock_seconds": lock_seconds},
+            )
+        )
+
+    async def release(self, msg_id: int, worker_id: str) -> bool:
+        return bool(
+            await self._scalar(
+                queries.RELEASE_MESSAGE_LOCK, {"msg_id": msg_id, "worker_id": worker_id}
+            )
+        )
+
+    async def schedule_retry(
+        self, msg_id: int, worker_id: str, error: str, retryable: bool
+    ) -> dt.datetime | None:
+        result: dt.datetime | None = await self._scalar(
+            queries.SCHEDULE_RETRY,
+            {"msg_id": msg_id, "worker_id": worker_id, "error": error, "retryable": retryable},
+        )
+        return result
+
+    async def complete(
+        self,
+        msg_id: int,
+        worker_id: str,
+        *,
+        reply: Any = None,
+        memory: dict[str, Any] | None = None,
+        workflow: dict[str, Any] | None = None,
+        handled_by: str | None = None,
+    ) -> Completion:
+        row = await self._one(
+            queries.COMPLETE_MESSAGE,
+            {
+                "msg_id": msg_id,
+                "worker_id": worker_id,
+                "reply": _json(reply),
+                "memory": _json(memory),
+                "workflow": _json(workflow),
+                "handled_by": handled_by,
+            },
+        )
+        assert row is not None  # complete_message returns one row or raises
+        return Completion(int(row[0]), list(row[1] or []), int(row[2] or 0))
+
+    # -- routing state ---------------------------------------------------------
+
+    async def memory(self, user_phone: str, agent_type: str) -> Memory:
+        row = await self._one(
+            queries.GET_MEMORY, {"user_phone": user_phone, "agent_type": agent_type}
+        )
+        assert row is not None
+        return Memory(int(row[0]), str(row[1]), list(row[2] or []), dict(row[3] or {}))
+
+    async def recent_agent(self, user_phone: str) -> str | None:
+        result: str | None = await self._scalar(
+            queries.GET_RECENT_AGENT, {"user_phone": user_phone}
+        )
+        return result
+
+    async def active_workflow(self, user_phone: str) -> WorkflowState | None:
+        row = await self._one(queries.GET_ACTIVE_WORKFLOW, {"user_phone": user_phone})
+        if row is None:
+            return None
+        return WorkflowState(int(row[0]), str(row[1]), str(row[2]), dict(row[3] or {}), int(row[4]))
+
+    async def rate_limit(self, key: str, max_per_window: int, per: str) -> RateLimit:
+        row = await self._one(
+            queries.CHECK_RATE_LIMIT, {"key": key, "max_per_window": max_per_window, "per": per}
+        )
+        assert row is not None
+        return RateLimit(bool(row[0]), int(row[1]), int(row[2]))
+
+    # -- breakers, health, worker registry ------------------------------------
+
+    async def breaker_configure(self, name: str, kind: str, **policy: float | int | None) -> None:
+        params: dict[str, Any] = {
+            "name": name,
+            "kind": kind,
+            "failure_rate": None,
+            "open_seconds": None,
+            "window_seconds": None,
+            "min_calls": None,
+            "half_open_calls": None,
+        }
+        params.update(policy)
+        await self._rows(queries.BREAKER_CONFIGURE, params)
+
+    async def breaker_allow(self, name: str) -> str:
+        return str(await self._scalar(queries.BREAKER_ALLOW, {"name": name}))
+
+    async def breaker_record(
+        self, name: str, ok: bool, duration_ms: int, endpoint: str | None, error: str | None
+    ) -> str:
+        return str(
+            await self._scalar(
+                queries.BREAKER_RECORD,
+                {
+                    "name": name,
+                    "ok": ok,
+                    "duration_ms": max(0, duration_ms),
+                    "endpoint": endpoint,
+                    "error": error,
+                },
+            )
+        )
+
+    async def record_endpoint_health(
+        self, service: str, endpoint: str, healthy: bool, error: str | None, checked_by: str
+    ) -> None:
+        await self._rows(
+            queries.RECORD_ENDPOINT_HEALTH,
+            {
+                "service": service,
+                "endpoint": endpoint,
+                "healthy": healthy,
+                "error": error,
+                "checked_by": checked_by,
+            },
+        )
+
+    async def register_worker(
+        self, worker_id: str, host: str, pid: int, info: dict[str, Any]
+    ) -> None:
+        await self._rows(
+            queries.REGISTER_WORKER,
+            {"worker_id": worker_id, "host": host, "pid": pid, "info": Jsonb(info)},
+        )
+
+    async def worker_heartbeat(self, worker_id: str) -> bool:
+        return bool(await self._scalar(queries.WORKER_HEARTBEAT, {"worker_id": worker_id}))
+
+    async def worker_stopped(self, worker_id: str) -> None:
+        await self._rows(queries.WORKER_STOPPED, {"worker_id": worker_id})
+
+    # -- wake-ups --------------------------------------------------------------
+
+    async def listen_inbound(
+        self, wake: asyncio.Event, on_listening: Callable[[], None] | None = None
+    ) -> None:
+        """Set `wake` on every insert notification until the connection drops (raises)."""
+        try:
+            conn = await psycopg.AsyncConnection.connect(
+                self.url,
+                autocommit=True,
+                connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                application_name="wapipe-worker-listen",
+                keepalives=1,
+                keepalives_idle=5,
+                keepalives_interval=2,
+                keepalives_count=2,
+            )
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(first_line(str(exc))) from exc
+        async with conn:
+            try:
+                await conn.execute(queries.LISTEN_INBOUND)
+                if on_listening is not None:
+                    on_listening()
+                wake.set()  # anything inserted while we were not listening
+                async for _ in conn.notifies():
+                    wake.set()
+            except psycopg.OperationalError as exc:
+                raise StoreUnavailable(first_line(str(exc))) from exc
