@@ -1,0 +1,446 @@
+"""The outbox sender: claim -> 24-hour window -> pace -> breaker -> send -> record.
+
+`run_sender` loops until `stop` is set: it claims a batch of wapipe.outbox rows
+(claim_outbox: one row per recipient at a time, in order), and for each row
+
+1. fails it with 131047 without calling Meta when the recipient's 24-hour
+   customer-service window is closed and the body is not a template;
+2. takes a token from `check_rate_limit('send:<phone_number_id>', rate, '1 second')`
+   (80/s per business number by default), waiting while there is none;
+3. asks the shared `whatsapp-graph` breaker; when it is open the rest of the batch
+   is given back unsent (release_outbox: no attempt counted) and the loop waits;
+4. POSTs it (worker.graph) and records the outcome with the breaker and on the row:
+   sent + wamid, retry with backoff (131056: per-recipient pair backoff), failed
+   for good (190 also logs an alert line), or unknown.
+
+With no WHATSAPP_ACCESS_TOKEN every claimed row is marked dry_run: nothing is sent.
+
+No reply sent twice (invariant 4). A row whose send outcome is unknown - the
+worker died between the HTTP call and recording its result, or the call ended
+without an answer (read timeout, dropped connection) - stays 'sending'. The claim
+looks at it again only outbox.unknown_outcome_grace_seconds (120 s) after its
+lease and first looks for a status webhook carrying its biz_opaque_callback_data
+"outbox:<id>": if Meta reported one, the row is marked sent with that wamid.
+Remaining window, honestly: if Meta accepted the message but none of its status
+webhooks for it was stored within lease + grace (webhooks delayed or our ingress
+down for that long), the message is sent a second time. A send that outlives its
+lease (lock_seconds) plus the grace could also be duplicated; the HTTP timeout is
+kept well below the lease and a batch stops sending before its lease runs out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import os
+import signal
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, LiteralString
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from wapipe.db import first_line
+from wapipe.log import configure_logging, get_logger, mask_phone
+from wapipe.settings import Settings, load_settings
+from worker import sender_queries as q
+from worker.graph import TOKEN_INVALID, WINDOW_CLOSED, GraphClient, Outcome, SendResult
+
+__all__ = ["LeaseLost", "OutboxRow", "SenderConfig", "SenderUnavailable", "main", "run_sender"]
+
+log = get_logger("worker.sender")
+
+BREAKER_NAME = "whatsapp-graph"
+
+
+@dataclass(frozen=True)
+class SenderConfig:
+    """Sender tunables (environment WAPIPE_SEND_*)."""
+
+    batch: int = 20
+    lock_seconds: int = 30
+    rate_per_second: int = 80  # per business number (Meta's default throughput)
+    http_timeout_seconds: float = 10.0
+    idle_poll_seconds: float = 0.5  # nothing to send: look again after this
+    breaker_wait_seconds: float = 1.0  # breaker open: look again after this
+    error_pause_seconds: float = 2.0  # database unreachable: retry after this
+    breaker_name: str = BREAKER_NAME
+
+    @classmethod
+    def from_env(cls) -> SenderConfig:
+        env = os.environ
+        return cls(
+            batch=int(env.get("WAPIPE_SEND_BATCH", "20")),
+            lock_seconds=int(env.get("WAPIPE_SEND_LOCK_SECONDS", "30")),
+            rate_per_second=int(env.get("WAPIPE_SEND_RATE_PER_SECOND", "80")),
+            http_timeout_seconds=float(env.get("WAPIPE_SEND_HTTP_TIMEOUT_SECONDS", "10")),
+            idle_poll_seconds=float(env.get("WAPIPE_SEND_POLL_SECONDS", "0.5")),
+        )
+
+    @property
+    def send_budget_seconds(self) -> float:
+        """How long after a claim a batch may still start a send (the lease must outlive it)."""
+        return max(self.lock_seconds - self.http_timeout_seconds - 2.0, 0.5)
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    phone_number_id: str
+    to_wa_id: str
+    body: dict[str, Any]
+    attempts: int
+    correlation_id: str | None
+    window_open: bool
+    locked_until: dt.datetime
+
+    @property
+    def is_template(self) -> bool:
+        return self.body.get("type") == "template"
+
+
+class SenderUnavailable(Exception):
+    """The database cannot be reached or refused the call for a reason the sender cannot fix."""
+
+
+class LeaseLost(Exception):
+    """SQLSTATE 55000: this worker no longer holds the outbox row."""
+
+
+class _OutboxStore:
+    """The seam to PostgreSQL: named statements of worker.sender_queries, errors translated."""
+
+    def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
+        self.pool = pool
+
+    async def _rows(self, sql: LiteralString, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        try:
+            async with self.pool.connection() as conn:
+                cur = await conn.execute(sql, params)
+                rows: list[tuple[Any, ...]] = await cur.fetchall()
+                return rows
+        except pg_errors.ObjectNotInPrerequisiteState as exc:
+            raise LeaseLost(first_line(str(exc))) from exc
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise SenderUnavailable(first_line(str(exc))) from exc
+
+    async def _scalar(self, sql: LiteralString, params: dict[str, Any]) -> Any:
+        rows = await self._rows(sql, params)
+        return rows[0][0] if rows else None
+
+    async def claim(self, worker_id: str, batch: int, lock_seconds: int) -> list[OutboxRow]:
+        rows = await self._rows(
+            q.CLAIM_OUTBOX, {"worker_id": worker_id, "batch": batch, "lock_seconds": lock_seconds}
+        )
+        return [OutboxRow(*r) for r in rows]
+
+    async def mark_sent(self, row_id: int, worker_id: str, wamid: str) -> None:
+        await self._rows(q.MARK_SENT, {"id": row_id, "worker_id": worker_id, "wamid": wamid})
+
+    async def mark_failed(
+        self,
+        row_id: int,
+        worker_id: str,
+        error_code: int | None,
+        error: str,
+        retryable: bool,
+        retry_after_seconds: int | None = None,
+    ) -> dt.datetime | None:
+        value: dt.datetime | None = await self._scalar(
+            q.MARK_FAILED,
+            {
+                "id": row_id,
+                "worker_id": worker_id,
+                "error_code": error_code,
+                "error": error,
+                "retryable": retryable,
+                "retry_after_seconds": retry_after_seconds,
+            },
+        )
+        return value
+
+    async def mark_unknown(self, row_id: int, worker_id: str, error: str) -> dt.datetime | None:
+        value: dt.datetime | None = await self._scalar(
+            q.MARK_UNKNOWN, {"id": row_id, "worker_id": worker_id, "error": error}
+        )
+        return value
+
+    async def mark_dry_run(self, row_id: int, worker_id: str) -> None:
+        await self._rows(q.MARK_DRY_RUN, {"id": row_id, "worker_id": worker_id})
+
+    async def release(self, ids: Sequence[int], worker_id: str, retry_after_seconds: int) -> int:
+        if not ids:
+            return 0
+        count: int = await self._scalar(
+            q.RELEASE,
+            {"ids": list(ids), "worker_id": worker_id, "retry_after_seconds": retry_after_seconds},
+        )
+        return count
+
+    async def take_send_token(self, phone_number_id: str, rate_per_second: int) -> int:
+        """0 when a send may go now, else milliseconds to wait for a token."""
+        rows = await self._rows(
+            q.CHECK_RATE_LIMIT,
+            {
+                "key": f"send:{phone_number_id}",
+                "max_per_window": rate_per_second,
+                "per": "1 second",
+            },
+        )
+        allowed, _remaining, retry_after_ms = rows[0]
+        return 0 if allowed else max(int(retry_after_ms), 1)
+
+    async def breaker_allow(self, name: str) -> str:
+        state: str = await self._scalar(q.BREAKER_ALLOW, {"name": name})
+        return state
+
+    async def breaker_record(self, name: str, result: SendResult) -> str:
+        state: str = await self._scalar(
+            q.BREAKER_RECORD,
+            {
+                "name": name,
+                "ok": result.breaker_ok,
+                "duration_ms": result.duration_ms,
+                "endpoint": "/{phone_number_id}/messages",
+                "error": None if result.breaker_ok else (result.error or result.outcome.value),
+            },
+        )
+        return state
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep up to `seconds`, waking at once when stop is set."""
+    if seconds <= 0 or stop.is_set():
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+class _Sender:
+    def __init__(
+        self,
+        store: _OutboxStore,
+        graph: GraphClient | None,
+        config: SenderConfig,
+        stop: asyncio.Event,
+        worker_id: str,
+    ) -> None:
+        self.store = store
+        self.graph = graph
+        self.config = config
+        self.stop = stop
+        self.worker_id = worker_id
+
+    async def run(self) -> None:
+        log.info(
+            "sender_started",
+            worker_id=self.worker_id,
+            dry_run=self.graph is None,
+            rate_per_second=self.config.rate_per_second,
+        )
+        while not self.stop.is_set():
+            try:
+                pause = await self.cycle()
+            except SenderUnavailable as exc:
+                log.warning("sender_database_unavailable", worker_id=self.worker_id, error=str(exc))
+                pause = self.config.error_pause_seconds
+            await _wait(self.stop, pause)
+        log.info("sender_stopped", worker_id=self.worker_id)
+
+    async def cycle(self) -> float:
+        """Claim and handle one batch; returns how long to pause before the next."""
+        rows = await self.store.claim(self.worker_id, self.config.batch, self.config.lock_seconds)
+        if not rows:
+            return self.config.idle_poll_seconds
+        if self.graph is None:
+            for row in rows:
+                await self._guarded(row, self.store.mark_dry_run(row.id, self.worker_id))
+                log.info(
+                    "outbox_dry_run",
+                    outbox_id=row.id,
+                    to=mask_phone(row.to_wa_id),
+                    message_type=row.body.get("type"),
+                    window_open=row.window_open,
+                    correlation_id=row.correlation_id,
+                )
+            return 0.0
+        return await self._send_batch(rows, self.graph)
+
+    async def _send_batch(self, rows: list[OutboxRow], graph: GraphClient) -> float:
+        send_until = time.monotonic() + self.config.send_budget_seconds
+        for index, row in enumerate(rows):
+            unsent = [r.id for r in rows[index:]]
+            if self.stop.is_set() or time.monotonic() > send_until:
+                await self._release(unsent, 0, "stopping" if self.stop.is_set() else "lease budget")
+                return 0.0
+            if not row.window_open and not row.is_template:
+                await self._record_failure(
+                    row,
+                    WINDOW_CLOSED,
+                    "24-hour customer service window closed (checked before sending; not sent)",
+                    retryable=False,
+                )
+                continue
+            if not await self._pace(row, send_until):
+                await self._release(unsent, 0, "pacing past the lease budget")
+                return 0.0
+            state = await self.store.breaker_allow(self.config.breaker_name)
+            if state == "open":
+                wait = self.config.breaker_wait_seconds
+                await self._release(unsent, max(int(wait), 1), "breaker open")
+                return wait
+            result = await graph.send(
+                row.phone_number_id, row.to_wa_id, row.body, f"outbox:{row.id}"
+            )
+            await self.store.breaker_record(self.config.breaker_name, result)
+            await self._record(row, result)
+        return 0.0
+
+    async def _pace(self, row: OutboxRow, send_until: float) -> bool:
+        """Wait for a send token of the business number; False when none comes in time."""
+        while True:
+            wait_ms = await self.store.take_send_token(
+                row.phone_number_id, self.config.rate_per_second
+            )
+            if wait_ms == 0:
+                return True
+            if self.stop.is_set() or time.monotonic() + wait_ms / 1000 > send_until:
+                return False
+            await _wait(self.stop, wait_ms / 1000)
+
+    async def _release(self, ids: list[int], retry_after_seconds: int, reason: str) -> None:
+        try:
+            released = await self.store.release(ids, self.worker_id, retry_after_seconds)
+        except LeaseLost as exc:
+            log.warning("outbox_release_refused", worker_id=self.worker_id, error=str(exc))
+            return
+        log.info(
+            "outbox_released", count=released, reason=reason, retry_after_s=retry_after_seconds
+        )
+
+    async def _record(self, row: OutboxRow, result: SendResult) -> None:
+        fields: dict[str, Any] = {
+            "outbox_id": row.id,
+            "to": mask_phone(row.to_wa_id),
+            "attempt": row.attempts,
+            "duration_ms": result.duration_ms,
+            "correlation_id": row.correlation_id,
+        }
+        if result.outcome is Outcome.SENT and result.wamid:
+            await self._guarded(row, self.store.mark_sent(row.id, self.worker_id, result.wamid))
+            log.info("outbox_sent", wamid=result.wamid, **fields)
+        elif result.outcome is Outcome.UNKNOWN:
+            settle_at = await self._guarded(
+                row, self.store.mark_unknown(row.id, self.worker_id, result.error)
+            )
+            log.warning(
+                "outbox_outcome_unknown", error=result.error, settle_after=settle_at, **fields
+            )
+        else:
+            await self._record_failure(
+                row,
+                result.error_code,
+                result.error or "send failed",
+                retryable=result.outcome is Outcome.RETRY,
+                http_status=result.http_status,
+            )
+
+    async def _record_failure(
+        self,
+        row: OutboxRow,
+        error_code: int | None,
+        error: str,
+        *,
+        retryable: bool,
+        http_status: int | None = None,
+    ) -> None:
+        next_at = await self._guarded(
+            row, self.store.mark_failed(row.id, self.worker_id, error_code, error, retryable)
+        )
+        fields: dict[str, Any] = {
+            "outbox_id": row.id,
+            "to": mask_phone(row.to_wa_id),
+            "attempt": row.attempts,
+            "error_code": error_code,
+            "http_status": http_status,
+            "error": error,
+            "correlation_id": row.correlation_id,
+        }
+        if error_code == TOKEN_INVALID:
+            log.critical(
+                "graph_access_token_invalid",
+                alert=True,
+                hint="WHATSAPP_ACCESS_TOKEN is invalid or expired: replace it, every send fails",
+                **fields,
+            )
+        if next_at is not None:
+            log.warning("outbox_retry_scheduled", next_attempt_at=next_at, **fields)
+        else:
+            log.error("outbox_failed", **fields)
+
+    async def _guarded(self, row: OutboxRow, call: Any) -> Any:
+        """Await a mark_* call; a lost lease (another worker settled the row) is only logged."""
+        try:
+            return await call
+        except LeaseLost as exc:
+            log.warning(
+                "outbox_lease_lost", outbox_id=row.id, worker_id=self.worker_id, error=str(exc)
+            )
+            return None
+
+
+async def run_sender(
+    pool: AsyncConnectionPool[Any],
+    settings: Settings,
+    stop: asyncio.Event,
+    worker_id: str,
+    *,
+    config: SenderConfig | None = None,
+) -> None:
+    """Send the outbox until `stop` is set (dry-run when settings.access_token is empty)."""
+    config = config or SenderConfig.from_env()
+    store = _OutboxStore(pool)
+    graph = (
+        GraphClient(
+            settings.api_url, settings.access_token, timeout_seconds=config.http_timeout_seconds
+        )
+        if settings.access_token
+        else None
+    )
+    try:
+        await _Sender(store, graph, config, stop, worker_id).run()
+    finally:
+        if graph is not None:
+            await graph.aclose()
+
+
+async def _main() -> None:
+    settings = load_settings()
+    worker_id = f"sender-{socket.gethostname()}-{os.getpid()}"
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with AsyncConnectionPool(
+        settings.database_url,
+        min_size=1,
+        max_size=4,
+        kwargs={"autocommit": True, "application_name": "wapipe-sender"},
+        name="wapipe-sender",
+    ) as pool:
+        await run_sender(pool, settings, stop, worker_id)
+
+
+def main() -> None:
+    """`python -m worker.sender`: run the sender alone, until SIGINT/SIGTERM."""
+    configure_logging("sender")
+    asyncio.run(_main())
+
+
+if __name__ == "__main__":
+    main()
