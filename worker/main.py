@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 
 from wapipe.db import connect
 from wapipe.log import configure_logging
@@ -19,6 +20,7 @@ def run_worker(
     grace_seconds: float | None = None,
 ) -> int:
     configure_logging("worker")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per agent call is noise
     config = load_config()
     config = dataclasses.replace(
         config,

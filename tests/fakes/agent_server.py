@@ -1,0 +1,108 @@
+"""A fake AI agent: a real HTTP server on localhost speaking the `wapipe` agent protocol.
+
+Switchable per test: latency, HTTP errors, outages (the port stops accepting),
+a demo mode that answers like `wapipe demo-agent`. Every call is recorded
+(user, text, start/end times) so tests can check ordering and counts.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from worker.demo_agent import answer as demo_answer
+
+
+@dataclass
+class AgentCall:
+    user: str
+    text: str
+    started: float
+    ended: float = 0.0
+
+
+@dataclass
+class FakeAgent:
+    host: str = "127.0.0.1"
+    port: int = 0
+    latency_s: float = 0.0
+    status: int = 200  # anything else: answered with that HTTP status
+    demo: bool = False
+    calls: list[AgentCall] = field(default_factory=list)
+    health_checks: int = 0
+    _server: ThreadingHTTPServer | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> FakeAgent:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _send(self, code: int, body: dict[str, Any]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                fake.health_checks += 1
+                self._send(200 if fake.status == 200 else 503, {"ok": fake.status == 200})
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                req = json.loads(self.rfile.read(length) or b"{}")
+                call = AgentCall(str(req.get("user")), str(req.get("text")), time.monotonic())
+                with fake._lock:
+                    fake.calls.append(call)
+                if fake.latency_s:
+                    time.sleep(fake.latency_s)
+                call.ended = time.monotonic()
+                if fake.status != 200:
+                    self._send(fake.status, {"error": "fake failure"})
+                elif fake.demo:
+                    self._send(200, demo_answer(call.text, req.get("context") or {}))
+                else:
+                    self._send(200, {"reply": f"echo: {call.text}",
+                                     "context": {"seen": len(req.get("history") or [])}})
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self._server = Server((self.host, self.port), Handler)
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        """An outage: the port refuses connections until start() again."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def calls_of(self, user: str) -> list[AgentCall]:
+        with self._lock:
+            return [c for c in self.calls if c.user == user]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
