@@ -114,14 +114,20 @@ BEGIN
   END IF;
   cutoff := now() - stuck_after;
 
-  -- claims nobody holds any more
-  WITH orphaned AS (
+  -- claims nobody holds any more; conversation rows are locked before messages, the
+  -- order every claim path uses, and ones busy right now are left for the next run
+  WITH targets AS (
+    SELECT m.id
+    FROM wapipe.processed_messages m
+    JOIN wapipe.conversations c ON c.conversation_key = m.conversation_key
+    WHERE m.status = 'processing' AND m.claimed_at < cutoff
+      AND (c.head_message_id IS DISTINCT FROM m.id OR c.locked_by IS DISTINCT FROM m.claimed_by)
+    FOR UPDATE OF c SKIP LOCKED
+  ), orphaned AS (
     UPDATE wapipe.processed_messages m
        SET status = 'queued'
-     WHERE m.status = 'processing' AND m.claimed_at < cutoff
-       AND NOT EXISTS (SELECT 1 FROM wapipe.conversations c
-                       WHERE c.conversation_key = m.conversation_key AND c.head_message_id = m.id
-                         AND c.locked_by = m.claimed_by)
+      FROM targets t
+     WHERE m.id = t.id
     RETURNING m.queue_msg_id, m.conversation_key
   )
   SELECT coalesce(array_agg(o.queue_msg_id), '{}'), coalesce(array_agg(DISTINCT o.conversation_key), '{}')
@@ -130,19 +136,23 @@ BEGIN
   PERFORM pgmq.set_vt('wapipe_inbound', orphans, now());
 
   -- conversations whose head is not their oldest unfinished message
-  SELECT coalesce(array_agg(c.conversation_key ORDER BY c.conversation_key), '{}') INTO wrong
-  FROM wapipe.conversations c
-  LEFT JOIN wapipe.processed_messages cur ON cur.id = c.head_message_id
-  LEFT JOIN LATERAL (
-    SELECT m.id, m.received_at FROM wapipe.processed_messages m
-    WHERE m.conversation_key = c.conversation_key AND m.status IN ('queued', 'processing')
-    ORDER BY m.wa_timestamp, m.id LIMIT 1) oldest ON true
-  WHERE (c.locked_by IS NULL OR c.locked_until < cutoff)
-    AND (c.head_message_id IS DISTINCT FROM oldest.id OR c.conversation_key = ANY (orphan_keys))
-    AND (oldest.received_at < cutoff
-         OR (c.head_message_id IS NOT NULL AND cur.id IS NULL)
-         OR cur.processed_at < cutoff
-         OR c.conversation_key = ANY (orphan_keys));
+  SELECT coalesce(array_agg(w.conversation_key ORDER BY w.conversation_key), '{}') INTO wrong
+  FROM (
+    SELECT c.conversation_key
+    FROM wapipe.conversations c
+    LEFT JOIN wapipe.processed_messages cur ON cur.id = c.head_message_id
+    LEFT JOIN LATERAL (
+      SELECT m.id, m.received_at FROM wapipe.processed_messages m
+      WHERE m.conversation_key = c.conversation_key AND m.status IN ('queued', 'processing')
+      ORDER BY m.wa_timestamp, m.id LIMIT 1) oldest ON true
+    WHERE (c.locked_by IS NULL OR c.locked_until < cutoff)
+      AND (c.head_message_id IS DISTINCT FROM oldest.id OR c.conversation_key = ANY (orphan_keys))
+      AND (oldest.received_at < cutoff
+           OR (c.head_message_id IS NOT NULL AND cur.id IS NULL)
+           OR cur.processed_at < cutoff
+           OR c.conversation_key = ANY (orphan_keys))
+    FOR UPDATE OF c SKIP LOCKED
+  ) w;
   PERFORM wapipe._release_conversation_lease(k) FROM unnest(wrong) AS k;
 
   RETURN cardinality(orphans) + cardinality(wrong);
