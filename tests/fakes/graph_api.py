@@ -1,0 +1,226 @@
+"""A fake WhatsApp Graph API: a real Starlette app under uvicorn on a free localhost port.
+
+It records every POST /{phone_number_id}/messages (time, path, auth header, JSON)
+and answers with a fresh wamid, unless a scripted behaviour is queued:
+`script(Error(130429), Error(131047), Http(500), Drop())` is consumed one per
+request, then it answers normally again. `latency_seconds` delays every answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import socket
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+
+@dataclass(frozen=True)
+class Error:
+    """A Meta error answer with this code (HTTP 400 unless given)."""
+
+    code: int
+    http_status: int = 400
+    message: str = "scripted error"
+
+
+@dataclass(frozen=True)
+class Http:
+    """A bare HTTP status with a non-JSON body (e.g. a 500 from a proxy)."""
+
+    status: int
+
+
+@dataclass(frozen=True)
+class Drop:
+    """Meta got the request (and, if accepted, sends the message) but the connection
+    drops before the answer's body: the client cannot know the outcome."""
+
+    accepted: bool = True
+
+
+Behaviour = Error | Http | Drop
+
+
+@dataclass
+class Recorded:
+    at: float  # time.monotonic() when the request arrived
+    phone_number_id: str
+    authorization: str
+    json: dict[str, Any]
+    answer: str  # "wamid:<id>", "error:<code>", "http:<status>", "drop"
+
+
+@dataclass
+class FakeGraphApi:
+    latency_seconds: float = 0.0
+    requests: list[Recorded] = field(default_factory=list)
+    _script: deque[Behaviour] = field(default_factory=deque)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _server: uvicorn.Server | None = None
+    _thread: threading.Thread | None = None
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v21.0"
+
+    def script(self, *behaviours: Behaviour) -> None:
+        with self._lock:
+            self._script.extend(behaviours)
+
+    def delivered(self) -> list[Recorded]:
+        """Requests Meta would have turned into a message on the user's phone."""
+        with self._lock:
+            return [r for r in self.requests if r.answer.startswith("wamid:") or r.answer == "drop"]
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self.requests)
+
+    def to(self, wa_id: str) -> list[Recorded]:
+        with self._lock:
+            return [r for r in self.requests if r.json.get("to") == wa_id]
+
+    def max_per_window(self, window_seconds: float = 1.0) -> int:
+        """Most requests that arrived within any window of this length (sliding)."""
+        with self._lock:
+            times = sorted(r.at for r in self.requests)
+        best, start = 0, 0
+        for end, t in enumerate(times):
+            while t - times[start] >= window_seconds:
+                start += 1
+            best = max(best, end - start + 1)
+        return best
+
+    # --- the ASGI side -------------------------------------------------------------
+
+    async def _messages(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        payload = await request.json()
+        with self._lock:
+            behaviour = self._script.popleft() if self._script else None
+            wamid = f"wamid.fake.{next(self._ids)}"
+        answer = (
+            f"wamid:{wamid}"
+            if behaviour is None
+            else f"error:{behaviour.code}"
+            if isinstance(behaviour, Error)
+            else f"http:{behaviour.status}"
+            if isinstance(behaviour, Http)
+            else ("drop" if behaviour.accepted else "drop-unprocessed")
+        )
+        with self._lock:
+            self.requests.append(
+                Recorded(
+                    at=time.monotonic(),
+                    phone_number_id=scope["path_params"]["phone_number_id"],
+                    authorization=request.headers.get("authorization", ""),
+                    json=payload,
+                    answer=answer,
+                )
+            )
+        if self.latency_seconds:
+            await asyncio.sleep(self.latency_seconds)
+        if isinstance(behaviour, Drop):
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", b"1000"),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": b'{"messaging', "more_body": True})
+            raise ConnectionAbortedError("fake Graph API: connection dropped on purpose")
+        if isinstance(behaviour, Error):
+            response: Any = JSONResponse(
+                {
+                    "error": {
+                        "message": behaviour.message,
+                        "type": "OAuthException",
+                        "code": behaviour.code,
+                        "fbtrace_id": "AbCdEf",
+                    }
+                },
+                status_code=behaviour.http_status,
+            )
+        elif isinstance(behaviour, Http):
+            response = JSONResponse("upstream trouble", status_code=behaviour.status)
+        else:
+            response = JSONResponse(
+                {
+                    "messaging_product": "whatsapp",
+                    "contacts": [{"input": payload.get("to"), "wa_id": payload.get("to")}],
+                    "messages": [{"id": wamid}],
+                }
+            )
+        await response(scope, receive, send)
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[Route("/v21.0/{phone_number_id}/messages", _Endpoint(self), methods=["POST"])]
+        )
+
+    # --- life cycle -----------------------------------------------------------------
+
+    def start(self, port: int = 0) -> FakeGraphApi:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self.app(),
+            log_level="critical",
+            lifespan="off",
+            ws="none",
+            http="h11",
+            access_log=False,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("fake Graph API did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=10)
+            self._server = None
+            self._thread = None
+
+    def __enter__(self) -> FakeGraphApi:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
+class _Endpoint:
+    """A Route endpoint that is a plain ASGI app (so a drop can be simulated)."""
+
+    def __init__(self, fake: FakeGraphApi) -> None:
+        self.fake = fake
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.fake._messages(scope, receive, send)
