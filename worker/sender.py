@@ -5,8 +5,9 @@
 
 1. fails it with 131047 without calling Meta when the recipient's 24-hour
    customer-service window is closed and the body is not a template;
-2. takes a token from `check_rate_limit('send:<phone_number_id>', rate, '1 second')`
-   (80/s per business number by default), waiting while there is none;
+2. takes a token from `check_rate_limit('send:<phone_number_id>', rate/10, '100 ms')`
+   (80/s per business number by default, bursts of at most rate/10), waiting while
+   there is none;
 3. asks the shared `whatsapp-graph` breaker; when it is open the rest of the batch
    is given back unsent (release_outbox: no attempt counted) and the loop waits;
 4. POSTs it (worker.graph) and records the outcome with the breaker and on the row:
@@ -184,12 +185,16 @@ class _OutboxStore:
 
     async def take_send_token(self, phone_number_id: str, rate_per_second: int) -> int:
         """0 when a send may go now, else milliseconds to wait for a token."""
+        # A bucket of a tenth of a second's worth of tokens refilled at the full rate:
+        # the same 80/s on average, but a burst after a pause stays within rate/10,
+        # so no one-second window sees much more than the rate.
+        burst = max(1, rate_per_second // 10)
         rows = await self._rows(
             q.CHECK_RATE_LIMIT,
             {
                 "key": f"send:{phone_number_id}",
-                "max_per_window": rate_per_second,
-                "per": "1 second",
+                "max_per_window": burst,
+                "per": f"{burst * 1000 / rate_per_second} milliseconds",
             },
         )
         allowed, _remaining, retry_after_ms = rows[0]
