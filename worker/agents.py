@@ -95,10 +95,17 @@ async def call_agent(
             code="agent_timeout",
             context={"endpoint": endpoint},
         ) from exc
-    except httpx.TransportError as exc:
+    except httpx.ConnectError as exc:
+        # nothing was sent: the registry may try another endpoint at once
         raise AgentError(
             f"{service.name} unreachable: {type(exc).__name__}",
             code="agent_unreachable",
+            context={"endpoint": endpoint},
+        ) from exc
+    except httpx.TransportError as exc:
+        raise AgentError(
+            f"{service.name} connection failed: {type(exc).__name__}",
+            code="agent_transport_error",
             context={"endpoint": endpoint},
         ) from exc
 

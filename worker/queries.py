@@ -40,8 +40,9 @@ CHECK_RATE_LIMIT: LiteralString = (
     " FROM wapipe.check_rate_limit(%(key)s, %(max_per_window)s, %(per)s::interval)"
 )
 BREAKER_CONFIGURE: LiteralString = (
-    "SELECT wapipe.breaker_configure(%(name)s, %(kind)s, %(failure_rate)s, %(open_seconds)s,"
-    " %(window_seconds)s, %(min_calls)s, %(half_open_calls)s)"
+    "SELECT wapipe.breaker_configure(%(name)s, %(kind)s, %(failure_rate)s::numeric,"
+    " %(open_seconds)s::int, %(window_seconds)s::int, %(min_calls)s::int,"
+    " %(half_open_calls)s::int)"
 )
 BREAKER_ALLOW: LiteralString = "SELECT wapipe.breaker_allow(%(name)s)"
 BREAKER_RECORD: LiteralString = (

@@ -34,8 +34,12 @@ def write_config(path: Path, services: list[dict[str, Any]], **sections: dict[st
         return str(v)
 
     lines: list[str] = []
-    worker = {"poll_interval_seconds": 0.5, "health_interval_seconds": 0.5,
-              "heartbeat_interval_seconds": 1, **sections.pop("worker", {})}
+    worker = {
+        "poll_interval_seconds": 0.5,
+        "health_interval_seconds": 0.5,
+        "heartbeat_interval_seconds": 1,
+        **sections.pop("worker", {}),
+    }
     sections["worker"] = worker
     for name, table in sections.items():
         lines.append(f"[{name}]")
@@ -62,12 +66,19 @@ class WorkerProcess:
 
     def __init__(self, db_url: str, config: Path, log_dir: Path, *args: str) -> None:
         self.log_path = log_dir / f"worker-{uuid.uuid4().hex[:6]}.log"
-        env = {**os.environ, "DATABASE_URL": db_url, "WAPIPE_CONFIG": str(config),
-               "WAPIPE_LOG_LEVEL": "INFO"}
+        env = {
+            **os.environ,
+            "DATABASE_URL": db_url,
+            "WAPIPE_CONFIG": str(config),
+            "WAPIPE_LOG_LEVEL": "INFO",
+        }
         self.log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "wapipe.cli", "worker", *args],
-            cwd=PROJECT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            cwd=PROJECT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
 
     def terminate(self, timeout: float = 30) -> int:
@@ -89,8 +100,10 @@ class WorkerProcess:
 
 
 def ingest(conn: psycopg.Connection[Any], messages: list[dict[str, Any]]) -> None:
-    conn.execute("SELECT wapipe.ingest_webhook(%s, %s)",
-                 (Jsonb(webhook(messages)), f"cid-{uuid.uuid4().hex[:8]}"))
+    conn.execute(
+        "SELECT wapipe.ingest_webhook(%s, %s)",
+        (Jsonb(webhook(messages)), f"cid-{uuid.uuid4().hex[:8]}"),
+    )
 
 
 def send_text(conn: psycopg.Connection[Any], wa_id: str, body: str, ts: int | None = None) -> str:
@@ -109,10 +122,19 @@ def interactive_reply(wa_id: str, kind: str, reply_id: str, title: str) -> dict[
     }
 
 
-def fast_retries(conn: psycopg.Connection[Any], initial: float = 0.2, max_attempts: int = 3,
-                 cap: float = 0.5, multiplier: float = 1) -> None:
-    for key, val in {"retry.initial_delay_seconds": initial, "retry.max_attempts": max_attempts,
-                     "retry.max_delay_seconds": cap, "retry.multiplier": multiplier}.items():
+def fast_retries(
+    conn: psycopg.Connection[Any],
+    initial: float = 0.2,
+    max_attempts: int = 3,
+    cap: float = 0.5,
+    multiplier: float = 1,
+) -> None:
+    for key, val in {
+        "retry.initial_delay_seconds": initial,
+        "retry.max_attempts": max_attempts,
+        "retry.max_delay_seconds": cap,
+        "retry.multiplier": multiplier,
+    }.items():
         conn.execute("UPDATE wapipe.settings SET value = %s WHERE key = %s", (Jsonb(val), key))
 
 

@@ -7,6 +7,7 @@ a demo mode that answers like `wapipe demo-agent`. Every call is recorded
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -33,9 +34,11 @@ class FakeAgent:
     latency_s: float = 0.0
     status: int = 200  # anything else: answered with that HTTP status
     demo: bool = False
+    healthy: bool = True  # what GET /healthz says, independent of how calls go
     calls: list[AgentCall] = field(default_factory=list)
     health_checks: int = 0
     _server: ThreadingHTTPServer | None = None
+    _open: set[socket.socket] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -51,6 +54,17 @@ class FakeAgent:
             def log_message(self, *args: Any) -> None:
                 pass
 
+            def setup(self) -> None:
+                super().setup()
+                with fake._lock:
+                    fake._open.add(self.connection)
+
+            def finish(self) -> None:
+                with fake._lock:
+                    fake._open.discard(self.connection)
+                with contextlib.suppress(OSError):  # the client or stop() closed it
+                    super().finish()
+
             def _send(self, code: int, body: dict[str, Any]) -> None:
                 data = json.dumps(body).encode()
                 self.send_response(code)
@@ -61,7 +75,7 @@ class FakeAgent:
 
             def do_GET(self) -> None:
                 fake.health_checks += 1
-                self._send(200 if fake.status == 200 else 503, {"ok": fake.status == 200})
+                self._send(200 if fake.healthy else 503, {"ok": fake.healthy})
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
@@ -77,8 +91,13 @@ class FakeAgent:
                 elif fake.demo:
                     self._send(200, demo_answer(call.text, req.get("context") or {}))
                 else:
-                    self._send(200, {"reply": f"echo: {call.text}",
-                                     "context": {"seen": len(req.get("history") or [])}})
+                    self._send(
+                        200,
+                        {
+                            "reply": f"echo: {call.text}",
+                            "context": {"seen": len(req.get("history") or [])},
+                        },
+                    )
 
         class Server(ThreadingHTTPServer):
             daemon_threads = True
@@ -95,6 +114,11 @@ class FakeAgent:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        with self._lock:  # kept-alive connections die with the process they belong to
+            for sock in self._open:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+            self._open.clear()
 
     def calls_of(self, user: str) -> list[AgentCall]:
         with self._lock:
