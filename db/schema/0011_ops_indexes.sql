@@ -45,3 +45,8 @@ CREATE INDEX workflow_states_started_at_idx ON wapipe.workflow_states (started_a
 
 -- Replies sent in a period (monitoring query 6, received -> reply sent).
 CREATE INDEX outbox_sent_at_idx ON wapipe.outbox (sent_at) WHERE sent_at IS NOT NULL;
+
+-- Pending dead letters whose message is still dead (system_health, the queue view,
+-- `wapipe dlq`): dead messages are few, so this stays tiny and the join never scans
+-- processed_messages.
+CREATE INDEX processed_messages_dead_idx ON wapipe.processed_messages (id) WHERE status = 'dead';
