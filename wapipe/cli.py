@@ -20,6 +20,7 @@ from wapipe.cluster import Cluster
 from wapipe.db import connect
 from wapipe.errors import WapipeError
 from wapipe.migrate import migrate, pending_migrations
+from wapipe.ops import add_ops_commands
 from wapipe.settings import cluster_settings, database_url, load_settings, mask_url
 
 # What `wapipe run` uses when the environment names no secret / verify token.
@@ -349,6 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev_send.add_argument("--wa-id", default="250788123456", help="sender's WhatsApp id")
     dev_send.add_argument("--curl", action="store_true", help="print a curl command instead")
     dev_send.set_defaults(handler=cmd_dev_send)
+    add_ops_commands(sub)  # health, workers, dlq (wapipe/ops.py)
     return parser
 
 
