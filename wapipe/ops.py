@@ -116,12 +116,12 @@ def _json_default(value: Any) -> Any:
 # --- thresholds ---------------------------------------------------------------------
 
 
-def parse_thresholds(pairs: Sequence[str], env_value: str | None) -> dict[str, float]:
+def parse_thresholds(pairs: Sequence[str], env_value: str | None) -> dict[str, float | int]:
     """Thresholds from WAPIPE_HEALTH_THRESHOLDS (JSON object or k=v,k=v), then --threshold k=v.
 
     Keys are those of the health.* settings without the prefix; the database checks them.
     """
-    result: dict[str, float] = {}
+    result: dict[str, float | int] = {}
     items: list[str] = []
     if env_value and env_value.strip():
         text = env_value.strip()
@@ -142,16 +142,17 @@ def parse_thresholds(pairs: Sequence[str], env_value: str | None) -> dict[str, f
         if not sep or not key:
             raise WapipeError(f"threshold must be KEY=NUMBER, got {item!r}")
         try:
-            result[key] = float(raw)
+            number = float(raw)
         except ValueError:
             raise WapipeError(f"threshold {key} must be a number, got {raw.strip()!r}") from None
+        result[key] = int(number) if number.is_integer() else number
     return result
 
 
 # --- health -------------------------------------------------------------------------
 
 
-def fetch_health(url: str, thresholds: Mapping[str, float]) -> Row:
+def fetch_health(url: str, thresholds: Mapping[str, float | int]) -> Row:
     with connect(url) as conn, conn.cursor(row_factory=dict_row) as cur:
         try:
             cur.execute(q.SYSTEM_HEALTH, {"thresholds": Jsonb(dict(thresholds))})
@@ -500,11 +501,23 @@ def cmd_dlq_replay(args: argparse.Namespace) -> int:
             try:
                 # one transaction per chunk: a failure keeps what was replayed so far
                 with conn.transaction():
+                    # requeue_dead_letters raises (pgmq.send_batch of nothing) when none of
+                    # the ids is replayable any more, so only those a dry run names go on
                     cur.execute(
                         q.REQUEUE_DEAD_LETTERS,
-                        {"ids": part, "max_count": len(part), "dry_run": args.dry_run},
+                        {"ids": part, "max_count": len(part), "dry_run": True},
                     )
-                    done.extend(cur.fetchall())
+                    replayable = [int(r["dead_letter_id"]) for r in cur.fetchall()]
+                    if replayable:
+                        cur.execute(
+                            q.REQUEUE_DEAD_LETTERS,
+                            {
+                                "ids": replayable,
+                                "max_count": len(replayable),
+                                "dry_run": args.dry_run,
+                            },
+                        )
+                        done.extend(cur.fetchall())
             except Exception as exc:
                 _raise_domain_error(exc)
             line = f"{verb} {len(done)} of {len(ids)} ({min(start + chunk, len(ids))} checked)"

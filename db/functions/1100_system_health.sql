@@ -68,7 +68,7 @@ BEGIN
   t := fallback
        || coalesce((SELECT jsonb_object_agg(substr(s.key, 8), s.value) FROM wapipe.settings s
                     WHERE s.key LIKE 'health.%' AND fallback ? substr(s.key, 8)), '{}')
-       || (SELECT coalesce(jsonb_object_agg(k, to_jsonb((v #>> '{}')::numeric)), '{}')
+       || (SELECT coalesce(jsonb_object_agg(k, to_jsonb(trim_scale((v #>> '{}')::numeric))), '{}')
            FROM jsonb_each(thresholds) e(k, v));
 
   -- inbound queue: processed_messages_unfinished_idx / _unfinished_received_idx
