@@ -30,6 +30,10 @@ T = TypeVar("T")
 log = get_logger("worker.registry")
 
 HEALTH_CHECK_TIMEOUT_SECONDS = 5.0
+# Successes while closed are recorded at most this late (failures and half-open
+# trials at once): a failure is what trips a breaker, and every call recorded one
+# by one made the breaker's per-second bucket row the hottest lock of the worker.
+SUCCESS_FLUSH_SECONDS = 1.0
 
 
 @dataclass
@@ -70,6 +74,8 @@ class ServiceRegistry:
         self.client = client
         self.checked_by = checked_by
         self.services = {s.name: Service(s) for s in config.services}
+        self._successes: dict[tuple[str, str], list[int]] = {}
+        self._flusher: asyncio.Task[None] | None = None
 
     def service(self, name: str) -> Service:
         return self.services[name]
@@ -121,8 +127,25 @@ class ServiceRegistry:
             finally:
                 endpoint.in_flight -= 1
             took = int((time.monotonic() - started) * 1000)
-            await self._record(name, True, took, endpoint.url, None)
+            if state == "closed":
+                self._successes.setdefault((name, endpoint.url), []).append(took)
+                if self._flusher is None or self._flusher.done():
+                    self._flusher = asyncio.create_task(self._flush_later())
+            else:  # a half-open trial: its success may close the breaker now
+                await self._record(name, True, took, endpoint.url, None)
             return result
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(SUCCESS_FLUSH_SECONDS)
+        await self.flush_successes()
+
+    async def flush_successes(self) -> None:
+        pending, self._successes = self._successes, {}
+        for (name, endpoint), durations in pending.items():
+            try:
+                await self.store.breaker_record_successes(name, endpoint, durations)
+            except StoreUnavailable:
+                log.warning("breaker_record_failed", service=name, calls=len(durations))
 
     async def _record(
         self, name: str, ok: bool, took_ms: int, endpoint: str, error: str | None

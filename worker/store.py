@@ -270,6 +270,14 @@ class Store:
             )
         )
 
+    async def breaker_record_successes(
+        self, name: str, endpoint: str, durations_ms: list[int]
+    ) -> None:
+        await self._rows(
+            queries.BREAKER_RECORD_SUCCESSES,
+            {"name": name, "endpoint": endpoint, "durations_ms": [max(0, d) for d in durations_ms]},
+        )
+
     async def record_endpoint_health(
         self, service: str, endpoint: str, healthy: bool, error: str | None, checked_by: str
     ) -> None:

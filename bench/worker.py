@@ -1,0 +1,214 @@
+"""Worker throughput and latency: wapipe worker vs procrastinate vs a raw pgmq loop.
+
+Same run, same (throwaway) database, same number of messages, same concurrency:
+(a) `wapipe worker` messages/s — claim -> handle (rate limit, routing, memory,
+    breaker, in-process no-op agent over httpx.MockTransport) -> complete —
+    vs procrastinate running the same number of no-op jobs (goal >= 10x);
+(b) vs a raw loop of pgmq.read(qty 100) + pgmq.archive (the floor: no ordering,
+    no leases, no replies): the ratio is reported;
+(c) end-to-end latency from ingest_webhook to the reply in the outbox at a fixed
+    rate: p50 and p99.
+No sender runs. `url` is not used for data: like bench.db_claim, the bench runs on
+a throwaway cluster so the dev database is never touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import subprocess
+import sys
+import time
+import uuid
+from typing import Any
+
+import httpx
+import psycopg
+from psycopg.types.json import Jsonb
+
+from bench.common import bench_database
+from worker.config import ServiceConfig, WorkerConfig
+from worker.runner import Worker
+
+MESSAGES = 3000
+CONCURRENCY = 16
+BATCH = 16
+LATENCY_RATE_PER_S = 100
+LATENCY_SECONDS = 5
+PHONE_NUMBER_ID = "300100200300400"
+
+
+def _webhook(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550001111",
+                         "phone_number_id": PHONE_NUMBER_ID},
+            "messages": messages}}]}],
+    }
+
+
+def _text(wa_id: str, body: str) -> dict[str, Any]:
+    return {"from": wa_id, "id": f"wamid.bench.{uuid.uuid4().hex}",
+            "timestamp": str(int(time.time())), "type": "text", "text": {"body": body}}
+
+
+def _ingest(conn: psycopg.Connection[Any], messages: list[dict[str, Any]]) -> None:
+    for i in range(0, len(messages), 500):
+        conn.execute("SELECT wapipe.ingest_webhook(%s, 'bench')",
+                     (Jsonb(_webhook(messages[i:i + 500])),))
+
+
+def _noop_agent() -> httpx.AsyncClient:
+    def answer(_: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"reply": "ok"})
+
+    return httpx.AsyncClient(transport=httpx.MockTransport(answer))
+
+
+def _config() -> WorkerConfig:
+    return WorkerConfig(
+        services=(ServiceConfig(name="noop", endpoints=("http://noop.invalid",)),),
+        default_agent="noop", concurrency=CONCURRENCY, batch=BATCH,
+        rate_limit_max=1_000_000, rate_limit_per="1 minute",
+    )
+
+
+async def _run_worker_until(url: str, done: int) -> float:
+    worker = Worker(_config(), url, client=_noop_agent(), health_checks=False)
+    task = asyncio.create_task(worker.run())
+    while not worker.listening:  # started up, listening
+        await asyncio.sleep(0.01)
+    started = time.perf_counter()
+    worker.wake.set()
+    while worker.handled < done:
+        await asyncio.sleep(0.002)
+    took = time.perf_counter() - started
+    worker.request_stop()
+    await task
+    return took
+
+
+def wapipe_throughput(url: str) -> float:
+    with psycopg.connect(url, autocommit=True) as conn:
+        _ingest(conn, [_text(f"2507{i:08d}", "hi") for i in range(MESSAGES)])
+    took = asyncio.run(_run_worker_until(url, MESSAGES))
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM wapipe.outbox").fetchone()
+        assert row is not None and row[0] == MESSAGES, row
+    return MESSAGES / took
+
+
+def raw_pgmq_throughput(url: str) -> float:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT pgmq.create('bench_raw')")
+        conn.execute("SELECT pgmq.send_batch('bench_raw', %s)",
+                     ([Jsonb({"n": i}) for i in range(MESSAGES)],))
+        started = time.perf_counter()
+        done = 0
+        while True:
+            ids = [r[0] for r in conn.execute(
+                "SELECT msg_id FROM pgmq.read('bench_raw', 30, 100)").fetchall()]
+            if not ids:
+                break
+            conn.execute("SELECT pgmq.archive('bench_raw', %s::bigint[])", (ids,))
+            done += len(ids)
+        took = time.perf_counter() - started
+    assert done == MESSAGES
+    return MESSAGES / took
+
+
+def _ensure_procrastinate() -> None:
+    if importlib.util.find_spec("procrastinate") is None:
+        print("installing procrastinate (the `bench` extra)", flush=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "procrastinate>=3,<4"],
+                       check=True)
+
+
+def procrastinate_throughput(url: str) -> float:
+    _ensure_procrastinate()
+    import logging
+
+    import procrastinate
+
+    logging.getLogger("procrastinate").setLevel(logging.WARNING)
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=url))
+
+    @app.task(name="noop")
+    async def noop(n: int) -> None:
+        return None
+
+    async def main() -> float:
+        async with app.open_async():
+            await app.schema_manager.apply_schema_async()
+            for i in range(0, MESSAGES, 500):
+                await noop.batch_defer_async(*({"n": n} for n in range(i, i + 500)))
+            started = time.perf_counter()
+            await app.run_worker_async(concurrency=CONCURRENCY, wait=False,
+                                       install_signal_handlers=False)
+            return time.perf_counter() - started
+
+    took = asyncio.run(main())
+    return MESSAGES / took
+
+
+async def _latency_run(url: str) -> None:
+    worker = Worker(_config(), url, client=_noop_agent(), health_checks=False)
+    task = asyncio.create_task(worker.run())
+    while not worker.listening:
+        await asyncio.sleep(0.01)
+    total = LATENCY_RATE_PER_S * LATENCY_SECONDS
+    conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
+    async with conn:
+        started = time.perf_counter()
+        for i in range(total):
+            await asyncio.sleep(max(0.0, started + i / LATENCY_RATE_PER_S - time.perf_counter()))
+            await conn.execute("SELECT wapipe.ingest_webhook(%s, 'bench-latency')",
+                               (Jsonb(_webhook([_text(f"2508{i % 200:08d}", "hi")])),))
+    while worker.handled < total:
+        await asyncio.sleep(0.01)
+    worker.request_stop()
+    await task
+
+
+def latency(url: str) -> tuple[float, float, int]:
+    asyncio.run(_latency_run(url))
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms),"
+            "       percentile_cont(0.99) WITHIN GROUP (ORDER BY ms), count(*)"
+            " FROM (SELECT extract(epoch FROM o.created_at - m.received_at) * 1000 AS ms"
+            "       FROM wapipe.processed_messages m JOIN wapipe.outbox o ON o.source_key = m.wamid"
+            "       WHERE m.correlation_id = 'bench-latency') x").fetchone()
+    assert row is not None
+    return float(row[0]), float(row[1]), int(row[2])
+
+
+def run(url: str) -> None:
+    del url  # never the dev data: a throwaway cluster (see the docstring)
+    os.environ.setdefault("WAPIPE_LOG_LEVEL", "WARNING")
+    from wapipe.log import configure_logging
+
+    configure_logging("bench")
+    with bench_database() as db:
+        ours = wapipe_throughput(db)
+        raw = raw_pgmq_throughput(db)
+        theirs = procrastinate_throughput(db)
+        p50, p99, n = latency(db)
+    print(f"messages={MESSAGES} concurrency={CONCURRENCY} batch={BATCH}")
+    print(f"(a) wapipe worker:        {ours:8.0f} msg/s (claim, rate limit, route, memory, "
+          "breaker, no-op agent, complete)")
+    print(f"    procrastinate:        {theirs:8.0f} jobs/s (no-op jobs)")
+    print(f"    ratio wapipe/procrastinate: {ours / theirs:.1f}x (goal >= 10x)")
+    print(f"(b) raw pgmq read(100)+archive: {raw:8.0f} msg/s")
+    print(f"    ratio wapipe/raw pgmq: {ours / raw:.2f}x")
+    print(f"(c) ingest -> reply in outbox at {LATENCY_RATE_PER_S} msg/s for "
+          f"{LATENCY_SECONDS} s (n={n}): p50={p50:.1f} ms p99={p99:.1f} ms")
+
+
+if __name__ == "__main__":
+    from wapipe.settings import database_url
+
+    run(database_url())
