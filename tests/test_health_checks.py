@@ -131,7 +131,7 @@ def run_all(conn: psycopg.Connection[Any]) -> dict[int, Rows]:
     results: dict[int, Rows] = {}
     with conn.cursor(row_factory=dict_row) as cur:
         for number, (_title, sql) in split_checks().items():
-            cur.execute(sql)  # type: ignore[arg-type]  # the file's text, no parameters
+            cur.execute(sql)  # the file's text, no parameters
             results[number] = cur.fetchall()
     return results
 
