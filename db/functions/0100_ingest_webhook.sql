@@ -102,9 +102,9 @@ BEGIN
       USING ERRCODE = '22023';
   END IF;
 
-  INSERT INTO wapipe.webhook_events (correlation_id, payload)
-  VALUES (ingest_webhook.correlation_id, ingest_webhook.payload)
-  RETURNING id INTO v_event_id;
+  -- The event row is written once, at the end, with its counts (an UPDATE would
+  -- write the whole payload to the WAL a second time); its id is taken now.
+  v_event_id := nextval(pg_catalog.pg_get_serial_sequence('wapipe.webhook_events', 'id'));
 
   -- Dedup: only wamids never seen before get a row and a queue entry. The queue
   -- entries are sent first so that each row is written once, with its msg_id
@@ -173,8 +173,12 @@ BEGIN
   IF cardinality(v_new_ids) > 0 THEN
     -- Head index: a new conversation gets its first message as head; an idle one
     -- wakes up; an unclaimed one switches to an earlier message (Meta delivers
-    -- concurrently, so a later message can arrive first). Keys in sorted order
-    -- so concurrent ingests lock conversations without deadlocks.
+    -- concurrently, so a later message can arrive first). Usually nothing changes:
+    -- the conversation already has an older head, and then it is only locked
+    -- FOR KEY SHARE. That lock is shared between ingests (no queueing behind each
+    -- other's commits) but makes a worker that frees the conversation (FOR UPDATE)
+    -- wait for this commit, so its head refresh sees the new message. Keys in
+    -- sorted order, so concurrent ingests never deadlock.
     INSERT INTO wapipe.conversations AS c (
       conversation_key, phone_number_id, wa_id, head_message_id, head_priority,
       head_wa_timestamp, head_received_at, head_rank, available_at, last_message_at)
@@ -184,19 +188,30 @@ BEGIN
     FROM wapipe.processed_messages m
     WHERE m.id = ANY (v_new_ids)
     ORDER BY m.conversation_key, m.wa_timestamp, m.id
-    ON CONFLICT (conversation_key) DO UPDATE
-      SET (head_message_id, head_priority, head_wa_timestamp, head_received_at, head_rank) =
-          (SELECT CASE WHEN replace THEN excluded.head_message_id ELSE c.head_message_id END,
-                  CASE WHEN replace THEN excluded.head_priority ELSE c.head_priority END,
-                  CASE WHEN replace THEN excluded.head_wa_timestamp ELSE c.head_wa_timestamp END,
-                  CASE WHEN replace THEN excluded.head_received_at ELSE c.head_received_at END,
-                  CASE WHEN replace THEN excluded.head_rank ELSE c.head_rank END
-           FROM (SELECT c.head_message_id IS NULL
-                        OR ((c.locked_by IS NULL OR c.locked_until <= now())
-                            AND (excluded.head_wa_timestamp, excluded.head_message_id)
-                                < (c.head_wa_timestamp, c.head_message_id)) AS replace) r),
-          available_at      = CASE WHEN c.head_message_id IS NULL THEN now() ELSE c.available_at END,
-          last_message_at   = now();
+    ON CONFLICT (conversation_key) DO NOTHING;
+
+    PERFORM 1
+    FROM wapipe.conversations c
+    WHERE c.conversation_key IN (SELECT m.conversation_key FROM wapipe.processed_messages m
+                                 WHERE m.id = ANY (v_new_ids))
+    ORDER BY c.conversation_key
+    FOR KEY SHARE;
+
+    UPDATE wapipe.conversations c
+       SET head_message_id = f.id, head_priority = f.priority,
+           head_wa_timestamp = f.wa_timestamp, head_received_at = f.received_at,
+           head_rank = f.received_at - f.priority * v_aging,
+           available_at = CASE WHEN c.head_message_id IS NULL THEN now() ELSE c.available_at END,
+           last_message_at = now()
+      FROM (SELECT DISTINCT ON (m.conversation_key) m.*
+            FROM wapipe.processed_messages m
+            WHERE m.id = ANY (v_new_ids)
+            ORDER BY m.conversation_key, m.wa_timestamp, m.id) f
+     WHERE c.conversation_key = f.conversation_key
+       AND c.head_message_id IS DISTINCT FROM f.id
+       AND (c.head_message_id IS NULL
+            OR ((c.locked_by IS NULL OR c.locked_until <= now())
+                AND (f.wa_timestamp, f.id) < (c.head_wa_timestamp, c.head_message_id)));
   END IF;
 
   -- Statuses of our outbound messages: keep the furthest one per wamid; never go back.
@@ -238,10 +253,12 @@ BEGIN
            THEN ch.change->'value'->'errors' ELSE '[]' END) err;
   END IF;
 
-  UPDATE wapipe.webhook_events w
-     SET new_messages = cardinality(v_new_ids), duplicates = v_total - cardinality(v_new_ids),
-         statuses = jsonb_array_length(v_statuses), errors = v_errors
-   WHERE w.id = v_event_id;
+  INSERT INTO wapipe.webhook_events (
+    id, correlation_id, payload, new_messages, duplicates, statuses, errors)
+  OVERRIDING SYSTEM VALUE
+  VALUES (v_event_id, ingest_webhook.correlation_id, ingest_webhook.payload,
+          cardinality(v_new_ids), v_total - cardinality(v_new_ids),
+          jsonb_array_length(v_statuses), v_errors);
 
   RETURN QUERY SELECT v_event_id, cardinality(v_new_ids), v_total - cardinality(v_new_ids),
                       jsonb_array_length(v_statuses), v_errors;
