@@ -42,23 +42,42 @@ PHONE_NUMBER_ID = "300100200300400"
 def _webhook(messages: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "object": "whatsapp_business_account",
-        "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "15550001111",
-                         "phone_number_id": PHONE_NUMBER_ID},
-            "messages": messages}}]}],
+        "entry": [
+            {
+                "id": "1",
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {
+                                "display_phone_number": "15550001111",
+                                "phone_number_id": PHONE_NUMBER_ID,
+                            },
+                            "messages": messages,
+                        },
+                    }
+                ],
+            }
+        ],
     }
 
 
 def _text(wa_id: str, body: str) -> dict[str, Any]:
-    return {"from": wa_id, "id": f"wamid.bench.{uuid.uuid4().hex}",
-            "timestamp": str(int(time.time())), "type": "text", "text": {"body": body}}
+    return {
+        "from": wa_id,
+        "id": f"wamid.bench.{uuid.uuid4().hex}",
+        "timestamp": str(int(time.time())),
+        "type": "text",
+        "text": {"body": body},
+    }
 
 
 def _ingest(conn: psycopg.Connection[Any], messages: list[dict[str, Any]]) -> None:
     for i in range(0, len(messages), 500):
-        conn.execute("SELECT wapipe.ingest_webhook(%s, 'bench')",
-                     (Jsonb(_webhook(messages[i:i + 500])),))
+        conn.execute(
+            "SELECT wapipe.ingest_webhook(%s, 'bench')", (Jsonb(_webhook(messages[i : i + 500])),)
+        )
 
 
 def _noop_agent() -> httpx.AsyncClient:
@@ -71,8 +90,11 @@ def _noop_agent() -> httpx.AsyncClient:
 def _config() -> WorkerConfig:
     return WorkerConfig(
         services=(ServiceConfig(name="noop", endpoints=("http://noop.invalid",)),),
-        default_agent="noop", concurrency=CONCURRENCY, batch=BATCH,
-        rate_limit_max=1_000_000, rate_limit_per="1 minute",
+        default_agent="noop",
+        concurrency=CONCURRENCY,
+        batch=BATCH,
+        rate_limit_max=1_000_000,
+        rate_limit_per="1 minute",
     )
 
 
@@ -104,13 +126,18 @@ def wapipe_throughput(url: str) -> float:
 def raw_pgmq_throughput(url: str) -> float:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SELECT pgmq.create('bench_raw')")
-        conn.execute("SELECT pgmq.send_batch('bench_raw', %s)",
-                     ([Jsonb({"n": i}) for i in range(MESSAGES)],))
+        conn.execute(
+            "SELECT pgmq.send_batch('bench_raw', %s)", ([Jsonb({"n": i}) for i in range(MESSAGES)],)
+        )
         started = time.perf_counter()
         done = 0
         while True:
-            ids = [r[0] for r in conn.execute(
-                "SELECT msg_id FROM pgmq.read('bench_raw', 30, 100)").fetchall()]
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT msg_id FROM pgmq.read('bench_raw', 30, 100)"
+                ).fetchall()
+            ]
             if not ids:
                 break
             conn.execute("SELECT pgmq.archive('bench_raw', %s::bigint[])", (ids,))
@@ -123,8 +150,9 @@ def raw_pgmq_throughput(url: str) -> float:
 def _ensure_procrastinate() -> None:
     if importlib.util.find_spec("procrastinate") is None:
         print("installing procrastinate (the `bench` extra)", flush=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "procrastinate>=3,<4"],
-                       check=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", "procrastinate>=3,<4"], check=True
+        )
 
 
 def procrastinate_throughput(url: str) -> float:
@@ -146,8 +174,9 @@ def procrastinate_throughput(url: str) -> float:
             for i in range(0, MESSAGES, 500):
                 await noop.batch_defer_async(*({"n": n} for n in range(i, i + 500)))
             started = time.perf_counter()
-            await app.run_worker_async(concurrency=CONCURRENCY, wait=False,
-                                       install_signal_handlers=False)
+            await app.run_worker_async(
+                concurrency=CONCURRENCY, wait=False, install_signal_handlers=False
+            )
             return time.perf_counter() - started
 
     took = asyncio.run(main())
@@ -165,8 +194,10 @@ async def _latency_run(url: str) -> None:
         started = time.perf_counter()
         for i in range(total):
             await asyncio.sleep(max(0.0, started + i / LATENCY_RATE_PER_S - time.perf_counter()))
-            await conn.execute("SELECT wapipe.ingest_webhook(%s, 'bench-latency')",
-                               (Jsonb(_webhook([_text(f"2508{i % 200:08d}", "hi")])),))
+            await conn.execute(
+                "SELECT wapipe.ingest_webhook(%s, 'bench-latency')",
+                (Jsonb(_webhook([_text(f"2508{i % 200:08d}", "hi")])),),
+            )
     while worker.handled < total:
         await asyncio.sleep(0.01)
     worker.request_stop()
@@ -181,7 +212,8 @@ def latency(url: str) -> tuple[float, float, int]:
             "       percentile_cont(0.99) WITHIN GROUP (ORDER BY ms), count(*)"
             " FROM (SELECT extract(epoch FROM o.created_at - m.received_at) * 1000 AS ms"
             "       FROM wapipe.processed_messages m JOIN wapipe.outbox o ON o.source_key = m.wamid"
-            "       WHERE m.correlation_id = 'bench-latency') x").fetchone()
+            "       WHERE m.correlation_id = 'bench-latency') x"
+        ).fetchone()
     assert row is not None
     return float(row[0]), float(row[1]), int(row[2])
 
@@ -198,14 +230,18 @@ def run(url: str) -> None:
         theirs = procrastinate_throughput(db)
         p50, p99, n = latency(db)
     print(f"messages={MESSAGES} concurrency={CONCURRENCY} batch={BATCH}")
-    print(f"(a) wapipe worker:        {ours:8.0f} msg/s (claim, rate limit, route, memory, "
-          "breaker, no-op agent, complete)")
+    print(
+        f"(a) wapipe worker:        {ours:8.0f} msg/s (claim, rate limit, route, memory, "
+        "breaker, no-op agent, complete)"
+    )
     print(f"    procrastinate:        {theirs:8.0f} jobs/s (no-op jobs)")
     print(f"    ratio wapipe/procrastinate: {ours / theirs:.1f}x (goal >= 10x)")
     print(f"(b) raw pgmq read(100)+archive: {raw:8.0f} msg/s")
     print(f"    ratio wapipe/raw pgmq: {ours / raw:.2f}x")
-    print(f"(c) ingest -> reply in outbox at {LATENCY_RATE_PER_S} msg/s for "
-          f"{LATENCY_SECONDS} s (n={n}): p50={p50:.1f} ms p99={p99:.1f} ms")
+    print(
+        f"(c) ingest -> reply in outbox at {LATENCY_RATE_PER_S} msg/s for "
+        f"{LATENCY_SECONDS} s (n={n}): p50={p50:.1f} ms p99={p99:.1f} ms"
+    )
 
 
 if __name__ == "__main__":
