@@ -109,7 +109,8 @@ def _children() -> list[ChildProcess]:
 def cmd_worker(args: argparse.Namespace) -> int:
     from worker.main import run_worker
 
-    return run_worker(args.concurrency, args.batch, args.lock_seconds, args.grace_seconds)
+    sender = not args.no_sender
+    return run_worker(args.concurrency, args.batch, args.lock_seconds, args.grace_seconds, sender)
 
 
 def cmd_demo_agent(args: argparse.Namespace) -> int:
@@ -335,6 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--batch", type=int, help="messages per claim (config, 10)")
     worker.add_argument("--lock-seconds", type=int, help="claim lease, extended while busy (30)")
     worker.add_argument("--grace-seconds", type=float, help="on SIGTERM: time to finish (20)")
+    worker.add_argument(
+        "--no-sender", action="store_true", help="do not send the outbox (run a sender elsewhere)"
+    )
     worker.set_defaults(handler=cmd_worker)
 
     demo_agent = sub.add_parser("demo-agent", help="the built-in offline waiter agent")

@@ -18,6 +18,7 @@ def run_worker(
     batch: int | None = None,
     lock_seconds: int | None = None,
     grace_seconds: float | None = None,
+    sender: bool = True,
 ) -> int:
     configure_logging("worker")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per agent call is noise
@@ -34,7 +35,7 @@ def run_worker(
         pass
 
     async def main() -> None:
-        worker = Worker(config, url)
+        worker = Worker(config, url, sender=sender)
         worker.install_signal_handlers()
         await worker.run()
 

@@ -25,10 +25,12 @@ from typing import Any
 import httpx
 
 from wapipe.log import get_logger
+from wapipe.settings import load_settings
 from worker.config import WorkerConfig
 from worker.errors import StoreUnavailable
 from worker.handler import MessageHandler
 from worker.registry import ServiceRegistry
+from worker.sender import run_sender
 from worker.store import ClaimedMessage, Store
 from worker.workflows import WorkflowEngine, default_engine
 
@@ -54,6 +56,7 @@ class Worker:
         workflows: WorkflowEngine | None = None,
         client: httpx.AsyncClient | None = None,
         health_checks: bool = True,
+        sender: bool = False,
     ) -> None:
         self.config = config
         self.worker_id = worker_id or new_worker_id()
@@ -70,6 +73,7 @@ class Worker:
             config, self.store, self.registry, workflows or default_engine(), self.worker_id
         )
         self.health_checks = health_checks
+        self.sender = sender
         self.stop = asyncio.Event()
         self.wake = asyncio.Event()
         self.listening = False
@@ -98,6 +102,14 @@ class Worker:
                 asyncio.create_task(self._listen(), name="listen"),
                 asyncio.create_task(self._worker_heartbeat(), name="worker-heartbeat"),
             ]
+            if self.sender:
+                # the outbox sender shares the pool; it stops with the claim loop
+                background.append(
+                    asyncio.create_task(
+                        run_sender(self.store.pool, load_settings(), self.stop, self.worker_id),
+                        name="sender",
+                    )
+                )
             if self.health_checks:
                 background.append(
                     asyncio.create_task(
