@@ -56,6 +56,9 @@ BEGIN
       ORDER BY t.o;
     RETURN;
   END IF;
+  IF jsonb_array_length(chosen) = 0 THEN
+    RETURN;  -- nothing matched (or all already replayed): no rows, not an error
+  END IF;
 
   WITH picked AS (
     SELECT (t.c->>'dead_letter_id')::bigint AS dead_letter_id, m.*, t.o
@@ -65,11 +68,9 @@ BEGIN
     SELECT s.msg_id, s.ord
     FROM pgmq.send_batch(
       'wapipe_inbound',
+      -- the same queue entry shape as ingest_webhook: a reference to the stored message
       ARRAY(SELECT jsonb_build_object(
-              'message_id', p.id, 'wamid', p.wamid, 'conversation_key', p.conversation_key,
-              'phone_number_id', p.phone_number_id, 'from', p.from_wa_id,
-              'type', p.message_type, 'priority', p.priority, 'message', p.payload,
-              'contact', p.contact, 'correlation_id', p.correlation_id)
+              'wamid', p.wamid, 'conversation_key', p.conversation_key, 'type', p.message_type)
             FROM picked p ORDER BY p.o),
       ARRAY(SELECT jsonb_build_object(
               'x-pgmq-group', p.conversation_key, 'priority', p.priority,
