@@ -110,7 +110,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from worker.main import run_worker
 
     sender = not args.no_sender
-    return run_worker(args.concurrency, args.batch, args.lock_seconds, args.grace_seconds, sender)
+    return run_worker(
+        args.concurrency,
+        args.batch,
+        args.lock_seconds,
+        args.grace_seconds,
+        sender,
+        metrics_port=args.metrics_port,
+    )
 
 
 def cmd_demo_agent(args: argparse.Namespace) -> int:
@@ -338,6 +345,11 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--grace-seconds", type=float, help="on SIGTERM: time to finish (20)")
     worker.add_argument(
         "--no-sender", action="store_true", help="do not send the outbox (run a sender elsewhere)"
+    )
+    worker.add_argument(
+        "--metrics-port",
+        type=int,
+        help="Prometheus /metrics port (WAPIPE_WORKER_METRICS_PORT, 9464; 0 = off)",
     )
     worker.set_defaults(handler=cmd_worker)
 

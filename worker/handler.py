@@ -13,12 +13,14 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from wapipe.log import bind_correlation_id, get_logger
 from worker.agents import AgentReply, AgentRequest, call_agent, summary_of, text_message
 from worker.config import WorkerConfig
 from worker.errors import ClaimLost, ProcessingError, ServiceUnavailable, StoreUnavailable
+from worker.metrics import WorkerMetrics
 from worker.registry import ServiceRegistry
 from worker.store import ClaimedMessage, Store
 from worker.workflows import Input, WorkflowEngine
@@ -35,37 +37,50 @@ class MessageHandler:
         registry: ServiceRegistry,
         workflows: WorkflowEngine,
         worker_id: str,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.registry = registry
         self.workflows = workflows
         self.worker_id = worker_id
+        self.metrics = metrics or WorkerMetrics()
 
     async def handle(self, msg: ClaimedMessage) -> None:
         """Process one message to completion, retry or dead letter. Never raises (but cancel)."""
+        started = time.perf_counter()
+        self.metrics.in_flight.inc()
+        try:
+            outcome = await self._handle(msg)
+        finally:
+            self.metrics.in_flight.dec()
+        if outcome in ("done", "retry", "dead"):
+            self.metrics.messages.labels(outcome).inc()
+            self.metrics.handle_seconds.observe(time.perf_counter() - started)
+        else:
+            self.metrics.unfinished.labels(outcome).inc()
+
+    async def _handle(self, msg: ClaimedMessage) -> str:
+        """handle(): returns done, retry, dead, claim_lost or store_unavailable."""
         bind_correlation_id(msg.correlation_id or msg.wamid)
         try:
             handled_by = await self._process(msg)
         except ClaimLost:
             log.warning("claim_lost", msg_id=msg.msg_id, user=msg.from_wa_id, attempt=msg.attempt)
-            return
+            return "claim_lost"
         except ServiceUnavailable as exc:
-            await self._fallback(msg, exc)
-            return
+            return await self._fallback(msg, exc)
         except ProcessingError as exc:
-            await self._fail(msg, exc.stored_text(), exc.retryable, exc.code)
-            return
+            return await self._fail(msg, exc.stored_text(), exc.retryable, exc.code)
         except StoreUnavailable as exc:
             # cannot even record the failure: the lease expires and the message comes back
             log.error("store_unavailable", msg_id=msg.msg_id, user=msg.from_wa_id, error=str(exc))
-            return
+            return "store_unavailable"
         except Exception as exc:  # the boundary: an unexpected error is worth another try
             log.exception("unexpected_error", msg_id=msg.msg_id, user=msg.from_wa_id)
-            await self._fail(
+            return await self._fail(
                 msg, f"{type(exc).__name__}: {exc}", True, type(exc).__name__, logged=True
             )
-            return
         log.info(
             "message_handled",
             msg_id=msg.msg_id,
@@ -73,15 +88,16 @@ class MessageHandler:
             attempt=msg.attempt,
             handled_by=handled_by,
         )
+        return "done"
 
     async def _fail(
         self, msg: ClaimedMessage, error: str, retryable: bool, code: str, logged: bool = False
-    ) -> None:
+    ) -> str:
         try:
             next_at = await self.store.schedule_retry(msg.msg_id, self.worker_id, error, retryable)
         except ClaimLost:
             log.warning("claim_lost", msg_id=msg.msg_id, user=msg.from_wa_id, error_code=code)
-            return
+            return "claim_lost"
         except StoreUnavailable:
             log.error(
                 "message_failed_unrecorded",
@@ -90,7 +106,7 @@ class MessageHandler:
                 error_code=code,
                 attempt=msg.attempt,
             )
-            return
+            return "store_unavailable"
         if not logged or next_at is None:
             event = "message_retry_scheduled" if next_at else "message_dead_lettered"
             log.warning(
@@ -102,8 +118,9 @@ class MessageHandler:
                 retryable=retryable,
                 next_attempt_at=next_at.isoformat() if next_at else None,
             )
+        return "retry" if next_at is not None else "dead"
 
-    async def _fallback(self, msg: ClaimedMessage, exc: ServiceUnavailable) -> None:
+    async def _fallback(self, msg: ClaimedMessage, exc: ServiceUnavailable) -> str:
         service = self.registry.service(str(exc.context.get("service", self.config.default_agent)))
         if service.config.fallback == "reply":
             # The holding reply is the message's one answer: completed, not retried;
@@ -126,7 +143,7 @@ class MessageHandler:
                     handled_by=f"fallback:{service.name}",
                 )
             except ClaimLost:
-                return
+                return "claim_lost"
             log.warning(
                 "service_fallback_reply",
                 msg_id=msg.msg_id,
@@ -134,8 +151,8 @@ class MessageHandler:
                 service=service.name,
                 error_code=exc.code,
             )
-            return
-        await self._fail(msg, exc.stored_text(), True, exc.code)
+            return "done"
+        return await self._fail(msg, exc.stored_text(), True, exc.code)
 
     async def _process(self, msg: ClaimedMessage) -> str:
         user = msg.from_wa_id

@@ -10,6 +10,7 @@ from wapipe.db import connect
 from wapipe.log import configure_logging
 from wapipe.settings import database_url
 from worker.config import DEMO_AGENT_PORT, load_config
+from worker.metrics import metrics_port_from_env, refresh_seconds_from_env
 from worker.runner import Worker
 
 
@@ -19,6 +20,7 @@ def run_worker(
     lock_seconds: int | None = None,
     grace_seconds: float | None = None,
     sender: bool = True,
+    metrics_port: int | None = None,
 ) -> int:
     configure_logging("worker")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per agent call is noise
@@ -35,7 +37,13 @@ def run_worker(
         pass
 
     async def main() -> None:
-        worker = Worker(config, url, sender=sender)
+        worker = Worker(
+            config,
+            url,
+            sender=sender,
+            metrics_port=metrics_port_from_env() if metrics_port is None else metrics_port,
+            metrics_refresh_seconds=refresh_seconds_from_env(),
+        )
         worker.install_signal_handlers()
         await worker.run()
 

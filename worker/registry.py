@@ -24,6 +24,7 @@ import httpx
 from wapipe.log import get_logger
 from worker.config import ServiceConfig, WorkerConfig
 from worker.errors import AgentError, ServiceUnavailable, StoreUnavailable
+from worker.metrics import WorkerMetrics
 from worker.store import Store
 
 T = TypeVar("T")
@@ -67,13 +68,20 @@ class Service:
 
 class ServiceRegistry:
     def __init__(
-        self, config: WorkerConfig, store: Store, client: httpx.AsyncClient, checked_by: str
+        self,
+        config: WorkerConfig,
+        store: Store,
+        client: httpx.AsyncClient,
+        checked_by: str,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.config = config
+        self.metrics = metrics or WorkerMetrics()
         self.store = store
         self.client = client
         self.checked_by = checked_by
         self.services = {s.name: Service(s) for s in config.services}
+        self.metrics.known_breakers(self.services)
         self._successes: dict[tuple[str, str], list[int]] = {}
         self._flusher: asyncio.Task[None] | None = None
 
@@ -101,6 +109,7 @@ class ServiceRegistry:
         """
         svc = self.services[name]
         state = await self.store.breaker_allow(name)
+        self.metrics.observe_breaker(name, state)
         if state == "open":
             raise ServiceUnavailable(f"{name}: circuit breaker open", code="breaker_open")
         tried: set[str] = set()
@@ -113,6 +122,7 @@ class ServiceRegistry:
                 result = await fn(endpoint.url)
             except AgentError as exc:
                 took = int((time.monotonic() - started) * 1000)
+                self._observe_call(name, endpoint.url, "error", started)
                 await self._record(name, False, took, endpoint.url, exc.stored_text())
                 if exc.code == "agent_unreachable":
                     # passive detection: nothing was sent, so another endpoint may take it
@@ -127,6 +137,7 @@ class ServiceRegistry:
             finally:
                 endpoint.in_flight -= 1
             took = int((time.monotonic() - started) * 1000)
+            self._observe_call(name, endpoint.url, "ok", started)
             if state == "closed":
                 self._successes.setdefault((name, endpoint.url), []).append(took)
                 if self._flusher is None or self._flusher.done():
@@ -147,13 +158,19 @@ class ServiceRegistry:
             except StoreUnavailable:
                 log.warning("breaker_record_failed", service=name, calls=len(durations))
 
+    def _observe_call(self, name: str, endpoint: str, result: str, started: float) -> None:
+        seconds = time.monotonic() - started
+        self.metrics.agent_call_seconds.labels(name, endpoint, result).observe(seconds)
+
     async def _record(
         self, name: str, ok: bool, took_ms: int, endpoint: str, error: str | None
     ) -> None:
         try:
-            await self.store.breaker_record(name, ok, took_ms, endpoint, error)
+            state = await self.store.breaker_record(name, ok, took_ms, endpoint, error)
         except StoreUnavailable:
             log.warning("breaker_record_failed", service=name)
+            return
+        self.metrics.observe_breaker(name, state)
 
     async def check_all(self) -> None:
         """One active health check of every endpoint, recorded in service_endpoints."""

@@ -29,6 +29,7 @@ from wapipe.settings import load_settings
 from worker.config import WorkerConfig
 from worker.errors import StoreUnavailable
 from worker.handler import MessageHandler
+from worker.metrics import MetricsServer, WorkerMetrics, metrics_host_from_env
 from worker.registry import ServiceRegistry
 from worker.sender import run_sender
 from worker.store import ClaimedMessage, Store
@@ -57,6 +58,8 @@ class Worker:
         client: httpx.AsyncClient | None = None,
         health_checks: bool = True,
         sender: bool = False,
+        metrics_port: int = 0,
+        metrics_refresh_seconds: float = 15.0,
     ) -> None:
         self.config = config
         self.worker_id = worker_id or new_worker_id()
@@ -68,9 +71,21 @@ class Worker:
                 max_keepalive_connections=config.concurrency + 10,
             ),
         )
-        self.registry = ServiceRegistry(config, self.store, self.client, self.worker_id)
+        # metrics_port 0: counted all the same, served by nobody (tests, benchmarks)
+        self.metrics = WorkerMetrics()
+        self.metrics_port = metrics_port
+        self.metrics_refresh_seconds = metrics_refresh_seconds
+        self.metrics_server: MetricsServer | None = None
+        self.registry = ServiceRegistry(
+            config, self.store, self.client, self.worker_id, self.metrics
+        )
         self.handler = MessageHandler(
-            config, self.store, self.registry, workflows or default_engine(), self.worker_id
+            config,
+            self.store,
+            self.registry,
+            workflows or default_engine(),
+            self.worker_id,
+            self.metrics,
         )
         self.health_checks = health_checks
         self.sender = sender
@@ -106,8 +121,24 @@ class Worker:
                 # the outbox sender shares the pool; it stops with the claim loop
                 background.append(
                     asyncio.create_task(
-                        run_sender(self.store.pool, load_settings(), self.stop, self.worker_id),
+                        run_sender(
+                            self.store.pool,
+                            load_settings(),
+                            self.stop,
+                            self.worker_id,
+                            metrics=self.metrics,
+                        ),
                         name="sender",
+                    )
+                )
+            if self.metrics_port:
+                self.metrics_server = MetricsServer.start(
+                    self.metrics, metrics_host_from_env(), self.metrics_port
+                )
+                background.append(
+                    asyncio.create_task(
+                        self.metrics.refresh_loop(self.store.pool, self.metrics_refresh_seconds),
+                        name="metrics-gauges",
                     )
                 )
             if self.health_checks:
@@ -136,6 +167,8 @@ class Worker:
                 await self.registry.flush_successes()
             with contextlib.suppress(Exception):
                 await self.store.worker_stopped(self.worker_id)
+            if self.metrics_server is not None:
+                self.metrics_server.stop()
             await self.client.aclose()
             await self.store.close()
             log.info("worker_stopped", worker_id=self.worker_id, handled=self.handled)

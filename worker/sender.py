@@ -51,6 +51,7 @@ from wapipe.log import configure_logging, get_logger, mask_phone
 from wapipe.settings import Settings, load_settings
 from worker import sender_queries as q
 from worker.graph import TOKEN_INVALID, WINDOW_CLOSED, GraphClient, Outcome, SendResult
+from worker.metrics import WorkerMetrics, send_result_code
 
 __all__ = ["LeaseLost", "OutboxRow", "SenderConfig", "SenderUnavailable", "main", "run_sender"]
 
@@ -234,12 +235,15 @@ class _Sender:
         config: SenderConfig,
         stop: asyncio.Event,
         worker_id: str,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.store = store
         self.graph = graph
         self.config = config
         self.stop = stop
         self.worker_id = worker_id
+        self.metrics = metrics or WorkerMetrics()
+        self.metrics.known_breakers([config.breaker_name])
 
     async def run(self) -> None:
         log.info(
@@ -265,6 +269,7 @@ class _Sender:
         if self.graph is None:
             for row in rows:
                 await self._guarded(row, self.store.mark_dry_run(row.id, self.worker_id))
+                self.metrics.sender_results.labels("dry_run").inc()
                 log.info(
                     "outbox_dry_run",
                     outbox_id=row.id,
@@ -284,6 +289,7 @@ class _Sender:
                 await self._release(unsent, 0, "stopping" if self.stop.is_set() else "lease budget")
                 return 0.0
             if not row.window_open and not row.is_template:
+                self.metrics.sender_results.labels(str(WINDOW_CLOSED)).inc()
                 await self._record_failure(
                     row,
                     WINDOW_CLOSED,
@@ -295,6 +301,7 @@ class _Sender:
                 await self._release(unsent, 0, "pacing past the lease budget")
                 return 0.0
             state = await self.store.breaker_allow(self.config.breaker_name)
+            self.metrics.observe_breaker(self.config.breaker_name, state)
             if state == "open":
                 wait = self.config.breaker_wait_seconds
                 await self._release(unsent, max(int(wait), 1), "breaker open")
@@ -302,7 +309,10 @@ class _Sender:
             result = await graph.send(
                 row.phone_number_id, row.to_wa_id, row.body, f"outbox:{row.id}"
             )
-            await self.store.breaker_record(self.config.breaker_name, result)
+            state = await self.store.breaker_record(self.config.breaker_name, result)
+            self.metrics.observe_breaker(self.config.breaker_name, state)
+            code = send_result_code(result.outcome.value, result.error_code, result.http_status)
+            self.metrics.sender_results.labels(code).inc()
             await self._record(row, result)
         return 0.0
 
@@ -406,6 +416,7 @@ async def run_sender(
     worker_id: str,
     *,
     config: SenderConfig | None = None,
+    metrics: WorkerMetrics | None = None,
 ) -> None:
     """Send the outbox until `stop` is set (dry-run when settings.access_token is empty)."""
     config = config or SenderConfig.from_env()
@@ -418,7 +429,7 @@ async def run_sender(
         else None
     )
     try:
-        await _Sender(store, graph, config, stop, worker_id).run()
+        await _Sender(store, graph, config, stop, worker_id, metrics).run()
     finally:
         if graph is not None:
             await graph.aclose()

@@ -1,0 +1,233 @@
+"""Prometheus metrics of `wapipe worker` (its own port: --metrics-port, WAPIPE_WORKER_METRICS_PORT).
+
+The names are the contract of docs/OPERATIONS.md ("Metrics and dashboard") and
+monitoring/grafana-dashboard.json. Counters and histograms are what this process
+saw; the queue gauges (depth, oldest age, pending dead letters, breaker states)
+are the database's numbers from `wapipe.system_health()`, read by one background
+task every `refresh_seconds` - never once per scrape, so any number of scrapers
+costs the database one query per interval per worker.
+
+Each Worker gets its own registry (tests run several in one process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import threading
+from collections.abc import Iterable
+from typing import Any, LiteralString
+from wsgiref.simple_server import WSGIServer
+
+import psycopg
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from wapipe.db import first_line
+from wapipe.log import get_logger
+
+log = get_logger("worker.metrics")
+
+DEFAULT_METRICS_PORT = 9464
+DEFAULT_REFRESH_SECONDS = 15.0
+_HANDLE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+_CALL_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+BREAKER_STATE_VALUES = {"closed": 0, "half_open": 1, "open": 2}
+
+# The one statement of the gauges (read-only; callable by wapipe_worker and
+# wapipe_monitor). Kept beside its only user: worker/queries.py is the claim
+# loop's seam and the gauges are not part of handling a message.
+QUEUE_GAUGES: LiteralString = (
+    "SELECT queue_depth, extract(epoch FROM oldest_message_age)::float8, dead_letters,"
+    " coalesce(details->'breakers_open', '[]'), coalesce(details->'breakers_half_open', '[]')"
+    " FROM wapipe.system_health()"
+)
+
+
+def metrics_port_from_env() -> int:
+    """WAPIPE_WORKER_METRICS_PORT, else 9464; 0 turns the endpoint off."""
+    raw = os.environ.get("WAPIPE_WORKER_METRICS_PORT", "").strip()
+    return int(raw) if raw else DEFAULT_METRICS_PORT
+
+
+def metrics_host_from_env() -> str:
+    return os.environ.get("WAPIPE_WORKER_METRICS_HOST", "127.0.0.1")
+
+
+def refresh_seconds_from_env() -> float:
+    raw = os.environ.get("WAPIPE_WORKER_METRICS_REFRESH_SECONDS", "").strip()
+    return float(raw) if raw else DEFAULT_REFRESH_SECONDS
+
+
+def send_result_code(outcome: str, error_code: int | None, http_status: int | None) -> str:
+    """The `code` label of wapipe_sender_results_total: ok, dry_run, the Graph error code,
+    http_<status> for an answer without one, else the outcome (unknown, retry, fail)."""
+    if outcome == "sent":
+        return "ok"
+    if error_code is not None:
+        return str(error_code)
+    if http_status is not None:
+        return f"http_{http_status}"
+    return outcome
+
+
+class WorkerMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.messages = Counter(
+            "wapipe_worker_messages",
+            "Messages this worker finished, by outcome (done: completed or answered by a "
+            "fallback / rate-limit notice; retry: failed attempt, backing off; "
+            "dead: dead-lettered)",
+            ["outcome"],
+            registry=r,
+        )
+        for outcome in ("done", "retry", "dead"):
+            self.messages.labels(outcome)
+        self.handle_seconds = Histogram(
+            "wapipe_worker_handle_seconds",
+            "Claim to complete / retry / dead letter of one message",
+            buckets=_HANDLE_BUCKETS,
+            registry=r,
+        )
+        self.unfinished = Counter(
+            "wapipe_worker_messages_unfinished",
+            "Messages this worker left without an outcome (claim lost, database unreachable): "
+            "their lease expires and another attempt takes them",
+            ["reason"],
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "wapipe_worker_in_flight", "Messages this worker is handling now", registry=r
+        )
+        self.agent_call_seconds = Histogram(
+            "wapipe_worker_agent_call_seconds",
+            "Agent / service calls by service, endpoint and result (ok, error)",
+            ["service", "endpoint", "result"],
+            buckets=_CALL_BUCKETS,
+            registry=r,
+        )
+        self.breaker_transitions = Counter(
+            "wapipe_worker_breaker_transitions",
+            "Breaker state changes this worker observed (breaker_allow / breaker_record answers)",
+            ["service", "state"],
+            registry=r,
+        )
+        self.sender_results = Counter(
+            "wapipe_sender_results",
+            "Outbound sends per result: ok, dry_run, the Graph API error code, http_<status>, "
+            "unknown (no answer)",
+            ["code"],
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            "wapipe_queue_depth",
+            "Unfinished inbound messages (queued + processing), from wapipe.system_health()",
+            registry=r,
+        )
+        self.queue_oldest_age = Gauge(
+            "wapipe_queue_oldest_age_seconds",
+            "Age of the oldest unfinished inbound message (0 when none)",
+            registry=r,
+        )
+        self.dead_letters = Gauge(
+            "wapipe_dead_letters", "Pending (not replayed) dead letters", registry=r
+        )
+        self.breaker_state = Gauge(
+            "wapipe_breaker_state",
+            "Circuit breaker state: 0 closed, 1 half-open, 2 open (effective, shared by workers)",
+            ["service"],
+            registry=r,
+        )
+        self.gauges_refreshed = Gauge(
+            "wapipe_worker_gauges_refreshed_timestamp_seconds",
+            "When the queue / breaker gauges were last read from the database",
+            registry=r,
+        )
+        self._breakers_seen: dict[str, str] = {}
+        self._breaker_names: set[str] = set()
+
+    # -- instrumentation helpers --------------------------------------------------
+
+    def observe_breaker(self, service: str, state: str) -> None:
+        """Count a transition when `state` differs from what this worker last saw."""
+        previous = self._breakers_seen.get(service)
+        self._breakers_seen[service] = state
+        if previous is not None and previous != state:
+            self.breaker_transitions.labels(service, state).inc()
+
+    def known_breakers(self, names: Iterable[str]) -> None:
+        """Breakers whose gauge is published even while closed (0)."""
+        self._breaker_names.update(names)
+
+    def set_queue_gauges(
+        self,
+        depth: int,
+        oldest_age_seconds: float | None,
+        dead_letters: int,
+        breakers_open: Iterable[str],
+        breakers_half_open: Iterable[str],
+        now: dt.datetime | None = None,
+    ) -> None:
+        self.queue_depth.set(depth)
+        self.queue_oldest_age.set(max(oldest_age_seconds or 0.0, 0.0))
+        self.dead_letters.set(dead_letters)
+        states = {name: "half_open" for name in breakers_half_open}
+        states.update({name: "open" for name in breakers_open})
+        self._breaker_names.update(states)
+        for name in self._breaker_names:
+            self.breaker_state.labels(name).set(BREAKER_STATE_VALUES[states.get(name, "closed")])
+        self.gauges_refreshed.set((now or dt.datetime.now(dt.UTC)).timestamp())
+
+    # -- the cached database read -------------------------------------------------
+
+    async def refresh_gauges(self, pool: AsyncConnectionPool[Any]) -> bool:
+        """One read of system_health() into the gauges; False (logged) when it failed."""
+        try:
+            async with pool.connection(timeout=5) as conn:
+                cur = await conn.execute(QUEUE_GAUGES)
+                row = await cur.fetchone()
+        except (psycopg.Error, PoolTimeout) as exc:
+            log.warning("metrics_refresh_failed", error=first_line(str(exc)))
+            return False
+        if row is None:
+            return False
+        depth, age, dead, open_names, half_open = row
+        self.set_queue_gauges(int(depth), age, int(dead), open_names, half_open)
+        return True
+
+    async def refresh_loop(self, pool: AsyncConnectionPool[Any], interval_seconds: float) -> None:
+        while True:
+            await self.refresh_gauges(pool)
+            await asyncio.sleep(interval_seconds)
+
+
+class MetricsServer:
+    """prometheus_client's HTTP server in a thread, stopped with the worker."""
+
+    def __init__(self, server: WSGIServer, thread: threading.Thread) -> None:
+        self.server = server
+        self.thread = thread
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_port)
+
+    @classmethod
+    def start(cls, metrics: WorkerMetrics, host: str, port: int) -> MetricsServer | None:
+        """Serve GET /metrics; None (logged) when the port cannot be bound: the worker
+        still works, it only has no metrics endpoint."""
+        try:
+            server, thread = start_http_server(port, addr=host, registry=metrics.registry)
+        except OSError as exc:
+            log.error("metrics_port_unavailable", host=host, port=port, error=exc.strerror)
+            return None
+        log.info("metrics_listening", host=host, port=int(server.server_port))
+        return cls(server, thread)
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
