@@ -11,6 +11,7 @@ run: bootstrap
 	@$(BIN)/wapipe run
 
 # pytest and the pgTAP suite both run; either failing fails the target.
+test: export WAPIPE_BOOTSTRAP_EXTRA += chromium
 test: bootstrap
 	@rc=0; \
 	$(BIN)/python -m pytest || rc=1; \

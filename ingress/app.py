@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ingress import store
 from ingress.metrics import IngressMetrics
 from ingress.signature import SignatureCheck, check_signature
+from ingress.status import status_page, status_token_from_env
 from wapipe.errors import DatabaseUnavailable, WapipeError
 from wapipe.log import bind_correlation_id, configure_logging, get_logger
 from wapipe.settings import Settings, load_settings, mask_url
@@ -41,7 +42,7 @@ CORRELATION_HEADER = "x-correlation-id"
 RETRY_AFTER_SECONDS = 5
 _SANE_CORRELATION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 _SCOPE_CID = "wapipe.correlation_id"
-_ROUTES = frozenset({"/webhook", "/healthz", "/readyz", "/metrics"})
+_ROUTES = frozenset({"/webhook", "/healthz", "/readyz", "/metrics", "/status"})
 
 
 class IngressConfigError(WapipeError):
@@ -59,6 +60,7 @@ class Runtime:
     readiness_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     readiness_checked_at: float = float("-inf")
     readiness_problem: str | None = "not checked yet"
+    status_token: str = ""  # WAPIPE_STATUS_TOKEN; empty: GET /status answers 404
 
 
 class State(TypedDict):
@@ -310,6 +312,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             pool=pool,
             metrics=metrics,
             expected_migrations=store.expected_migrations(),
+            status_token=status_token_from_env(),
         )
         log.info(
             "ingress started",
@@ -317,6 +320,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             pool_min=current.pool_min_size,
             pool_max=current.pool_max_size,
             secrets=len(current.app_secrets),
+            status_page=bool(runtime.status_token),
         )
         try:
             yield {"runtime": runtime}
@@ -330,6 +334,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Route("/status", status_page, methods=["GET"]),
     ]
     return Starlette(
         routes=routes,

@@ -14,3 +14,20 @@ INGEST_WEBHOOK: LiteralString = (
 
 # Readiness: migrations yoyo has applied (compared with db/schema/ on disk).
 APPLIED_MIGRATIONS: LiteralString = "SELECT migration_id FROM public._yoyo_migration"
+
+# GET /status (ingress/status.py): read-only monitoring calls; the database user
+# needs the wapipe_monitor role for them (the ingress role alone may only ingest).
+READ_ONLY_SNAPSHOT: LiteralString = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+STATUS_HEALTH: LiteralString = (
+    "SELECT status, reasons, queue_depth, extract(epoch FROM oldest_message_age)::float8,"
+    " in_flight, retrying, dead_letters, breakers_open, workers_alive, stuck_workflows,"
+    " cron_failures_last_hour, last_cron_run, now() FROM wapipe.system_health()"
+)
+STATUS_SERIES: LiteralString = (
+    "SELECT minute, messages_in, messages_out, dead_letters, failed_attempts, queue_depth, p95_ms"
+    " FROM wapipe.status_page_series(%(minutes)s)"
+)
+STATUS_BREAKERS: LiteralString = (
+    "SELECT name, kind, state, since, window_calls, window_failures, window_failure_rate,"
+    " times_opened, healthy_endpoints, total_endpoints FROM wapipe.circuit_breaker_status"
+)

@@ -151,6 +151,47 @@ async def pending_migrations(
     return sorted(expected - applied)
 
 
+@dataclass(frozen=True)
+class StatusSnapshot:
+    """What GET /status shows: system_health(), status_page_series(), the breaker board."""
+
+    health: tuple[Any, ...]
+    series: list[tuple[Any, ...]]
+    breakers: list[tuple[Any, ...]]
+
+
+class StatusForbidden(DatabaseUnavailable):
+    """The ingress's database user may not read the monitoring functions and views."""
+
+
+async def status_snapshot(
+    pool: AsyncConnectionPool[Any], minutes: int, timeout: float
+) -> StatusSnapshot:
+    """The three status reads in one read-only snapshot (one connection, one transaction)."""
+    try:
+        async with (
+            asyncio.timeout(timeout),
+            pool.connection(timeout=timeout) as conn,
+            conn.transaction(),
+        ):
+            await conn.execute(queries.READ_ONLY_SNAPSHOT)
+            health = await (await conn.execute(queries.STATUS_HEALTH)).fetchone()
+            series = await (
+                await conn.execute(queries.STATUS_SERIES, {"minutes": minutes})
+            ).fetchall()
+            breakers = await (await conn.execute(queries.STATUS_BREAKERS)).fetchall()
+    except pg_errors.InsufficientPrivilege as exc:
+        raise StatusForbidden(
+            f"{_reason(exc)} (grant the wapipe_monitor role to the ingress database user)"
+        ) from exc
+    except (psycopg.Error, PoolTimeout, TimeoutError) as exc:
+        reason = _reason(exc) if isinstance(exc, psycopg.Error) else "timeout"
+        raise DatabaseUnavailable(reason) from exc
+    if health is None:
+        raise DatabaseUnavailable("system_health returned no row")
+    return StatusSnapshot(health=tuple(health), series=list(series), breakers=list(breakers))
+
+
 def _reason(exc: psycopg.Error) -> str:
     diag = exc.diag.message_primary if exc.diag else None
     return first_line(diag or str(exc))
