@@ -49,9 +49,9 @@ LIMIT 200;
 --          oldest_queued_age than high ones is expected only within claim.priority_aging_seconds.
 -- Do:      `wapipe workers` (are workers alive?), query 11 (breakers), query 8 (errors); add
 --          workers (docs/OPERATIONS.md, scaling out).
--- Index:   the view reads processed_messages_unfinished_idx (partial: queued/processing only),
---          dead_letters_pending_idx + processed_messages_dead_idx (0011) and the pgmq queue
---          table, whose size is the backlog only.
+-- Index:   the view reads processed_messages_unfinished_idx (partial: processed_at IS NULL,
+--          i.e. queued/processing only), dead_letters_pending_idx (their messages by primary
+--          key) and the pgmq queue table, whose size is the backlog only.
 SELECT coalesce(h.priority::text, 'all') AS priority,
        sum(h.queued) AS queued,
        sum(h.processing) AS processing,
@@ -161,7 +161,7 @@ ORDER BY grouping(c.locked_by), oldest_lock_age DESC, holder;
 --          sender is slow (Graph API rate limits, 131056 pair backoff, sender breaker open).
 -- Do:      compare with query 2 (backlog) and query 4 (agent latency); scale workers; check the
 --          sender's breaker (query 11) and wapipe_sender_results_total in Grafana.
--- Index:   processed_messages_finished_idx (processed_at, partial on done/dead) and
+-- Index:   processed_messages_finished_idx (processed_at, partial: finished) and
 --          outbox_sent_at_idx (sent_at, 0011); each reply's message by primary key.
 SELECT s.stage,
        count(*) AS messages,
@@ -255,11 +255,11 @@ ORDER BY h.hour DESC;
 WITH attempts AS (
   SELECT m.id, e
   FROM wapipe.processed_messages m, jsonb_array_elements(m.error_history) e
-  WHERE m.status IN ('queued', 'processing')
+  WHERE m.processed_at IS NULL  -- queued or processing
   UNION ALL
   SELECT m.id, e
   FROM wapipe.processed_messages m, jsonb_array_elements(m.error_history) e
-  WHERE m.status IN ('done', 'dead') AND m.processed_at > now() - interval '1 hour'
+  WHERE m.processed_at > now() - interval '1 hour'  -- done or dead
 ), errors AS (
   SELECT 'message attempt' AS source, left(split_part(a.e->>'error', E'\n', 1), 120) AS error,
          a.id::text AS subject, (a.e->>'at')::timestamptz AS at
@@ -407,7 +407,7 @@ ORDER BY (b.state = 'closed'), b.name, ep.endpoint;
 -- Do:      SELECT wapipe.cleanup_stale_message_locks('0 seconds'); SELECT
 --          wapipe.cleanup_stuck_webhook_conversations('0 seconds'); then check pg_cron.
 -- Index:   conversations_locked_idx (partial: leased), processed_messages_unfinished_idx
---          (partial: queued/processing), outbox_pending_idx (partial: pending/sending); workers is small.
+--          (partial: processed_at IS NULL), outbox_pending_idx (partial: pending/sending); workers is small.
 SELECT 'expired conversation lease' AS kind,
        c.conversation_key AS subject,
        c.locked_by AS holder,
@@ -422,7 +422,7 @@ UNION ALL
 SELECT 'orphaned processing claim', m.id::text, m.claimed_by, NULL,
        date_trunc('second', now() - m.claimed_at), m.claimed_at < now() - interval '5 minutes'
 FROM wapipe.processed_messages m
-WHERE m.status = 'processing'
+WHERE m.processed_at IS NULL AND m.status = 'processing'
   AND NOT EXISTS (SELECT 1 FROM wapipe.conversations c
                   WHERE c.conversation_key = m.conversation_key AND c.head_message_id = m.id
                     AND c.locked_by = m.claimed_by)

@@ -1,11 +1,14 @@
 -- wapipe._conversation_rank: the claim order of a conversation head.
 -- Returns received_at moved earlier by priority x claim.priority_aging_seconds.
+-- (PL/pgSQL so its plan is kept: a SECURITY DEFINER SQL function is planned on every call.)
 CREATE OR REPLACE FUNCTION wapipe._conversation_rank(received_at timestamptz, priority smallint)
 RETURNS timestamptz
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = ''
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = ''
 AS $$
-  SELECT received_at
-         - make_interval(secs => priority * wapipe._setting_num('claim.priority_aging_seconds'))
+BEGIN
+  RETURN received_at
+         - make_interval(secs => priority * wapipe._setting_num('claim.priority_aging_seconds'));
+END
 $$;
 COMMENT ON FUNCTION wapipe._conversation_rank(timestamptz, smallint) IS
   'Private: claim order key of a conversation head (earlier = served first).';
@@ -21,7 +24,7 @@ DECLARE
 BEGIN
   SELECT m.id, m.priority, m.wa_timestamp, m.received_at INTO head
   FROM wapipe.processed_messages m
-  WHERE m.conversation_key = conversation AND m.status IN ('queued', 'processing')
+  WHERE m.conversation_key = conversation AND m.processed_at IS NULL  -- unfinished: partial index
   ORDER BY m.wa_timestamp, m.id
   LIMIT 1;
 

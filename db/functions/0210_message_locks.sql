@@ -4,7 +4,9 @@
 -- Every path that ends a claim (complete, retry, dead letter, give-back, cleanup)
 -- goes through here, so the head is recomputed whenever nobody holds the
 -- conversation, and the backoff gate follows the new head (a head in retry
--- backoff keeps its next_attempt_at; any other head is available at once).
+-- backoff keeps its next_attempt_at; any other head is available at once). A
+-- finished head (done or dead) moves last_inbound_at, the 24-hour window's clock.
+-- One UPDATE: each update of the row is a new row version, in the heap and the WAL.
 CREATE OR REPLACE FUNCTION wapipe._release_conversation_lease(conversation text)
 RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
@@ -13,18 +15,32 @@ DECLARE
   new_head bigint;
 BEGIN
   UPDATE wapipe.conversations c
-     SET locked_by = NULL, locked_until = NULL, locked_at = NULL
-   WHERE c.conversation_key = conversation;
-  new_head := wapipe._refresh_conversation_head(conversation);
-  UPDATE wapipe.conversations c
-     SET available_at = coalesce((SELECT m.next_attempt_at FROM wapipe.processed_messages m
-                                  WHERE m.id = new_head AND m.status = 'queued'), now())
-   WHERE c.conversation_key = conversation;
+     SET locked_by = NULL, locked_until = NULL, locked_at = NULL,
+         head_message_id   = h.id,
+         head_priority     = h.priority,
+         head_wa_timestamp = h.wa_timestamp,
+         head_received_at  = h.received_at,
+         head_rank         = CASE WHEN h.id IS NULL THEN NULL
+                                  ELSE wapipe._conversation_rank(h.received_at, h.priority) END,
+         available_at      = coalesce(CASE WHEN h.status = 'queued' THEN h.next_attempt_at END, now()),
+         last_inbound_at   = greatest(c.last_inbound_at,
+                                      (SELECT f.wa_timestamp FROM wapipe.processed_messages f
+                                       WHERE f.id = c.head_message_id AND f.processed_at IS NOT NULL))
+    FROM (SELECT n.id, n.priority, n.wa_timestamp, n.received_at, n.status, n.next_attempt_at
+          FROM (SELECT) AS one
+          LEFT JOIN LATERAL (
+            SELECT m.id, m.priority, m.wa_timestamp, m.received_at, m.status, m.next_attempt_at
+            FROM wapipe.processed_messages m
+            WHERE m.conversation_key = conversation AND m.processed_at IS NULL  -- unfinished
+            ORDER BY m.wa_timestamp, m.id
+            LIMIT 1) n ON true) h
+   WHERE c.conversation_key = conversation
+  RETURNING h.id INTO new_head;
   RETURN new_head;
 END
 $$;
 COMMENT ON FUNCTION wapipe._release_conversation_lease(text) IS
-  'Private: clear a conversation''s lease, recompute its head and its backoff gate; returns the new head id or NULL.';
+  'Private: clear a conversation''s lease, recompute its head, its backoff gate and last_inbound_at (from a finished head); returns the new head id or NULL.';
 REVOKE ALL ON FUNCTION wapipe._release_conversation_lease(text) FROM PUBLIC;
 
 -- wapipe.acquire_message_lock: take or extend (heartbeat) the claim on one queued message.

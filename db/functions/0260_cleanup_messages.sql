@@ -20,7 +20,7 @@ BEGIN
   cutoff := now() - retention;
 
   DELETE FROM wapipe.processed_messages m
-   WHERE m.status IN ('done', 'dead') AND m.processed_at < cutoff;
+   WHERE m.processed_at < cutoff;  -- finished (done or dead): processed_messages_finished_idx
   GET DIAGNOSTICS n = ROW_COUNT; total := total + n;
   DELETE FROM wapipe.dead_letters d WHERE d.dead_at < cutoff;
   GET DIAGNOSTICS n = ROW_COUNT; total := total + n;
@@ -120,7 +120,7 @@ BEGIN
     SELECT m.id
     FROM wapipe.processed_messages m
     JOIN wapipe.conversations c ON c.conversation_key = m.conversation_key
-    WHERE m.status = 'processing' AND m.claimed_at < cutoff
+    WHERE m.processed_at IS NULL AND m.status = 'processing' AND m.claimed_at < cutoff
       AND (c.head_message_id IS DISTINCT FROM m.id OR c.locked_by IS DISTINCT FROM m.claimed_by)
     FOR UPDATE OF c SKIP LOCKED
   ), orphaned AS (
@@ -143,7 +143,7 @@ BEGIN
     LEFT JOIN wapipe.processed_messages cur ON cur.id = c.head_message_id
     LEFT JOIN LATERAL (
       SELECT m.id, m.received_at FROM wapipe.processed_messages m
-      WHERE m.conversation_key = c.conversation_key AND m.status IN ('queued', 'processing')
+      WHERE m.conversation_key = c.conversation_key AND m.processed_at IS NULL  -- unfinished
       ORDER BY m.wa_timestamp, m.id LIMIT 1) oldest ON true
     WHERE (c.locked_by IS NULL OR c.locked_until < cutoff)
       AND (c.head_message_id IS DISTINCT FROM oldest.id OR c.conversation_key = ANY (orphan_keys))

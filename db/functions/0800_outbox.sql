@@ -51,7 +51,8 @@ REVOKE ALL ON FUNCTION wapipe._outbox_held(bigint, text) FROM PUBLIC;
 -- is marked sent with that wamid (not returned); an unknown-outcome row already
 -- at outbox.max_attempts is failed (not sent again); the rest are claimed.
 -- window_open: the last inbound message from to_wa_id to phone_number_id
--- (processed_messages.wa_timestamp) is less than 24 hours old.
+-- (processed_messages.wa_timestamp; conversations.last_inbound_at once finished)
+-- is less than 24 hours old.
 CREATE OR REPLACE FUNCTION wapipe.claim_outbox(worker_id text, batch integer DEFAULT 20, lock_seconds integer DEFAULT 30)
 RETURNS TABLE (
   id bigint, source_key text, seq smallint, phone_number_id text, to_wa_id text, body jsonb,
@@ -139,10 +140,15 @@ BEGIN
          c.correlation_id, coalesce(li.at > now() - interval '24 hours', false), li.at,
          c.locked_until
   FROM claimed c
+  -- finished messages: conversations.last_inbound_at; unfinished ones: the newest
+  -- entry of processed_messages_unfinished_idx for the conversation
   LEFT JOIN LATERAL (
-    SELECT m.wa_timestamp AS at FROM wapipe.processed_messages m
-    WHERE m.conversation_key = c.phone_number_id || ':' || c.to_wa_id
-    ORDER BY m.wa_timestamp DESC LIMIT 1
+    SELECT greatest(
+             (SELECT v.last_inbound_at FROM wapipe.conversations v
+              WHERE v.conversation_key = c.phone_number_id || ':' || c.to_wa_id),
+             (SELECT max(m.wa_timestamp) FROM wapipe.processed_messages m
+              WHERE m.conversation_key = c.phone_number_id || ':' || c.to_wa_id
+                AND m.processed_at IS NULL)) AS at
   ) li ON true
   ORDER BY c.id;
 END

@@ -71,18 +71,20 @@ BEGIN
        || (SELECT coalesce(jsonb_object_agg(k, to_jsonb(trim_scale((v #>> '{}')::numeric))), '{}')
            FROM jsonb_each(thresholds) e(k, v));
 
-  -- inbound queue: processed_messages_unfinished_idx / _unfinished_received_idx
+  -- inbound queue (unfinished = processed_at IS NULL): processed_messages_unfinished_idx /
+  -- _unfinished_received_idx
   SELECT count(*) FILTER (WHERE m.status = 'queued'),
          count(*) FILTER (WHERE m.status = 'processing'),
          count(*) FILTER (WHERE m.status = 'queued' AND m.attempts > 0)
     INTO queued, in_flight, retrying
-  FROM wapipe.processed_messages m WHERE m.status IN ('queued', 'processing');
+  FROM wapipe.processed_messages m WHERE m.processed_at IS NULL;
   queue_depth := queued + in_flight;
   SELECT m.received_at INTO oldest_at FROM wapipe.processed_messages m
-  WHERE m.status IN ('queued', 'processing') ORDER BY m.received_at LIMIT 1;
+  WHERE m.processed_at IS NULL ORDER BY m.received_at LIMIT 1;
   oldest_message_age := now() - oldest_at;
 
-  -- dead letters still waiting (dead_letters_pending_idx), one per message
+  -- dead letters still waiting (dead_letters_pending_idx), one per message still dead
+  -- (each found by primary key)
   SELECT count(DISTINCT d.message_id) INTO dead_letters
   FROM wapipe.dead_letters d JOIN wapipe.processed_messages m ON m.id = d.message_id AND m.status = 'dead'
   WHERE d.replayed_at IS NULL;

@@ -2,18 +2,19 @@
 -- that has unfinished or dead messages, 9 = served first).
 CREATE VIEW wapipe.message_queue_health AS
 WITH unfinished AS (
-  -- processed_messages_unfinished_idx covers exactly these rows.
+  -- processed_messages_unfinished_idx covers exactly these rows (processed_at IS NULL
+  -- = queued or processing).
   SELECT m.priority,
          count(*) FILTER (WHERE m.status = 'queued') AS queued,
          count(*) FILTER (WHERE m.status = 'processing') AS processing,
          count(*) FILTER (WHERE m.status = 'queued' AND m.attempts > 0) AS retrying,
          min(m.received_at) FILTER (WHERE m.status = 'queued') AS oldest_queued_at
   FROM wapipe.processed_messages m
-  WHERE m.status IN ('queued', 'processing')
+  WHERE m.processed_at IS NULL
   GROUP BY m.priority
 ), dead AS (
-  -- Pending dead letters are few (dead_letters_pending_idx); a replayed message
-  -- is no longer dead even if it has older dead-letter rows.
+  -- Pending dead letters are few (dead_letters_pending_idx; their messages by primary
+  -- key); a replayed message is no longer dead even if it has older dead-letter rows.
   SELECT m.priority, count(DISTINCT m.id) AS dead
   FROM wapipe.dead_letters d
   JOIN wapipe.processed_messages m ON m.id = d.message_id

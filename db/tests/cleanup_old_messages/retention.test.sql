@@ -12,7 +12,9 @@ update wapipe.outbox set status = 'sent';
 insert into wapipe.outbox (source_key, phone_number_id, to_wa_id, body, created_at)
 values ('pending-old', '1', '2', '{}', now() - interval '30 days');
 -- everything so far is 8 days old
-update wapipe.processed_messages set processed_at = now() - interval '8 days', received_at = now() - interval '8 days';
+-- (an unfinished message has no processed_at: the open one keeps none)
+update wapipe.processed_messages set processed_at = case when processed_at is not null then now() - interval '8 days' end,
+                                     received_at = now() - interval '8 days';
 update wapipe.dead_letters set dead_at = now() - interval '8 days';
 update wapipe.webhook_events set received_at = now() - interval '8 days';
 update wapipe.outbox set created_at = now() - interval '8 days' where status = 'sent';

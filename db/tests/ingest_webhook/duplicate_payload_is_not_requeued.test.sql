@@ -10,7 +10,7 @@ select results_eq(
   $$ select new_messages, duplicates from wapipe.ingest_webhook(wapipe_tests.sample('text'), 'again') $$,
   $$ values (0, 1) $$, 'second delivery is a duplicate');
 -- days later, after the message was completed
-update wapipe.processed_messages set status = 'done', received_at = now() - interval '3 days';
+update wapipe.processed_messages set status = 'done', processed_at = now(), received_at = now() - interval '3 days';
 select results_eq(
   $$ select new_messages, duplicates from wapipe.ingest_webhook(wapipe_tests.sample('text'), 'days-later') $$,
   $$ values (0, 1) $$, 'a redelivery days later is still a duplicate');

@@ -5,8 +5,9 @@ select wapipe_tests.reset();
 
 insert into wapipe.processed_messages
   (wamid, conversation_key, phone_number_id, from_wa_id, message_type, payload, wa_timestamp,
-   priority, status, attempts, received_at)
-select w, 'p:' || w, 'p', w, 'text', '{}', now(), pr, st, att, now() - age
+   priority, status, attempts, received_at, processed_at)
+select w, 'p:' || w, 'p', w, 'text', '{}', now(), pr, st, att, now() - age,
+       case when st in ('done', 'dead') then now() end
 from (values
   ('m1', 5::smallint, 'queued', 0, interval '10 minutes'),
   ('m2', 5, 'queued', 2, interval '5 minutes'),
