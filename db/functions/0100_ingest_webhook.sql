@@ -22,7 +22,8 @@ DECLARE
   v_statuses   jsonb;
   v_errors     integer;
   v_bad        record;
-  v_aging      interval := make_interval(secs => wapipe._setting_num('claim.priority_aging_seconds'));
+  v_aging      interval;
+  v_now        timestamptz := clock_timestamp();
 BEGIN
   IF payload IS NULL OR jsonb_typeof(payload) IS DISTINCT FROM 'object' THEN
     RAISE EXCEPTION 'not a WhatsApp webhook: the body must be a JSON object'
@@ -80,26 +81,30 @@ BEGIN
   v_total := cardinality(v_parsed);
 
   -- Refuse shapes we cannot deduplicate or route, before storing anything.
-  SELECT format('entry[%s].changes[%s].value.messages[%s]', p.entry_pos, p.change_pos,
-                p.message_pos) AS position INTO v_bad
-  FROM unnest(v_parsed) p
-  WHERE jsonb_typeof(p.payload) IS DISTINCT FROM 'object'
-     OR coalesce(p.wamid, '') = '' OR coalesce(p.from_wa_id, '') = ''
-     OR coalesce(p.phone_number_id, '') = ''
-  LIMIT 1;
-  IF FOUND THEN
-    RAISE EXCEPTION 'malformed message at %: a message needs an object with "id" and "from", and its change needs metadata.phone_number_id',
-      v_bad.position USING ERRCODE = '22023';
+  IF v_total > 0 THEN
+    SELECT format('entry[%s].changes[%s].value.messages[%s]', p.entry_pos, p.change_pos,
+                  p.message_pos) AS position INTO v_bad
+    FROM unnest(v_parsed) p
+    WHERE jsonb_typeof(p.payload) IS DISTINCT FROM 'object'
+       OR coalesce(p.wamid, '') = '' OR coalesce(p.from_wa_id, '') = ''
+       OR coalesce(p.phone_number_id, '') = ''
+    LIMIT 1;
+    IF FOUND THEN
+      RAISE EXCEPTION 'malformed message at %: a message needs an object with "id" and "from", and its change needs metadata.phone_number_id',
+        v_bad.position USING ERRCODE = '22023';
+    END IF;
   END IF;
-  SELECT format('entry[%s].changes[%s].value.statuses[%s]', s->'position'->0, s->'position'->1,
-                s->'position'->2) AS position INTO v_bad
-  FROM jsonb_array_elements(v_statuses) s
-  WHERE jsonb_typeof(s->'status') IS DISTINCT FROM 'object'
-     OR coalesce(s->'status'->>'id', '') = '' OR coalesce(s->'status'->>'status', '') = ''
-  LIMIT 1;
-  IF FOUND THEN
-    RAISE EXCEPTION 'malformed status at %: a status needs "id" and "status"', v_bad.position
-      USING ERRCODE = '22023';
+  IF jsonb_array_length(v_statuses) > 0 THEN
+    SELECT format('entry[%s].changes[%s].value.statuses[%s]', s->'position'->0, s->'position'->1,
+                  s->'position'->2) AS position INTO v_bad
+    FROM jsonb_array_elements(v_statuses) s
+    WHERE jsonb_typeof(s->'status') IS DISTINCT FROM 'object'
+       OR coalesce(s->'status'->>'id', '') = '' OR coalesce(s->'status'->>'status', '') = ''
+    LIMIT 1;
+    IF FOUND THEN
+      RAISE EXCEPTION 'malformed status at %: a status needs "id" and "status"', v_bad.position
+        USING ERRCODE = '22023';
+    END IF;
   END IF;
 
   -- The event row is written once, at the end, with its counts (an UPDATE would
@@ -111,17 +116,20 @@ BEGIN
   -- (an UPDATE afterwards would rewrite every index of the row); a wamid that a
   -- concurrent POST stores in the meantime loses the ON CONFLICT race below and
   -- its queue entry is deleted again in this same transaction.
-  SELECT coalesce(array_agg(ROW(p.wamid, p.from_wa_id, p.message_type, p.phone_number_id,
-                                p.display_phone_number, p.wa_ts, p.payload, p.contact,
-                                p.entry_pos, p.change_pos, p.message_pos)::wapipe.inbound_message
-                            ORDER BY p.ord), '{}')
-  INTO v_candidates
-  FROM (SELECT DISTINCT ON (u.wamid) u.*
-        FROM unnest(v_parsed) WITH ORDINALITY AS u(wamid, from_wa_id, message_type, phone_number_id,
-                                                  display_phone_number, wa_ts, payload, contact,
-                                                  entry_pos, change_pos, message_pos, ord)
-        ORDER BY u.wamid, u.ord) p
-  WHERE NOT EXISTS (SELECT 1 FROM wapipe.processed_messages pm WHERE pm.wamid = p.wamid);
+  v_candidates := '{}';
+  IF v_total > 0 THEN
+    SELECT coalesce(array_agg(ROW(p.wamid, p.from_wa_id, p.message_type, p.phone_number_id,
+                                  p.display_phone_number, p.wa_ts, p.payload, p.contact,
+                                  p.entry_pos, p.change_pos, p.message_pos)::wapipe.inbound_message
+                              ORDER BY p.ord), '{}')
+    INTO v_candidates
+    FROM (SELECT DISTINCT ON (u.wamid) u.*
+          FROM unnest(v_parsed) WITH ORDINALITY AS u(wamid, from_wa_id, message_type, phone_number_id,
+                                                    display_phone_number, wa_ts, payload, contact,
+                                                    entry_pos, change_pos, message_pos, ord)
+          ORDER BY u.wamid, u.ord) p
+    WHERE NOT EXISTS (SELECT 1 FROM wapipe.processed_messages pm WHERE pm.wamid = p.wamid);
+  END IF;
 
   IF cardinality(v_candidates) > 0 THEN
     WITH candidates AS (
@@ -132,18 +140,19 @@ BEGIN
                                                     entry_pos, change_pos, message_pos, pos)
       LEFT JOIN wapipe.priority_rules r ON r.message_type = c.message_type
     ), sent AS (
-      SELECT s.msg_id, s.pos
-      FROM pgmq.send_batch(
-        'wapipe_inbound',
-        -- The queue entry references the stored message; its content lives once,
-        -- in processed_messages, and get_next_queue_message returns it.
-        ARRAY(SELECT jsonb_build_object('wamid', c.wamid, 'conversation_key', c.conversation_key,
-                                        'type', c.message_type)
-              FROM candidates c ORDER BY c.pos),
-        ARRAY(SELECT jsonb_build_object('x-pgmq-group', c.conversation_key, 'priority', c.priority,
-                                        'correlation_id', ingest_webhook.correlation_id)
-              FROM candidates c ORDER BY c.pos)
-      ) WITH ORDINALITY AS s(msg_id, pos)
+      -- pgmq.send_batch's own INSERT, written out: a static statement keeps its plan
+      -- cached (send_batch builds it with EXECUTE on every call, through three
+      -- PL/pgSQL calls). The queue entry references the stored message; its content
+      -- lives once, in processed_messages, and get_next_queue_message returns it.
+      INSERT INTO pgmq.q_wapipe_inbound AS q (vt, message, headers)
+      SELECT v_now,
+             jsonb_build_object('wamid', c.wamid, 'conversation_key', c.conversation_key,
+                                'type', c.message_type),
+             jsonb_build_object('x-pgmq-group', c.conversation_key, 'priority', c.priority,
+                                'correlation_id', ingest_webhook.correlation_id)
+      FROM candidates c
+      ORDER BY c.pos
+      RETURNING q.msg_id, q.message->>'wamid' AS wamid
     ), inserted AS (
       INSERT INTO wapipe.processed_messages AS pm (
         wamid, conversation_key, phone_number_id, display_phone_number, from_wa_id,
@@ -153,7 +162,7 @@ BEGIN
              c.from_wa_id, c.message_type, c.payload, c.contact,
              coalesce(to_timestamp(c.wa_ts), now()), c.priority, s.msg_id,
              ingest_webhook.correlation_id, v_event_id
-      FROM candidates c JOIN sent s USING (pos)
+      FROM candidates c JOIN sent s USING (wamid)
       ORDER BY c.pos  -- ids follow the payload: the tie-break within one WhatsApp second
       ON CONFLICT (wamid) DO NOTHING
       RETURNING pm.id, pm.queue_msg_id
@@ -171,6 +180,7 @@ BEGIN
   END IF;
 
   IF cardinality(v_new_ids) > 0 THEN
+    v_aging := make_interval(secs => wapipe._setting_num('claim.priority_aging_seconds'));
     -- Head index: a new conversation gets its first message as head; an idle one
     -- wakes up; an unclaimed one switches to an earlier message (Meta delivers
     -- concurrently, so a later message can arrive first). Usually nothing changes:
@@ -215,29 +225,31 @@ BEGIN
   END IF;
 
   -- Statuses of our outbound messages: keep the furthest one per wamid; never go back.
-  INSERT INTO wapipe.message_statuses AS ms (
-    wamid, phone_number_id, recipient_id, status, status_rank, status_at, errors,
-    conversation, pricing, callback_data, webhook_event_id)
-  SELECT DISTINCT ON (s.status->>'id')
-         s.status->>'id', s.phone_number_id, s.status->>'recipient_id', s.status->>'status',
-         wapipe._status_rank(s.status->>'status'),
-         CASE WHEN s.status->>'timestamp' ~ '^[0-9]{1,12}$'
-              THEN to_timestamp((s.status->>'timestamp')::bigint) END,
-         s.status->'errors', s.status->'conversation', s.status->'pricing',
-         s.status->>'biz_opaque_callback_data', v_event_id
-  FROM jsonb_to_recordset(v_statuses) AS s(status jsonb, phone_number_id text)
-  ORDER BY s.status->>'id', wapipe._status_rank(s.status->>'status') DESC,
-           s.status->>'timestamp' DESC
-  ON CONFLICT (wamid) DO UPDATE
-    SET status = excluded.status, status_rank = excluded.status_rank,
-        status_at = excluded.status_at,
-        errors = coalesce(excluded.errors, ms.errors),
-        conversation = coalesce(excluded.conversation, ms.conversation),
-        pricing = coalesce(excluded.pricing, ms.pricing),
-        recipient_id = coalesce(excluded.recipient_id, ms.recipient_id),
-        callback_data = coalesce(excluded.callback_data, ms.callback_data),
-        updated_at = now(), webhook_event_id = excluded.webhook_event_id
-    WHERE excluded.status_rank > ms.status_rank;
+  IF jsonb_array_length(v_statuses) > 0 THEN
+    INSERT INTO wapipe.message_statuses AS ms (
+      wamid, phone_number_id, recipient_id, status, status_rank, status_at, errors,
+      conversation, pricing, callback_data, webhook_event_id)
+    SELECT DISTINCT ON (s.status->>'id')
+           s.status->>'id', s.phone_number_id, s.status->>'recipient_id', s.status->>'status',
+           wapipe._status_rank(s.status->>'status'),
+           CASE WHEN s.status->>'timestamp' ~ '^[0-9]{1,12}$'
+                THEN to_timestamp((s.status->>'timestamp')::bigint) END,
+           s.status->'errors', s.status->'conversation', s.status->'pricing',
+           s.status->>'biz_opaque_callback_data', v_event_id
+    FROM jsonb_to_recordset(v_statuses) AS s(status jsonb, phone_number_id text)
+    ORDER BY s.status->>'id', wapipe._status_rank(s.status->>'status') DESC,
+             s.status->>'timestamp' DESC
+    ON CONFLICT (wamid) DO UPDATE
+      SET status = excluded.status, status_rank = excluded.status_rank,
+          status_at = excluded.status_at,
+          errors = coalesce(excluded.errors, ms.errors),
+          conversation = coalesce(excluded.conversation, ms.conversation),
+          pricing = coalesce(excluded.pricing, ms.pricing),
+          recipient_id = coalesce(excluded.recipient_id, ms.recipient_id),
+          callback_data = coalesce(excluded.callback_data, ms.callback_data),
+          updated_at = now(), webhook_event_id = excluded.webhook_event_id
+      WHERE excluded.status_rank > ms.status_rank;
+  END IF;
 
   -- Account-level errors (value.errors).
   IF v_errors > 0 THEN
@@ -259,6 +271,16 @@ BEGIN
   VALUES (v_event_id, ingest_webhook.correlation_id, ingest_webhook.payload,
           cardinality(v_new_ids), v_total - cardinality(v_new_ids),
           jsonb_array_length(v_statuses), v_errors);
+
+  -- Wake the workers (LISTEN on pgmq's channel); they also poll, so a wake-up
+  -- another concurrent ingest sends instead of this one costs little latency.
+  -- wapipe._wake_workers written out (same lock key): a call of it costs more
+  -- than the two statements.
+  IF cardinality(v_new_ids) > 0 THEN
+    IF pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('wapipe.wake_workers'), 0) THEN
+      PERFORM pg_catalog.pg_notify('pgmq.q_wapipe_inbound.INSERT', NULL);
+    END IF;
+  END IF;
 
   RETURN QUERY SELECT v_event_id, cardinality(v_new_ids), v_total - cardinality(v_new_ids),
                       jsonb_array_length(v_statuses), v_errors;

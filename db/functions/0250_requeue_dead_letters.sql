@@ -103,6 +103,8 @@ BEGIN
   JOIN wapipe.conversations c ON c.conversation_key = k.conversation_key
   WHERE c.locked_by IS NULL;
 
+  PERFORM wapipe._wake_workers();  -- pgmq's insert trigger is off (0014): wake workers here
+
   RETURN QUERY
     SELECT (e->>'dead_letter_id')::bigint, (e->>'message_id')::bigint, e->>'wamid',
            (e->>'msg_id')::bigint
