@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shlex
 import signal
 import subprocess
@@ -248,12 +249,28 @@ def _wait_ready(base_url: str, timeout_seconds: float) -> bool:
     return False
 
 
+def _print_monitoring_urls(ingress_base: str) -> None:
+    from worker.config import DEMO_AGENT_PORT
+    from worker.metrics import metrics_host_from_env, metrics_port_from_env
+
+    status_token = os.environ.get("WAPIPE_STATUS_TOKEN", "")
+    if status_token:
+        print(f"status page: {ingress_base}/status?token={status_token}")
+    print(f"ingress metrics: {ingress_base}/metrics")
+    metrics_port = metrics_port_from_env()
+    if metrics_port:
+        print(f"worker metrics: http://{metrics_host_from_env()}:{metrics_port}/metrics")
+    demo_url = os.environ.get("WAPIPE_DEMO_AGENT_URL", f"http://127.0.0.1:{DEMO_AGENT_PORT}")
+    print(f"demo agent: {demo_url}/agent (the worker sends the outbox too)")
+
+
 def _print_ingress_banner() -> None:
     base = _ingress_url()
     secret = _dev_secret()
     ready = _wait_ready(base, 20)
     token = os.environ.get("WHATSAPP_VERIFY_TOKEN", "")
     print(f"ingress: {base}/webhook ({'ready' if ready else 'NOT ready yet, see its log'})")
+    _print_monitoring_urls(base)
     print(f"app secret: {secret}   verify token: {token}")
     prog = sys.argv[0] if os.path.basename(sys.argv[0]) == "wapipe" else "wapipe"
     print("send a signed text message (fresh wamid every time):")
@@ -273,6 +290,8 @@ def cmd_run(_args: argparse.Namespace) -> int:
     print("database migrated")
     os.environ.setdefault("WHATSAPP_APP_SECRET", DEV_APP_SECRET)
     os.environ.setdefault("WHATSAPP_VERIFY_TOKEN", DEV_VERIFY_TOKEN)
+    # the status page is on locally, with a token of this run unless one is given
+    os.environ.setdefault("WAPIPE_STATUS_TOKEN", secrets.token_urlsafe(16))
     procs = [(child, subprocess.Popen(child.argv)) for child in _children()]
     for child, proc in procs:
         print(f"started {child.name} (pid {proc.pid})")
