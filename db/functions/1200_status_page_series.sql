@@ -9,8 +9,9 @@
 -- queue_depth is derived rather than sampled: the unfinished messages now, plus those
 -- finished after the minute's end, minus those received after it - exact except for
 -- replayed dead letters, which count as unfinished since they were first received.
--- Every row read comes through an index: received_at, the finished partial index
--- (processed_at), the unfinished partial index, dead_letters_dead_at_idx.
+-- Unfinished is `processed_at IS NULL` (migration 0013's CHECK), so every row read
+-- comes through an index: processed_messages_received_at_idx, the finished and the
+-- unfinished partial indexes, dead_letters_dead_at_idx.
 CREATE OR REPLACE FUNCTION wapipe.status_page_series(minutes integer DEFAULT 60)
 RETURNS TABLE (
   minute timestamptz, messages_in bigint, messages_out bigint, dead_letters bigint,
@@ -35,7 +36,7 @@ WITH bounds AS (
          percentile_cont(0.95) WITHIN GROUP (ORDER BY m.processing_ms)
            FILTER (WHERE m.status = 'done' AND m.processing_ms IS NOT NULL) AS p95
   FROM wapipe.processed_messages m, bounds b
-  WHERE m.status IN ('done', 'dead') AND m.processed_at >= b.since
+  WHERE m.processed_at >= b.since
   GROUP BY 1
 ), dead AS (
   SELECT date_trunc('minute', d.dead_at) AS minute, count(*) AS n
@@ -47,17 +48,17 @@ WITH bounds AS (
   SELECT date_trunc('minute', (e.value->>'at')::timestamptz) AS minute, count(*) AS n
   FROM (
     SELECT m.error_history FROM wapipe.processed_messages m
-    WHERE m.status IN ('queued', 'processing') AND m.error_history <> '[]'
+    WHERE m.processed_at IS NULL AND m.error_history <> '[]'
     UNION ALL
     SELECT m.error_history FROM wapipe.processed_messages m, bounds b
-    WHERE m.status IN ('done', 'dead') AND m.processed_at >= b.since AND m.error_history <> '[]'
+    WHERE m.processed_at >= b.since AND m.error_history <> '[]'
   ) h
   CROSS JOIN LATERAL jsonb_array_elements(h.error_history) e
   CROSS JOIN bounds b
   WHERE (e.value->>'at')::timestamptz >= b.since
   GROUP BY 1
 ), unfinished_now AS (
-  SELECT count(*) AS n FROM wapipe.processed_messages m WHERE m.status IN ('queued', 'processing')
+  SELECT count(*) AS n FROM wapipe.processed_messages m WHERE m.processed_at IS NULL
 ), per_minute AS (
   SELECT g.minute,
          coalesce(r.n, 0) AS messages_in,
