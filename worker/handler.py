@@ -156,11 +156,24 @@ class MessageHandler:
 
     async def _process(self, msg: ClaimedMessage) -> str:
         user = msg.from_wa_id
-        if msg.attempt <= 1 and not await self._admitted(msg):
-            return "rate_limited"
         given = Input.of(msg.message_type, msg.payload)
+        cfg = self.config
+        # One round trip: rate limit (first attempt only: a retry was already let in),
+        # the active workflow, else the agent to use and its memory.
+        context = await self.store.context(
+            user,
+            default_agent=cfg.default_agent,
+            known_agents=sorted(self.registry.services),
+            preferred_agent=self._rule_agent(given),
+            rate=(f"user:{user}", cfg.rate_limit_max, cfg.rate_limit_per)
+            if msg.attempt <= 1
+            else None,
+        )
+        if not context.allowed:
+            await self._refuse(msg, context.retry_after_ms)
+            return "rate_limited"
 
-        state = await self.store.active_workflow(user)
+        state = context.workflow
         if state is not None and self.workflows.accepts(state, given):
             step = self.workflows.handle(state, given)
             await self.store.complete(
@@ -172,8 +185,11 @@ class MessageHandler:
             )
             return f"workflow:{state.workflow_type}"
 
-        agent = await self._route(user, given)
-        memory = await self.store.memory(user, agent)
+        if context.agent is not None and context.memory is not None:
+            agent, memory = context.agent, context.memory
+        else:  # a workflow is active but this message is not for it
+            agent = await self._route(user, given)
+            memory = await self.store.memory(user, agent)
         text = given.as_text() or f"[{msg.message_type}]"
         request = AgentRequest(
             agent=agent,
@@ -230,14 +246,10 @@ class MessageHandler:
         start, prompt = started
         return answer.messages + prompt, start
 
-    async def _admitted(self, msg: ClaimedMessage) -> bool:
+    async def _refuse(self, msg: ClaimedMessage, retry_after_ms: int) -> None:
+        """Over the rate limit: one polite notice per window, the rest answered with nothing."""
         cfg = self.config
         user = msg.from_wa_id
-        verdict = await self.store.rate_limit(
-            f"user:{user}", cfg.rate_limit_max, cfg.rate_limit_per
-        )
-        if verdict.allowed:
-            return True
         notice = await self.store.rate_limit(f"user-notice:{user}", 1, cfg.rate_limit_per)
         reply = [text_message(cfg.rate_limit_notice)] if notice.allowed else None
         await self.store.complete(
@@ -248,16 +260,22 @@ class MessageHandler:
             msg_id=msg.msg_id,
             user=user,
             notice_sent=notice.allowed,
-            retry_after_ms=verdict.retry_after_ms,
+            retry_after_ms=retry_after_ms,
         )
-        return False
 
-    async def _route(self, user: str, given: Input) -> str:
+    def _rule_agent(self, given: Input) -> str | None:
+        """The agent of the first keyword rule the text matches, if any."""
         if given.kind == "text" and self.config.rules:
             words = {w.lower() for w in _WORD.findall(given.value)}
             for rule in self.config.rules:
                 if words.intersection(rule.keywords):
                     return rule.agent
+        return None
+
+    async def _route(self, user: str, given: Input) -> str:
+        rule_agent = self._rule_agent(given)
+        if rule_agent is not None:
+            return rule_agent
         recent = await self.store.recent_agent(user)
         if recent is not None and recent in self.registry.services:
             return recent

@@ -26,6 +26,13 @@ COMPLETE_MESSAGE: LiteralString = (
     "SELECT message_id, outbox_ids, processing_ms FROM wapipe.complete_message("
     "%(msg_id)s, %(worker_id)s, %(reply)s, %(memory)s, %(workflow)s, %(handled_by)s)"
 )
+# One round trip before handling a message: rate limit, active workflow, else agent + memory.
+MESSAGE_CONTEXT: LiteralString = (
+    "SELECT allowed, retry_after_ms, workflow_id, workflow_type, current_step, workflow_data,"
+    " workflow_version, agent, memory_id, session_id, memory_messages, memory_context"
+    " FROM wapipe.message_context(%(user_phone)s, %(default_agent)s, %(known_agents)s::text[],"
+    " %(preferred_agent)s, %(rate_key)s, %(rate_max)s::int, %(rate_per)s::interval)"
+)
 GET_MEMORY: LiteralString = (
     "SELECT id, session_id, messages, context"
     " FROM wapipe.get_or_create_conversation_memory(%(user_phone)s, %(agent_type)s)"

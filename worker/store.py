@@ -74,6 +74,17 @@ class WorkflowState:
 
 
 @dataclass(frozen=True)
+class MessageContext:
+    """What message_context found: a refusal, an active workflow, or an agent and its memory."""
+
+    allowed: bool
+    retry_after_ms: int
+    workflow: WorkflowState | None
+    agent: str | None
+    memory: Memory | None
+
+
+@dataclass(frozen=True)
 class RateLimit:
     allowed: bool
     remaining: int
@@ -209,6 +220,42 @@ class Store:
         return Completion(int(row[0]), list(row[1] or []), int(row[2] or 0))
 
     # -- routing state ---------------------------------------------------------
+
+    async def context(
+        self,
+        user_phone: str,
+        *,
+        default_agent: str,
+        known_agents: list[str],
+        preferred_agent: str | None,
+        rate: tuple[str, int, str] | None,
+    ) -> MessageContext:
+        rate_key, rate_max, rate_per = rate if rate else (None, None, None)
+        row = await self._one(
+            queries.MESSAGE_CONTEXT,
+            {
+                "user_phone": user_phone,
+                "default_agent": default_agent,
+                "known_agents": known_agents,
+                "preferred_agent": preferred_agent,
+                "rate_key": rate_key,
+                "rate_max": rate_max,
+                "rate_per": rate_per,
+            },
+        )
+        assert row is not None
+        workflow = (
+            WorkflowState(int(row[2]), str(row[3]), str(row[4]), dict(row[5] or {}), int(row[6]))
+            if row[2] is not None
+            else None
+        )
+        memory = (
+            Memory(int(row[8]), str(row[9]), list(row[10] or []), dict(row[11] or {}))
+            if row[8] is not None
+            else None
+        )
+        agent = str(row[7]) if row[7] is not None else None
+        return MessageContext(bool(row[0]), int(row[1] or 0), workflow, agent, memory)
 
     async def memory(self, user_phone: str, agent_type: str) -> Memory:
         row = await self._one(
