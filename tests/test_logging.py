@@ -127,3 +127,20 @@ def test_debug_lines_hidden_at_info() -> None:
     )
     assert "hidden" not in out
     assert "shown" in out
+
+
+def test_lines_are_masked_even_before_configure_logging() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "from wapipe.log import get_logger;"
+        "get_logger('x').info('message_handled', user='250700000043', body='my secret text')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
+    )
+    out = result.stdout + result.stderr
+    assert "+250700***043" in out
+    assert "250700000043" not in out
+    assert "my secret text" not in out

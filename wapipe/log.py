@@ -143,3 +143,19 @@ def bind_correlation_id(cid: str) -> None:
     """Attach cid to every log line of the current context (task / request)."""
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(correlation_id=cid)
+
+
+if not structlog.is_configured():
+    # Until the process calls configure_logging (a bench, a script importing worker
+    # code), lines still leave masked and redacted, as JSON on stderr.
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            _redact_event,
+            structlog.processors.JSONRenderer(sort_keys=False),
+        ],
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
