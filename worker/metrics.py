@@ -17,7 +17,7 @@ import datetime as dt
 import os
 import threading
 from collections.abc import Iterable
-from typing import Any, LiteralString
+from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 import psycopg
@@ -26,6 +26,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from wapipe.db import first_line
 from wapipe.log import get_logger
+from worker import queries
 
 log = get_logger("worker.metrics")
 
@@ -38,11 +39,6 @@ BREAKER_STATE_VALUES = {"closed": 0, "half_open": 1, "open": 2}
 # The one statement of the gauges (read-only; callable by wapipe_worker and
 # wapipe_monitor). Kept beside its only user: worker/queries.py is the claim
 # loop's seam and the gauges are not part of handling a message.
-QUEUE_GAUGES: LiteralString = (
-    "SELECT queue_depth, extract(epoch FROM oldest_message_age)::float8, dead_letters,"
-    " coalesce(details->'breakers_open', '[]'), coalesce(details->'breakers_half_open', '[]')"
-    " FROM wapipe.system_health()"
-)
 
 
 def metrics_port_from_env() -> int:
@@ -187,7 +183,7 @@ class WorkerMetrics:
         """One read of system_health() into the gauges; False (logged) when it failed."""
         try:
             async with pool.connection(timeout=5) as conn:
-                cur = await conn.execute(QUEUE_GAUGES)
+                cur = await conn.execute(queries.QUEUE_GAUGES)
                 row = await cur.fetchone()
         except (psycopg.Error, PoolTimeout) as exc:
             log.warning("metrics_refresh_failed", error=first_line(str(exc)))

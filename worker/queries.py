@@ -72,3 +72,9 @@ RECORD_ENDPOINT_HEALTH: LiteralString = (
 )
 # pgmq's insert trigger (migration 0007) notifies this channel after a commit.
 LISTEN_INBOUND: LiteralString = 'LISTEN "pgmq.q_wapipe_inbound.INSERT"'
+# Queue gauges of the worker's /metrics, read at most once per refresh interval.
+QUEUE_GAUGES: LiteralString = (
+    "SELECT queue_depth, extract(epoch FROM oldest_message_age)::float8, dead_letters,"
+    " coalesce(details->'breakers_open', '[]'), coalesce(details->'breakers_half_open', '[]')"
+    " FROM wapipe.system_health()"
+)
