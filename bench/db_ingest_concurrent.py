@@ -37,13 +37,15 @@ _counter_lock = threading.Lock()
 def _payload() -> dict[str, Any]:
     with _counter_lock:
         n = next(_counter)
-    return webhook([text_message(f"25079{n % CONVERSATIONS:07d}", "hello there", f"wamid.conc.{n}")])
+    return webhook(
+        [text_message(f"25079{n % CONVERSATIONS:07d}", "hello there", f"wamid.conc.{n}")]
+    )
 
 
 def _wal_stats(conn: psycopg.Connection[Any], start: str, end: str) -> dict[str, tuple[int, int]]:
     """resource_manager/record_type -> (count, bytes incl. full-page images)."""
     rows = conn.execute(
-        "SELECT \"resource_manager/record_type\", count, combined_size "
+        'SELECT "resource_manager/record_type", count, combined_size '
         "FROM pg_get_wal_stats(%s::pg_lsn, %s::pg_lsn, true) WHERE count > 0",
         (start, end),
     ).fetchall()
@@ -83,7 +85,9 @@ def _hot_updates(conn: psycopg.Connection[Any]) -> None:
             break
         for msg_id, attempt in rows:
             if attempt == 1:
-                conn.execute("SELECT wapipe.schedule_message_retry(%s, 'bench-hot', 'x')", (msg_id,))
+                conn.execute(
+                    "SELECT wapipe.schedule_message_retry(%s, 'bench-hot', 'x')", (msg_id,)
+                )
             else:
                 conn.execute(
                     "SELECT * FROM wapipe.complete_message(%s, 'bench-hot', %s)",
@@ -93,7 +97,8 @@ def _hot_updates(conn: psycopg.Connection[Any]) -> None:
     conn.execute("SELECT pg_stat_clear_snapshot()")
     for rel, upd, hot in conn.execute(
         "SELECT relname, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables "
-        "WHERE schemaname = 'wapipe' AND relname IN ('processed_messages', 'conversations', 'outbox') "
+        "WHERE schemaname = 'wapipe'"
+        " AND relname IN ('processed_messages', 'conversations', 'outbox') "
         "ORDER BY relname"
     ):
         print(f"  {rel:<22}: {upd} updates, {hot} HOT ({100.0 * hot / max(upd, 1):.0f} %)")
@@ -120,7 +125,8 @@ def _hammer(url: str, sql: str, seconds: float) -> tuple[int, collections.Counte
         with psycopg.connect(url, autocommit=True) as c:
             while not stop.is_set():
                 for (w,) in c.execute(
-                    "SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU') FROM pg_stat_activity "
+                    "SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU')"
+                    " FROM pg_stat_activity "
                     "WHERE application_name = 'bench-conc' AND state = 'active'"
                 ):
                     waits[w] += 1
@@ -144,7 +150,10 @@ def _hammer(url: str, sql: str, seconds: float) -> tuple[int, collections.Counte
 
 
 def run() -> None:
-    print("== db_ingest_concurrent: WAL per call and 16-thread throughput, ingest_webhook vs bare pgmq.send")
+    print(
+        "== db_ingest_concurrent: WAL per call and 16-thread throughput,"
+        " ingest_webhook vs bare pgmq.send"
+    )
     ingest = "SELECT * FROM wapipe.ingest_webhook(%s, 'bench')"
     bare = "SELECT pgmq.send('bench_bare', %s)"
     with bench_database() as url:
@@ -167,14 +176,20 @@ def run() -> None:
             theirs, _ = _hammer(url, bare, SECONDS)
             ours_all.append(ours)
             bare_all.append(theirs)
-            print(f"  round: ingest_webhook {ours} calls/s, pgmq.send {theirs} calls/s "
-                  f"= {ours / max(theirs, 1):.2f}x")
+            print(
+                f"  round: ingest_webhook {ours} calls/s, pgmq.send {theirs} calls/s "
+                f"= {ours / max(theirs, 1):.2f}x"
+            )
         ratio = sum(ours_all) / max(sum(bare_all), 1)
-        print(f"  mean: ingest_webhook {sum(ours_all) / ROUNDS:.0f} calls/s, "
-              f"pgmq.send {sum(bare_all) / ROUNDS:.0f} calls/s, ratio {ratio:.2f}x")
+        print(
+            f"  mean: ingest_webhook {sum(ours_all) / ROUNDS:.0f} calls/s, "
+            f"pgmq.send {sum(bare_all) / ROUNDS:.0f} calls/s, ratio {ratio:.2f}x"
+        )
         total = sum(ours_waits.values()) or 1
-        print("  ingest wait events (share of active samples): " + ", ".join(
-            f"{k} {100.0 * v / total:.0f} %" for k, v in ours_waits.most_common(6)))
+        print(
+            "  ingest wait events (share of active samples): "
+            + ", ".join(f"{k} {100.0 * v / total:.0f} %" for k, v in ours_waits.most_common(6))
+        )
 
 
 if __name__ == "__main__":

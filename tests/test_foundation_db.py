@@ -216,3 +216,36 @@ def _only_first_migration(root: Path, db_dir: Path) -> Path:
     migrations = sorted((db_dir / "schema").glob("*.sql"))
     shutil.copy(migrations[0], first / "schema" / migrations[0].name)
     return first
+
+
+def test_unreachable_data_folder_is_one_clear_line(server_tmp: Path) -> None:
+    locked = server_tmp / "locked"
+    locked.mkdir(mode=0o700)
+    if os.geteuid() == 0:
+        # root runs the server as `postgres`, which cannot enter a root-only folder
+        cluster = new_cluster(locked / "c", "wapipe")
+        with pytest.raises(ClusterError, match=r"cannot write .*set WAPIPE_HOME"):
+            cluster.up()
+    else:
+        locked.chmod(0o500)
+        cluster = new_cluster(locked / "c", "wapipe")
+        with pytest.raises(ClusterError, match="no permission"):
+            cluster.up()
+
+
+def test_bootstrap_as_non_root_with_missing_packages_prints_the_command() -> None:
+    from wapipe.settings import PROJECT_ROOT
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run the script as another user")
+    env = {"PATH": os.environ.get("PATH", ""), "WAPIPE_BOOTSTRAP_EXTRA": "wapipe-no-such-package"}
+    result = subprocess.run(
+        ["runuser", "-u", "postgres", "--", "bash", str(PROJECT_ROOT / "scripts" / "bootstrap.sh")],
+        capture_output=True, text=True, env=env, timeout=60, check=False,
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        "wapipe: missing Debian packages; run: sudo apt-get update && "
+        "sudo apt-get install -y wapipe-no-such-package"
+    ]

@@ -1,4 +1,4 @@
-"""Workers are woken on the channel they LISTEN on: ingest_webhook and requeue_dead_letters notify it.
+"""Workers are woken on the channel they LISTEN on: ingest and requeue_dead_letters notify it.
 
 pgmq's per-row insert trigger is disabled (migration 0014); the functions send one
 NOTIFY per call instead, and only one concurrent transaction at a time sends it.

@@ -292,17 +292,21 @@ def cmd_run(_args: argparse.Namespace) -> int:
     os.environ.setdefault("WHATSAPP_VERIFY_TOKEN", DEV_VERIFY_TOKEN)
     # the status page is on locally, with a token of this run unless one is given
     os.environ.setdefault("WAPIPE_STATUS_TOKEN", secrets.token_urlsafe(16))
-    procs = [(child, subprocess.Popen(child.argv)) for child in _children()]
-    for child, proc in procs:
-        print(f"started {child.name} (pid {proc.pid})")
-    if any(child.name == "ingress" for child, _ in procs):
-        _print_ingress_banner()
-    if not procs:
-        print("no processes to run yet: the database is ready; press Ctrl-C to stop")
+    # Ctrl-C / SIGTERM from here on only sets `stop`: whatever moment it comes, the
+    # children are stopped and the cluster this run started is shut down below.
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    procs: list[tuple[ChildProcess, subprocess.Popen[bytes]]] = []
     try:
+        for child in _children():
+            procs.append((child, subprocess.Popen(child.argv)))
+            print(f"started {child.name} (pid {procs[-1][1].pid})", flush=True)
+        if any(child.name == "ingress" for child, _ in procs) and not stop.is_set():
+            _print_ingress_banner()
+        if not procs:
+            print("no processes to run yet: the database is ready; press Ctrl-C to stop")
+        sys.stdout.flush()
         while not stop.wait(0.5):
             for child, proc in procs:
                 if proc.poll() is not None:
@@ -322,7 +326,7 @@ def cmd_run(_args: argparse.Namespace) -> int:
                 proc.kill()
         if cluster is not None and started_cluster:
             cluster.down()
-            print("cluster stopped")
+            print("cluster stopped", flush=True)
     return 0
 
 

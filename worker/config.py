@@ -19,7 +19,7 @@ from wapipe.errors import WapipeError
 KIND_TIMEOUT_SECONDS = {"default": 30.0, "agent": 120.0, "payment": 60.0, "media": 300.0}
 PROTOCOLS = ("wapipe", "openai")
 FALLBACKS = ("retry", "reply")
-DEMO_AGENT_PORT = 8090
+DEMO_AGENT_PORT = int(os.environ.get("WAPIPE_DEMO_AGENT_PORT", "8090"))
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,10 @@ T = TypeVar("T")
 log = get_logger("worker.registry")
 
 HEALTH_CHECK_TIMEOUT_SECONDS = 5.0
+# When every endpoint of a service is marked down, a call re-checks them at once
+# (at most this often) instead of waiting for the next periodic round: an agent
+# that started after the worker, or came back, is used within a second or two.
+ON_DEMAND_RECHECK_SECONDS = 2.0
 # Successes while closed are recorded at most this late (failures and half-open
 # trials at once): a failure is what trips a breaker, and every call recorded one
 # by one made the breaker's per-second bucket row the hottest lock of the worker.
@@ -48,6 +52,7 @@ class Service:
     def __init__(self, config: ServiceConfig) -> None:
         self.config = config
         self.endpoints = [Endpoint(url) for url in config.endpoints]
+        self.rechecked_at = float("-inf")  # monotonic time of the last on-demand re-check
 
     @property
     def name(self) -> str:
@@ -108,6 +113,11 @@ class ServiceRegistry:
         fallback; AgentError is a failed call, already counted by the breaker.
         """
         svc = self.services[name]
+        if not any(e.healthy for e in svc.endpoints):
+            now = time.monotonic()
+            if now - svc.rechecked_at >= ON_DEMAND_RECHECK_SECONDS:
+                svc.rechecked_at = now
+                await asyncio.gather(*(self._check(svc, ep) for ep in svc.endpoints))
         state = await self.store.breaker_allow(name)
         self.metrics.observe_breaker(name, state)
         if state == "open":
