@@ -31,21 +31,8 @@ BEGIN
       coalesce(get_next_queue_message.batch::text, 'NULL') USING ERRCODE = '22023';
   END IF;
 
-  -- A head whose lease expired after its last allowed attempt crashed or hung every
-  -- worker that took it (e.g. killed by OOM): dead-letter it instead of claiming it
-  -- again forever. Expired leases are few and found through conversations_locked_idx.
-  PERFORM wapipe.schedule_message_retry(
-            m.queue_msg_id, c.locked_by,
-            format('abandoned: the lease of attempt %s expired without a result (worker crashed or hung)',
-                   m.attempts),
-            false)
-  FROM (SELECT c0.conversation_key, c0.locked_by, c0.head_message_id
-        FROM wapipe.conversations c0
-        WHERE c0.locked_by IS NOT NULL AND c0.locked_until <= now()
-        FOR UPDATE SKIP LOCKED) c
-  JOIN wapipe.processed_messages m
-    ON m.id = c.head_message_id AND m.status = 'processing' AND m.claimed_by = c.locked_by
-  WHERE m.attempts >= wapipe._setting_num('retry.max_attempts');
+  -- a head that crashed or hung every worker up to its last attempt is not claimed again
+  PERFORM wapipe._dead_letter_abandoned_claims(now());
 
   RETURN QUERY
   WITH candidates AS (

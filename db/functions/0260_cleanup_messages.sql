@@ -50,10 +50,11 @@ COMMENT ON FUNCTION wapipe.cleanup_old_messages(interval) IS
 REVOKE ALL ON FUNCTION wapipe.cleanup_old_messages(interval) FROM PUBLIC;
 
 -- wapipe.cleanup_stale_message_locks: clear leases that expired more than `stale_after` ago.
--- Returns the number of conversations released.
+-- Returns the number of conversations released (dead-lettered heads included).
 --
 -- A claim's lease expiring means its worker died or hung; its head goes back
--- to 'queued' and visible in pgmq (the expired attempt still counts).
+-- to 'queued' and visible in pgmq (the expired attempt still counts), or to the
+-- dead letters when that was its last allowed attempt.
 CREATE OR REPLACE FUNCTION wapipe.cleanup_stale_message_locks(stale_after interval DEFAULT '5 minutes')
 RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
@@ -61,11 +62,15 @@ AS $$
 DECLARE
   stale   text[];
   vt_ids  bigint[];
+  dead    integer;
 BEGIN
   IF stale_after IS NULL OR stale_after < interval '0' THEN
     RAISE EXCEPTION 'stale_after must be a non-negative interval, got %', coalesce(stale_after::text, 'NULL')
       USING ERRCODE = '22023';
   END IF;
+
+  -- exhausted ones go to the dead letters, as a claim would do; the rest are requeued
+  dead := wapipe._dead_letter_abandoned_claims(now() - stale_after);
 
   SELECT coalesce(array_agg(k.conversation_key ORDER BY k.conversation_key), '{}') INTO stale
   FROM (SELECT c.conversation_key FROM wapipe.conversations c
@@ -83,11 +88,11 @@ BEGIN
   SELECT coalesce(array_agg(r.queue_msg_id), '{}') INTO vt_ids FROM requeued r;
   PERFORM wapipe._release_conversation_lease(k) FROM unnest(stale) AS k;
   PERFORM pgmq.set_vt('wapipe_inbound', vt_ids, now());
-  RETURN cardinality(stale);
+  RETURN dead + cardinality(stale);
 END
 $$;
 COMMENT ON FUNCTION wapipe.cleanup_stale_message_locks(interval) IS
-  'Operators / pg_cron: clear leases expired more than stale_after ago; their processing heads go back to queued and visible. Returns conversations released.';
+  'Operators / pg_cron: clear leases expired more than stale_after ago; their processing heads go back to queued and visible, or to the dead letters after their last allowed attempt. Returns conversations released.';
 REVOKE ALL ON FUNCTION wapipe.cleanup_stale_message_locks(interval) FROM PUBLIC;
 
 -- wapipe.cleanup_stuck_webhook_conversations: repair head pointers and orphaned claims older than `stuck_after`.
