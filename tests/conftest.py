@@ -18,6 +18,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.fakes import WorkerProcess
+from tests.fakes.agent_server import FakeAgent
 from wapipe.cluster import remove_cluster
 from wapipe.testing.harness import ScratchDatabases, start_test_databases
 
@@ -77,3 +79,20 @@ def server_tmp() -> Iterator[Path]:
         yield root
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def agent() -> Iterator[FakeAgent]:
+    """A fake agent: a real HTTP server on localhost with switchable latency and errors."""
+    fake = FakeAgent().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def workers() -> Iterator[list[WorkerProcess]]:
+    """Worker processes a test starts; all closed at its end."""
+    started: list[WorkerProcess] = []
+    yield started
+    for w in started:
+        w.close()

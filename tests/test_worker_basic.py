@@ -3,30 +3,13 @@ routing, logs without phone numbers or bodies."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
 
 from tests.fakes import WorkerProcess, scalar, send_text, wait_for, write_config
 from tests.fakes.agent_server import FakeAgent
-
-
-@pytest.fixture
-def agent() -> Iterator[FakeAgent]:
-    fake = FakeAgent().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def workers(db_url: str, server_tmp: Path) -> Iterator[list[WorkerProcess]]:
-    started: list[WorkerProcess] = []
-    yield started
-    for w in started:
-        w.close()
 
 
 def test_text_message_gets_one_reply_and_memory(

@@ -5,30 +5,13 @@ lock heartbeat during a slow agent call."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
 
 from tests.fakes import WorkerProcess, fast_retries, scalar, send_text, wait_for, write_config
 from tests.fakes.agent_server import FakeAgent
-
-
-@pytest.fixture
-def agent() -> Iterator[FakeAgent]:
-    fake = FakeAgent().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def workers() -> Iterator[list[WorkerProcess]]:
-    started: list[WorkerProcess] = []
-    yield started
-    for w in started:
-        w.close()
 
 
 def count(conn: psycopg.Connection[Any], sql: str, *params: Any) -> int:

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
 
 from tests.conftest import Connect
 from tests.fakes import (
@@ -24,21 +22,6 @@ from tests.fakes import (
 )
 from tests.fakes.agent_server import FakeAgent
 from wapipe.testing.harness import ScratchDatabases
-
-
-@pytest.fixture
-def agent() -> Iterator[FakeAgent]:
-    fake = FakeAgent().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def workers() -> Iterator[list[WorkerProcess]]:
-    started: list[WorkerProcess] = []
-    yield started
-    for w in started:
-        w.close()
 
 
 def outbox_count(conn: psycopg.Connection[Any]) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -165,13 +165,6 @@ def test_queue_gauges_are_read_once_per_interval_not_per_scrape(
 
 
 # -- a real worker process -------------------------------------------------------------
-
-
-@pytest.fixture
-def agent() -> Iterator[FakeAgent]:
-    fake = FakeAgent().start()
-    yield fake
-    fake.stop()
 
 
 def test_worker_process_serves_its_metrics(
