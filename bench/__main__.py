@@ -1,30 +1,16 @@
 """`make bench`: run every bench module that has a run().
 
-A run() that asks for a `url` gets the dev cluster's database (started and
-migrated here with the code of `wapipe db up` / `wapipe db migrate`); a run()
-without parameters sets up what it needs itself.
+Each bench starts its own throwaway migrated cluster (bench.common.bench_database)
+and runs our code and its baseline side by side there, so the dev database is
+never touched and every ratio compares like with like.
 """
 
 from __future__ import annotations
 
 import importlib
-import inspect
 import pkgutil
 import sys
 from pathlib import Path
-
-from wapipe.cluster import Cluster
-from wapipe.errors import WapipeError
-from wapipe.migrate import migrate
-from wapipe.settings import cluster_settings, database_url
-
-
-def _dev_database() -> str:
-    cluster = Cluster.from_settings(cluster_settings())
-    cluster.up()
-    url = database_url()
-    migrate(url)
-    return url
 
 
 def main() -> int:
@@ -33,7 +19,6 @@ def main() -> int:
         for m in pkgutil.iter_modules([str(Path(__file__).parent)])
         if not m.name.startswith("_") and m.name != "common"
     )
-    url: str | None = None
     failed = []
     for name in names:
         module = importlib.import_module(f"bench.{name}")
@@ -42,12 +27,8 @@ def main() -> int:
             continue
         print(f"== bench.{name}", flush=True)
         try:
-            if "url" in inspect.signature(run).parameters:
-                url = url or _dev_database()
-                run(url)
-            else:
-                run()
-        except (WapipeError, SystemExit, Exception) as exc:
+            run()
+        except Exception as exc:  # one bench failing must not hide the others' numbers
             print(f"bench.{name} failed: {exc}", file=sys.stderr)
             failed.append(name)
         print(flush=True)

@@ -7,27 +7,19 @@ same queue (read-only: each read runs in a transaction that is rolled back, so
 visibility and read counts are left as they were). Prints numbers; asserts
 nothing.
 
-The dev cluster's pg_cron pins extension creation to its own database, so a
-scratch database cannot be migrated there; the bench then runs on a throwaway
-cluster (bench.common.bench_database) with the same code.
+Runs on a throwaway cluster (bench.common.bench_database), like every bench.
 """
 
 from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
-from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from bench.common import bench_database, summary
-from wapipe.errors import MigrationError
-from wapipe.migrate import migrate
 
 SIZES = (1_000, 100_000)
 CONVERSATIONS = 5_000
@@ -36,7 +28,6 @@ BATCH = 10
 ROUNDS = 40  # claim + complete rounds per repetition
 REPETITIONS = 3
 RR_CALLS = 200
-SCRATCH_DB = "wapipe_bench_claim"
 BUSINESS_NUMBER_ID = "300100200300400"
 REPLY = Jsonb({"type": "text", "text": {"body": "ok"}})
 
@@ -144,37 +135,10 @@ def _measure(url: str) -> None:
     )
 
 
-@contextmanager
-def _scratch_on(url: str) -> Iterator[str]:
-    """A scratch database beside `url`'s, migrated; dropped afterwards."""
-    parts = urlsplit(url)
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    scratch = urlunsplit(parts._replace(path=f"/{SCRATCH_DB}"))
-    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(SCRATCH_DB))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(drop)
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(SCRATCH_DB)))
-    try:
-        migrate(scratch)
-        yield scratch
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(drop)
-
-
-def run(url: str) -> None:
-    try:
-        with _scratch_on(url) as scratch:
-            print(f"scratch database {SCRATCH_DB} on the dev cluster", flush=True)
-            _measure(scratch)
-            return
-    except MigrationError as exc:
-        print(f"no scratch database on the dev cluster ({exc}); using a throwaway cluster")
-    with bench_database() as throwaway:
-        _measure(throwaway)
+def run() -> None:
+    with bench_database() as url:
+        _measure(url)
 
 
 if __name__ == "__main__":
-    from wapipe.settings import database_url
-
-    run(database_url())
+    run()

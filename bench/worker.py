@@ -8,8 +8,8 @@ Same run, same (throwaway) database, same number of messages, same concurrency:
     no leases, no replies): the ratio is reported;
 (c) end-to-end latency from ingest_webhook to the reply in the outbox at a fixed
     rate: p50 and p99.
-No sender runs. `url` is not used for data: like bench.db_claim, the bench runs on
-a throwaway cluster so the dev database is never touched.
+No sender runs. Like every bench, it runs on a throwaway cluster: the dev database
+is never touched.
 """
 
 from __future__ import annotations
@@ -218,8 +218,7 @@ def latency(url: str) -> tuple[float, float, int]:
     return float(row[0]), float(row[1]), int(row[2])
 
 
-def run(url: str) -> None:
-    del url  # never the dev data: a throwaway cluster (see the docstring)
+def run() -> None:
     os.environ.setdefault("WAPIPE_LOG_LEVEL", "WARNING")
     from wapipe.log import configure_logging
 
@@ -245,6 +244,4 @@ def run(url: str) -> None:
 
 
 if __name__ == "__main__":
-    from wapipe.settings import database_url
-
-    run(database_url())
+    run()
