@@ -1,0 +1,313 @@
+-- wapipe.ingest_webhooks: store several webhook POSTs and enqueue their new messages, in one transaction.
+-- Returns one row per payload (ord = 1-based position in payloads): event id and the counts.
+--
+-- The set-based core of ingest_webhook (which calls it with one payload): the
+-- ingress groups the POSTs that arrive while a call is running into the next
+-- call, so a burst shares one commit. Each payload is kept as its own raw event;
+-- every entry, change, message and status is walked (up to 1000 updates per POST).
+-- Each message is deduplicated on its wamid (processed_messages, ON CONFLICT DO
+-- NOTHING); only new ones go to pgmq with the conversation as FIFO group and the
+-- priority of its type, and the conversation head index is kept current so a
+-- claim never scans the backlog. Any message type is accepted (unknown types get
+-- priority 0). If any payload is not a WhatsApp webhook, SQLSTATE 22023 names it
+-- and nothing at all is stored (the caller retries the others one by one).
+CREATE OR REPLACE FUNCTION wapipe.ingest_webhooks(payloads jsonb[], correlation_ids text[] DEFAULT NULL)
+RETURNS TABLE (ord integer, event_id bigint, new_messages integer, duplicates integer,
+               statuses integer, errors integer)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = '' SET plan_cache_mode = force_generic_plan
+AS $$
+DECLARE
+  v_n          integer := coalesce(cardinality(payloads), 0);
+  v_where      text := '';
+  v_bad        record;
+  v_parsed     wapipe.inbound_message[];
+  v_statuses   jsonb;
+  v_errors     integer[];
+  v_error_total integer;
+  v_status_ct  integer[];
+  v_event_ids  bigint[];
+  v_new        integer[];
+  v_aging      interval;
+  v_now        timestamptz := clock_timestamp();
+BEGIN
+  IF v_n = 0 THEN
+    RETURN;
+  END IF;
+  IF correlation_ids IS NOT NULL AND cardinality(correlation_ids) <> v_n THEN
+    RAISE EXCEPTION 'ingest_webhooks: % correlation ids for % payloads', cardinality(correlation_ids), v_n
+      USING ERRCODE = '22023';
+  END IF;
+
+  -- The envelope of every payload first: the cheapest refusal.
+  SELECT p.i, CASE
+           WHEN p.body IS NULL OR jsonb_typeof(p.body) IS DISTINCT FROM 'object'
+             THEN 'not a WhatsApp webhook: the body must be a JSON object'
+           WHEN p.body->>'object' IS DISTINCT FROM 'whatsapp_business_account'
+             THEN format('not a WhatsApp webhook: "object" must be "whatsapp_business_account", got %s',
+                         coalesce(left(p.body->>'object', 60), 'nothing'))
+           ELSE 'not a WhatsApp webhook: "entry" must be an array' END AS reason
+  INTO v_bad
+  FROM unnest(payloads) WITH ORDINALITY AS p(body, i)
+  WHERE p.body IS NULL OR jsonb_typeof(p.body) IS DISTINCT FROM 'object'
+     OR p.body->>'object' IS DISTINCT FROM 'whatsapp_business_account'
+     OR jsonb_typeof(p.body->'entry') IS DISTINCT FROM 'array'
+  ORDER BY p.i
+  LIMIT 1;
+  IF FOUND THEN
+    IF v_n > 1 THEN
+      v_bad.reason := format('payload %s: %s', v_bad.i, v_bad.reason);
+    END IF;
+    RAISE EXCEPTION '%', v_bad.reason USING ERRCODE = '22023';
+  END IF;
+
+  -- Flatten payloads[].entry[].changes[].value.{messages,statuses,errors} once.
+  WITH changes AS (
+    SELECT p.i AS payload_ord, e.ord AS entry_ord, ch.ord AS change_ord, ch.change->'value' AS value,
+           -- wa_id -> contact, so matching a message to its sender is a key lookup
+           (SELECT jsonb_object_agg(ct->>'wa_id', ct)
+            FROM jsonb_array_elements(
+              CASE WHEN jsonb_typeof(ch.change->'value'->'contacts') = 'array'
+                   THEN ch.change->'value'->'contacts' ELSE '[]' END) ct
+            WHERE ct->>'wa_id' IS NOT NULL) AS contact_map
+    FROM unnest(payloads) WITH ORDINALITY AS p(body, i)
+    CROSS JOIN LATERAL jsonb_array_elements(p.body->'entry') WITH ORDINALITY AS e(entry, ord)
+    CROSS JOIN LATERAL jsonb_array_elements(
+      CASE WHEN jsonb_typeof(e.entry->'changes') = 'array' THEN e.entry->'changes' ELSE '[]' END
+    ) WITH ORDINALITY AS ch(change, ord)
+    WHERE jsonb_typeof(ch.change->'value') = 'object'
+  )
+  SELECT
+    coalesce(array_agg(ROW(
+        m.msg->>'id', m.msg->>'from', coalesce(m.msg->>'type', 'unknown'),
+        c.value->'metadata'->>'phone_number_id', c.value->'metadata'->>'display_phone_number',
+        CASE WHEN m.msg->>'timestamp' ~ '^[0-9]{1,12}$' THEN (m.msg->>'timestamp')::bigint END,
+        m.msg, c.contact_map -> (m.msg->>'from'),
+        c.entry_ord - 1, c.change_ord - 1, m.ord - 1, c.payload_ord)::wapipe.inbound_message
+      ORDER BY c.payload_ord, c.entry_ord, c.change_ord, m.ord) FILTER (WHERE m.msg IS NOT NULL), '{}'),
+    (SELECT coalesce(jsonb_agg(jsonb_build_object(
+        'status', s.st, 'phone_number_id', c2.value->'metadata'->>'phone_number_id',
+        'payload', c2.payload_ord,
+        'position', jsonb_build_array(c2.entry_ord - 1, c2.change_ord - 1, s.ord - 1))), '[]')
+     FROM changes c2
+     CROSS JOIN LATERAL jsonb_array_elements(
+       CASE WHEN jsonb_typeof(c2.value->'statuses') = 'array' THEN c2.value->'statuses' ELSE '[]' END
+     ) WITH ORDINALITY AS s(st, ord)),
+    (SELECT coalesce(sum(jsonb_array_length(c3.value->'errors')), 0)::integer
+     FROM changes c3 WHERE jsonb_typeof(c3.value->'errors') = 'array')
+  INTO v_parsed, v_statuses, v_error_total
+  FROM changes c
+  LEFT JOIN LATERAL jsonb_array_elements(
+    CASE WHEN jsonb_typeof(c.value->'messages') = 'array' THEN c.value->'messages' ELSE '[]' END
+  ) WITH ORDINALITY AS m(msg, ord) ON true;
+  v_parsed := coalesce(v_parsed, '{}');
+  v_statuses := coalesce(v_statuses, '[]');
+
+  -- Refuse shapes we cannot deduplicate or route, before storing anything.
+  IF cardinality(v_parsed) > 0 THEN
+    SELECT p.payload_ord AS i, format('entry[%s].changes[%s].value.messages[%s]', p.entry_pos,
+                                      p.change_pos, p.message_pos) AS position
+    INTO v_bad
+    FROM unnest(v_parsed) p
+    WHERE jsonb_typeof(p.payload) IS DISTINCT FROM 'object'
+       OR coalesce(p.wamid, '') = '' OR coalesce(p.from_wa_id, '') = ''
+       OR coalesce(p.phone_number_id, '') = ''
+    LIMIT 1;
+    IF FOUND THEN
+      IF v_n > 1 THEN
+        v_where := format('payload %s: ', v_bad.i);
+      END IF;
+      RAISE EXCEPTION '%malformed message at %: a message needs an object with "id" and "from", and its change needs metadata.phone_number_id',
+        v_where, v_bad.position USING ERRCODE = '22023';
+    END IF;
+  END IF;
+  IF jsonb_array_length(v_statuses) > 0 THEN
+    SELECT (s->>'payload')::integer AS i,
+           format('entry[%s].changes[%s].value.statuses[%s]', s->'position'->0, s->'position'->1,
+                  s->'position'->2) AS position
+    INTO v_bad
+    FROM jsonb_array_elements(v_statuses) s
+    WHERE jsonb_typeof(s->'status') IS DISTINCT FROM 'object'
+       OR coalesce(s->'status'->>'id', '') = '' OR coalesce(s->'status'->>'status', '') = ''
+    LIMIT 1;
+    IF FOUND THEN
+      IF v_n > 1 THEN
+        v_where := format('payload %s: ', v_bad.i);
+      END IF;
+      RAISE EXCEPTION '%malformed status at %: a status needs "id" and "status"', v_where, v_bad.position
+        USING ERRCODE = '22023';
+    END IF;
+  END IF;
+
+  -- Event ids now, so every row below can reference its POST's event.
+  SELECT array_agg(nextval('wapipe.webhook_events_id_seq'::regclass)) INTO v_event_ids
+  FROM generate_series(1, v_n);
+
+  -- Statuses of our outbound messages: keep the furthest one per wamid; never go back.
+  IF jsonb_array_length(v_statuses) > 0 THEN
+    INSERT INTO wapipe.message_statuses AS ms (
+      wamid, phone_number_id, recipient_id, status, status_rank, status_at, errors,
+      conversation, pricing, callback_data, webhook_event_id)
+    SELECT DISTINCT ON (s.status->>'id')
+           s.status->>'id', s.phone_number_id, s.status->>'recipient_id', s.status->>'status',
+           wapipe._status_rank(s.status->>'status'),
+           CASE WHEN s.status->>'timestamp' ~ '^[0-9]{1,12}$'
+                THEN to_timestamp((s.status->>'timestamp')::bigint) END,
+           s.status->'errors', s.status->'conversation', s.status->'pricing',
+           s.status->>'biz_opaque_callback_data', v_event_ids[s.payload]
+    FROM jsonb_to_recordset(v_statuses) AS s(status jsonb, phone_number_id text, payload integer)
+    ORDER BY s.status->>'id', wapipe._status_rank(s.status->>'status') DESC,
+             s.status->>'timestamp' DESC
+    ON CONFLICT (wamid) DO UPDATE
+      SET status = excluded.status, status_rank = excluded.status_rank,
+          status_at = excluded.status_at,
+          errors = coalesce(excluded.errors, ms.errors),
+          conversation = coalesce(excluded.conversation, ms.conversation),
+          pricing = coalesce(excluded.pricing, ms.pricing),
+          recipient_id = coalesce(excluded.recipient_id, ms.recipient_id),
+          callback_data = coalesce(excluded.callback_data, ms.callback_data),
+          updated_at = now(), webhook_event_id = excluded.webhook_event_id
+      WHERE excluded.status_rank > ms.status_rank;
+  END IF;
+  IF v_n = 1 THEN
+    v_status_ct := ARRAY[jsonb_array_length(v_statuses)];
+  ELSE
+    SELECT array_agg(coalesce(k.n, 0)::integer ORDER BY g.i) INTO v_status_ct
+    FROM generate_series(1, v_n) g(i)
+    LEFT JOIN (SELECT (s->>'payload')::integer AS i, count(*) AS n
+               FROM jsonb_array_elements(v_statuses) s GROUP BY 1) k ON k.i = g.i;
+  END IF;
+
+  -- Account-level errors (value.errors), one row each.
+  v_errors := array_fill(0, ARRAY[v_n]);
+  IF v_error_total > 0 THEN
+    WITH stored AS (
+      INSERT INTO wapipe.webhook_errors (webhook_event_id, phone_number_id, code, title, message, details)
+      SELECT v_event_ids[p.i], ch.change->'value'->'metadata'->>'phone_number_id',
+             CASE WHEN err->>'code' ~ '^-?[0-9]{1,9}$' THEN (err->>'code')::integer END,
+             err->>'title', coalesce(err->>'message', err->'error_data'->>'details'), err
+      FROM unnest(payloads) WITH ORDINALITY AS p(body, i)
+      CROSS JOIN LATERAL jsonb_array_elements(p.body->'entry') e(entry)
+      CROSS JOIN LATERAL jsonb_array_elements(
+        CASE WHEN jsonb_typeof(e.entry->'changes') = 'array' THEN e.entry->'changes' ELSE '[]' END) ch(change)
+      CROSS JOIN LATERAL jsonb_array_elements(
+        CASE WHEN jsonb_typeof(ch.change->'value'->'errors') = 'array'
+             THEN ch.change->'value'->'errors' ELSE '[]' END) err
+      RETURNING webhook_event_id
+    )
+    SELECT array_agg(coalesce(k.n, 0)::integer ORDER BY g.i) INTO v_errors
+    FROM generate_series(1, v_n) g(i)
+    LEFT JOIN (SELECT s.webhook_event_id, count(*) AS n FROM stored s GROUP BY 1) k
+      ON k.webhook_event_id = v_event_ids[g.i];
+  END IF;
+
+  -- Messages, the queue, the conversation heads and the raw events: one statement.
+  -- Known wamids are skipped before anything is written; a wamid that a concurrent
+  -- POST stores in the meantime loses the ON CONFLICT race and, as its queue id
+  -- comes from the queue's own sequence up front, no queue entry is ever written
+  -- for it (a gap in msg_id, nothing else).
+  v_aging := make_interval(secs => wapipe._setting_num('claim.priority_aging_seconds'));
+  WITH candidates AS (
+    SELECT DISTINCT ON (u.wamid) u.*, coalesce(r.priority, 0)::smallint AS priority,
+           u.phone_number_id || ':' || u.from_wa_id AS conversation_key
+    FROM unnest(v_parsed) WITH ORDINALITY AS u(wamid, from_wa_id, message_type, phone_number_id,
+                                              display_phone_number, wa_ts, payload, contact,
+                                              entry_pos, change_pos, message_pos, payload_ord, pos)
+    LEFT JOIN wapipe.priority_rules r ON r.message_type = u.message_type
+    WHERE NOT EXISTS (SELECT 1 FROM wapipe.processed_messages pm WHERE pm.wamid = u.wamid)
+    ORDER BY u.wamid, u.pos
+  ), inserted AS (
+    INSERT INTO wapipe.processed_messages AS pm (
+      wamid, conversation_key, phone_number_id, display_phone_number, from_wa_id,
+      message_type, payload, contact, wa_timestamp, priority, queue_msg_id,
+      correlation_id, webhook_event_id)
+    SELECT c.wamid, c.conversation_key, c.phone_number_id, c.display_phone_number,
+           c.from_wa_id, c.message_type, c.payload, c.contact,
+           coalesce(to_timestamp(c.wa_ts), v_now), c.priority,
+           nextval('pgmq.q_wapipe_inbound_msg_id_seq'::regclass),
+           correlation_ids[c.payload_ord], v_event_ids[c.payload_ord]
+    FROM candidates c
+    ORDER BY c.pos  -- ids follow the payloads: the tie-break within one WhatsApp second
+    ON CONFLICT (wamid) DO NOTHING
+    RETURNING pm.id, pm.wamid, pm.queue_msg_id, pm.conversation_key, pm.phone_number_id,
+              pm.from_wa_id, pm.message_type, pm.priority, pm.wa_timestamp, pm.received_at,
+              pm.correlation_id, pm.webhook_event_id
+  ), queued AS (
+    -- pgmq.send_batch's own INSERT, written out: a static statement keeps its plan
+    -- cached (send_batch builds it with EXECUTE on every call). The entry only
+    -- references the stored message; its content lives once, in processed_messages.
+    INSERT INTO pgmq.q_wapipe_inbound AS q (msg_id, vt, message, headers)
+    OVERRIDING SYSTEM VALUE
+    SELECT i.queue_msg_id, v_now,
+           jsonb_build_object('wamid', i.wamid, 'conversation_key', i.conversation_key,
+                              'type', i.message_type),
+           jsonb_build_object('x-pgmq-group', i.conversation_key, 'priority', i.priority,
+                              'correlation_id', i.correlation_id)
+    FROM inserted i
+    ORDER BY i.id
+    RETURNING q.msg_id
+  ), heads AS (
+    -- Head index: a new conversation gets its first new message as head; an idle
+    -- one wakes up; an unclaimed one switches to an earlier message (Meta delivers
+    -- concurrently, so a later message can arrive first). Usually nothing changes
+    -- (the conversation already has an older head) but the row is still locked
+    -- until commit: a worker that frees the conversation (FOR UPDATE) waits for
+    -- this commit, so its head refresh sees the new message. One row per
+    -- conversation, in key order, so concurrent ingests never deadlock here.
+    INSERT INTO wapipe.conversations AS cv (
+      conversation_key, phone_number_id, wa_id, head_message_id, head_priority,
+      head_wa_timestamp, head_received_at, head_rank, available_at, last_message_at)
+    SELECT DISTINCT ON (i.conversation_key)
+           i.conversation_key, i.phone_number_id, i.from_wa_id, i.id, i.priority,
+           i.wa_timestamp, i.received_at, i.received_at - i.priority * v_aging, v_now, v_now
+    FROM inserted i
+    ORDER BY i.conversation_key, i.wa_timestamp, i.id
+    ON CONFLICT (conversation_key) DO UPDATE
+      SET head_message_id = excluded.head_message_id, head_priority = excluded.head_priority,
+          head_wa_timestamp = excluded.head_wa_timestamp,
+          head_received_at = excluded.head_received_at, head_rank = excluded.head_rank,
+          available_at = CASE WHEN cv.head_message_id IS NULL THEN excluded.available_at
+                              ELSE cv.available_at END,
+          last_message_at = excluded.last_message_at
+      WHERE cv.head_message_id IS NULL
+         OR ((cv.locked_by IS NULL OR cv.locked_until <= v_now)
+             AND (excluded.head_wa_timestamp, excluded.head_message_id)
+                 < (cv.head_wa_timestamp, cv.head_message_id))
+    RETURNING 1
+  ), counts AS (
+    SELECT g.i, (SELECT count(*) FROM inserted i WHERE i.webhook_event_id = v_event_ids[g.i])::integer AS n,
+           (SELECT count(*) FROM unnest(v_parsed) p WHERE p.payload_ord = g.i)::integer AS total
+    FROM generate_series(1, v_n) g(i)
+  ), events AS (
+    INSERT INTO wapipe.webhook_events (
+      id, correlation_id, payload, new_messages, duplicates, statuses, errors)
+    OVERRIDING SYSTEM VALUE
+    SELECT v_event_ids[k.i], correlation_ids[k.i], payloads[k.i], k.n, k.total - k.n,
+           v_status_ct[k.i], v_errors[k.i]
+    FROM counts k
+    ORDER BY k.i
+    RETURNING 1
+  )
+  -- (queued, heads and events run to completion whether read or not)
+  SELECT array_agg(k.n ORDER BY k.i) INTO v_new FROM counts k;
+
+  -- Wake the workers (LISTEN on pgmq's channel) once per call; they also poll,
+  -- so a wake-up another concurrent ingest sends instead of this one costs
+  -- little latency (see wapipe._wake_workers; its two statements written out).
+  IF EXISTS (SELECT 1 FROM unnest(v_new) n WHERE n > 0) THEN
+    IF pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('wapipe.wake_workers'), 0) THEN
+      PERFORM pg_catalog.pg_notify('pgmq.q_wapipe_inbound.INSERT', NULL);
+    END IF;
+  END IF;
+
+  RETURN QUERY
+  SELECT g.i::integer, v_event_ids[g.i], v_new[g.i],
+         (SELECT count(*) FROM unnest(v_parsed) p WHERE p.payload_ord = g.i)::integer - v_new[g.i],
+         v_status_ct[g.i], v_errors[g.i]
+  FROM generate_series(1, v_n) g(i);
+END
+$$;
+COMMENT ON FUNCTION wapipe.ingest_webhooks(jsonb[], text[]) IS
+  'Store several webhook POSTs in one transaction (each its own raw event, correlation_ids[i] for payloads[i]): deduplicated messages enqueued in pgmq by conversation and priority, statuses (never backwards) and value.errors. Returns one row per payload (ord, event_id, new_messages, duplicates, statuses, errors). Raises 22023 naming the first payload that is not a WhatsApp webhook, and then stores nothing.';
+
+REVOKE ALL ON FUNCTION wapipe.ingest_webhooks(jsonb[], text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION wapipe.ingest_webhooks(jsonb[], text[]) TO wapipe_ingress;
