@@ -24,10 +24,13 @@ DECLARE
   v_statuses   jsonb;
   v_errors     integer[];
   v_error_total integer;
+  v_status_total integer;
+  v_bad_at     bigint[];
   v_status_ct  integer[];
   v_event_ids  bigint[];
   v_new        integer[];
-  v_aging      interval;
+  v_new_events bigint[];
+  v_totals     integer[];
   v_now        timestamptz := clock_timestamp();
 BEGIN
   IF v_n = 0 THEN
@@ -60,67 +63,69 @@ BEGIN
     RAISE EXCEPTION '%', v_bad.reason USING ERRCODE = '22023';
   END IF;
 
-  -- Flatten payloads[].entry[].changes[].value.{messages,statuses,errors} once.
-  WITH changes AS (
-    SELECT p.i AS payload_ord, e.ord AS entry_ord, ch.ord AS change_ord, ch.change->'value' AS value,
-           -- wa_id -> contact, so matching a message to its sender is a key lookup
-           (SELECT jsonb_object_agg(ct->>'wa_id', ct)
-            FROM jsonb_array_elements(
-              CASE WHEN jsonb_typeof(ch.change->'value'->'contacts') = 'array'
-                   THEN ch.change->'value'->'contacts' ELSE '[]' END) ct
-            WHERE ct->>'wa_id' IS NOT NULL) AS contact_map
-    FROM unnest(payloads) WITH ORDINALITY AS p(body, i)
-    CROSS JOIN LATERAL jsonb_array_elements(p.body->'entry') WITH ORDINALITY AS e(entry, ord)
-    CROSS JOIN LATERAL jsonb_array_elements(
-      CASE WHEN jsonb_typeof(e.entry->'changes') = 'array' THEN e.entry->'changes' ELSE '[]' END
-    ) WITH ORDINALITY AS ch(change, ord)
-    WHERE jsonb_typeof(ch.change->'value') = 'object'
-  )
+  -- Flatten payloads[].entry[].changes[].value.messages once, noting the first
+  -- malformed message and how many statuses and errors there are (those are
+  -- walked only when present: most POSTs carry one message and nothing else).
   SELECT
     coalesce(array_agg(ROW(
         m.msg->>'id', m.msg->>'from', coalesce(m.msg->>'type', 'unknown'),
         c.value->'metadata'->>'phone_number_id', c.value->'metadata'->>'display_phone_number',
         CASE WHEN m.msg->>'timestamp' ~ '^[0-9]{1,12}$' THEN (m.msg->>'timestamp')::bigint END,
-        m.msg, c.contact_map -> (m.msg->>'from'),
+        m.msg,
+        -- the sender's contacts[] entry: nearly always the first and only one
+        CASE WHEN c.value->'contacts'->0->>'wa_id' = m.msg->>'from' THEN c.value->'contacts'->0
+             ELSE jsonb_path_query_first(c.value->'contacts', '$[*] ? (@.wa_id == $w)',
+                                         jsonb_build_object('w', m.msg->>'from')) END,
         c.entry_ord - 1, c.change_ord - 1, m.ord - 1, c.payload_ord)::wapipe.inbound_message
       ORDER BY c.payload_ord, c.entry_ord, c.change_ord, m.ord) FILTER (WHERE m.msg IS NOT NULL), '{}'),
-    (SELECT coalesce(jsonb_agg(jsonb_build_object(
-        'status', s.st, 'phone_number_id', c2.value->'metadata'->>'phone_number_id',
-        'payload', c2.payload_ord,
-        'position', jsonb_build_array(c2.entry_ord - 1, c2.change_ord - 1, s.ord - 1))), '[]')
-     FROM changes c2
-     CROSS JOIN LATERAL jsonb_array_elements(
-       CASE WHEN jsonb_typeof(c2.value->'statuses') = 'array' THEN c2.value->'statuses' ELSE '[]' END
-     ) WITH ORDINALITY AS s(st, ord)),
-    (SELECT coalesce(sum(jsonb_array_length(c3.value->'errors')), 0)::integer
-     FROM changes c3 WHERE jsonb_typeof(c3.value->'errors') = 'array')
-  INTO v_parsed, v_statuses, v_error_total
-  FROM changes c
+    min(ARRAY[c.payload_ord, c.entry_ord - 1, c.change_ord - 1, m.ord - 1])
+      FILTER (WHERE m.msg IS NOT NULL
+                AND (jsonb_typeof(m.msg) IS DISTINCT FROM 'object'
+                     OR coalesce(m.msg->>'id', '') = '' OR coalesce(m.msg->>'from', '') = ''
+                     OR coalesce(c.value->'metadata'->>'phone_number_id', '') = '')),
+    -- one row per change has m.ord 1 or no message at all: count its arrays once
+    coalesce(sum(jsonb_array_length(c.value->'statuses'))
+      FILTER (WHERE coalesce(m.ord, 1) = 1 AND jsonb_typeof(c.value->'statuses') = 'array'), 0),
+    coalesce(sum(jsonb_array_length(c.value->'errors'))
+      FILTER (WHERE coalesce(m.ord, 1) = 1 AND jsonb_typeof(c.value->'errors') = 'array'), 0)
+  INTO v_parsed, v_bad_at, v_status_total, v_error_total
+  FROM unnest(payloads) WITH ORDINALITY AS p(body, payload_ord)
+  CROSS JOIN LATERAL jsonb_array_elements(p.body->'entry') WITH ORDINALITY AS e(entry, entry_ord)
+  CROSS JOIN LATERAL jsonb_array_elements(
+    CASE WHEN jsonb_typeof(e.entry->'changes') = 'array' THEN e.entry->'changes' ELSE '[]' END
+  ) WITH ORDINALITY AS ch(change, change_ord)
+  CROSS JOIN LATERAL (SELECT p.payload_ord, e.entry_ord, ch.change_ord, ch.change->'value' AS value) c
   LEFT JOIN LATERAL jsonb_array_elements(
     CASE WHEN jsonb_typeof(c.value->'messages') = 'array' THEN c.value->'messages' ELSE '[]' END
-  ) WITH ORDINALITY AS m(msg, ord) ON true;
-  v_parsed := coalesce(v_parsed, '{}');
-  v_statuses := coalesce(v_statuses, '[]');
+  ) WITH ORDINALITY AS m(msg, ord) ON true
+  WHERE jsonb_typeof(c.value) = 'object';
 
   -- Refuse shapes we cannot deduplicate or route, before storing anything.
-  IF cardinality(v_parsed) > 0 THEN
-    SELECT p.payload_ord AS i, format('entry[%s].changes[%s].value.messages[%s]', p.entry_pos,
-                                      p.change_pos, p.message_pos) AS position
-    INTO v_bad
-    FROM unnest(v_parsed) p
-    WHERE jsonb_typeof(p.payload) IS DISTINCT FROM 'object'
-       OR coalesce(p.wamid, '') = '' OR coalesce(p.from_wa_id, '') = ''
-       OR coalesce(p.phone_number_id, '') = ''
-    LIMIT 1;
-    IF FOUND THEN
-      IF v_n > 1 THEN
-        v_where := format('payload %s: ', v_bad.i);
-      END IF;
-      RAISE EXCEPTION '%malformed message at %: a message needs an object with "id" and "from", and its change needs metadata.phone_number_id',
-        v_where, v_bad.position USING ERRCODE = '22023';
+  IF v_bad_at IS NOT NULL THEN
+    IF v_n > 1 THEN
+      v_where := format('payload %s: ', v_bad_at[1]);
     END IF;
+    RAISE EXCEPTION '%malformed message at entry[%].changes[%].value.messages[%]: a message needs an object with "id" and "from", and its change needs metadata.phone_number_id',
+      v_where, v_bad_at[2], v_bad_at[3], v_bad_at[4] USING ERRCODE = '22023';
   END IF;
-  IF jsonb_array_length(v_statuses) > 0 THEN
+  v_statuses := '[]';
+  IF v_status_total > 0 THEN
+    SELECT coalesce(jsonb_agg(jsonb_build_object(
+             'status', s.st, 'phone_number_id', ch.change->'value'->'metadata'->>'phone_number_id',
+             'payload', p.i,
+             'position', jsonb_build_array(e.ord - 1, ch.ord - 1, s.ord - 1))), '[]')
+    INTO v_statuses
+    FROM unnest(payloads) WITH ORDINALITY AS p(body, i)
+    CROSS JOIN LATERAL jsonb_array_elements(p.body->'entry') WITH ORDINALITY AS e(entry, ord)
+    CROSS JOIN LATERAL jsonb_array_elements(
+      CASE WHEN jsonb_typeof(e.entry->'changes') = 'array' THEN e.entry->'changes' ELSE '[]' END
+    ) WITH ORDINALITY AS ch(change, ord)
+    CROSS JOIN LATERAL jsonb_array_elements(
+      CASE WHEN jsonb_typeof(ch.change->'value') = 'object'
+            AND jsonb_typeof(ch.change->'value'->'statuses') = 'array'
+           THEN ch.change->'value'->'statuses' ELSE '[]' END
+    ) WITH ORDINALITY AS s(st, ord);
+
     SELECT (s->>'payload')::integer AS i,
            format('entry[%s].changes[%s].value.statuses[%s]', s->'position'->0, s->'position'->1,
                   s->'position'->2) AS position
@@ -139,8 +144,17 @@ BEGIN
   END IF;
 
   -- Event ids now, so every row below can reference its POST's event.
-  SELECT array_agg(nextval('wapipe.webhook_events_id_seq'::regclass)) INTO v_event_ids
-  FROM generate_series(1, v_n);
+  IF v_n = 1 THEN  -- the usual call: plain expressions, no query to run
+    v_event_ids := ARRAY[nextval('wapipe.webhook_events_id_seq'::regclass)];
+    v_totals := ARRAY[cardinality(v_parsed)];
+  ELSE
+    SELECT array_agg(nextval('wapipe.webhook_events_id_seq'::regclass)) INTO v_event_ids
+    FROM generate_series(1, v_n);
+    SELECT array_agg((SELECT count(*) FROM unnest(v_parsed) p WHERE p.payload_ord = g.i)::integer
+                     ORDER BY g.i)
+    INTO v_totals
+    FROM generate_series(1, v_n) g(i);
+  END IF;
 
   -- Statuses of our outbound messages: keep the furthest one per wamid; never go back.
   IF jsonb_array_length(v_statuses) > 0 THEN
@@ -205,8 +219,11 @@ BEGIN
   -- POST stores in the meantime loses the ON CONFLICT race and, as its queue id
   -- comes from the queue's own sequence up front, no queue entry is ever written
   -- for it (a gap in msg_id, nothing else).
-  v_aging := make_interval(secs => wapipe._setting_num('claim.priority_aging_seconds'));
-  WITH candidates AS (
+  WITH aging AS (
+    -- wapipe._setting_num written out: one statement less per call
+    SELECT make_interval(secs => (s.value #>> '{}')::double precision) AS step
+    FROM wapipe.settings s WHERE s.key = 'claim.priority_aging_seconds'
+  ), candidates AS (
     SELECT DISTINCT ON (u.wamid) u.*, coalesce(r.priority, 0)::smallint AS priority,
            u.phone_number_id || ':' || u.from_wa_id AS conversation_key
     FROM unnest(v_parsed) WITH ORDINALITY AS u(wamid, from_wa_id, message_type, phone_number_id,
@@ -258,7 +275,8 @@ BEGIN
       head_wa_timestamp, head_received_at, head_rank, available_at, last_message_at)
     SELECT DISTINCT ON (i.conversation_key)
            i.conversation_key, i.phone_number_id, i.from_wa_id, i.id, i.priority,
-           i.wa_timestamp, i.received_at, i.received_at - i.priority * v_aging, v_now, v_now
+           i.wa_timestamp, i.received_at, i.received_at - i.priority * coalesce((SELECT a.step FROM aging a), interval '30 seconds'),
+           v_now, v_now
     FROM inserted i
     ORDER BY i.conversation_key, i.wa_timestamp, i.id
     ON CONFLICT (conversation_key) DO UPDATE
@@ -273,37 +291,50 @@ BEGIN
              AND (excluded.head_wa_timestamp, excluded.head_message_id)
                  < (cv.head_wa_timestamp, cv.head_message_id))
     RETURNING 1
-  ), counts AS (
-    SELECT g.i, (SELECT count(*) FROM inserted i WHERE i.webhook_event_id = v_event_ids[g.i])::integer AS n,
-           (SELECT count(*) FROM unnest(v_parsed) p WHERE p.payload_ord = g.i)::integer AS total
-    FROM generate_series(1, v_n) g(i)
-  ), events AS (
+  )
+  -- (queued and heads run to completion whether read or not)
+  SELECT coalesce(array_agg(i.webhook_event_id), '{}') INTO v_new_events FROM inserted i;
+
+  -- The raw events, each with its counts.
+  IF v_n = 1 THEN
+    v_new := ARRAY[cardinality(v_new_events)];
     INSERT INTO wapipe.webhook_events (
       id, correlation_id, payload, new_messages, duplicates, statuses, errors)
     OVERRIDING SYSTEM VALUE
-    SELECT v_event_ids[k.i], correlation_ids[k.i], payloads[k.i], k.n, k.total - k.n,
-           v_status_ct[k.i], v_errors[k.i]
-    FROM counts k
-    ORDER BY k.i
-    RETURNING 1
-  )
-  -- (queued, heads and events run to completion whether read or not)
-  SELECT array_agg(k.n ORDER BY k.i) INTO v_new FROM counts k;
+    VALUES (v_event_ids[1], correlation_ids[1], payloads[1], v_new[1], v_totals[1] - v_new[1],
+            v_status_ct[1], v_errors[1]);
+  ELSE
+    SELECT array_agg((SELECT count(*) FROM unnest(v_new_events) e WHERE e = v_event_ids[g.i])::integer
+                      ORDER BY g.i)
+    INTO v_new
+    FROM generate_series(1, v_n) g(i);
+    INSERT INTO wapipe.webhook_events (
+      id, correlation_id, payload, new_messages, duplicates, statuses, errors)
+    OVERRIDING SYSTEM VALUE
+    SELECT v_event_ids[g.i], correlation_ids[g.i], payloads[g.i], v_new[g.i],
+           v_totals[g.i] - v_new[g.i], v_status_ct[g.i], v_errors[g.i]
+    FROM generate_series(1, v_n) g(i);
+  END IF;
 
   -- Wake the workers (LISTEN on pgmq's channel) once per call; they also poll,
   -- so a wake-up another concurrent ingest sends instead of this one costs
   -- little latency (see wapipe._wake_workers; its two statements written out).
-  IF EXISTS (SELECT 1 FROM unnest(v_new) n WHERE n > 0) THEN
+  IF cardinality(v_new_events) > 0 THEN
     IF pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('wapipe.wake_workers'), 0) THEN
       PERFORM pg_catalog.pg_notify('pgmq.q_wapipe_inbound.INSERT', NULL);
     END IF;
   END IF;
 
-  RETURN QUERY
-  SELECT g.i::integer, v_event_ids[g.i], v_new[g.i],
-         (SELECT count(*) FROM unnest(v_parsed) p WHERE p.payload_ord = g.i)::integer - v_new[g.i],
-         v_status_ct[g.i], v_errors[g.i]
-  FROM generate_series(1, v_n) g(i);
+  IF v_n = 1 THEN
+    ord := 1; event_id := v_event_ids[1]; new_messages := v_new[1];
+    duplicates := v_totals[1] - v_new[1]; statuses := v_status_ct[1]; errors := v_errors[1];
+    RETURN NEXT;
+  ELSE
+    RETURN QUERY
+    SELECT g.i::integer, v_event_ids[g.i], v_new[g.i], v_totals[g.i] - v_new[g.i],
+           v_status_ct[g.i], v_errors[g.i]
+    FROM generate_series(1, v_n) g(i);
+  END IF;
 END
 $$;
 COMMENT ON FUNCTION wapipe.ingest_webhooks(jsonb[], text[]) IS
