@@ -56,6 +56,7 @@ class Runtime:
     settings: Settings
     pool: AsyncConnectionPool[Any]
     metrics: IngressMetrics
+    batcher: store.IngestBatcher
     expected_migrations: frozenset[str]
     readiness_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     readiness_checked_at: float = float("-inf")
@@ -137,7 +138,7 @@ async def receive_webhook(request: Request) -> Response:
 
     started = time.perf_counter()
     try:
-        result = await store.ingest(runtime.pool, text, cid, settings.db_timeout_seconds)
+        result = await runtime.batcher.ingest(text, cid)
     except store.PayloadRejected as exc:
         return _refuse(400, str(exc))
     except DatabaseUnavailable as exc:
@@ -150,6 +151,7 @@ async def receive_webhook(request: Request) -> Response:
         )
     elapsed = time.perf_counter() - started
     metrics.ingest_seconds.observe(elapsed)
+    metrics.ingest_batch_size.observe(result.batch_size)
     metrics.messages.labels("accepted").inc(result.new_messages)
     metrics.messages.labels("duplicate").inc(result.duplicates)
     metrics.statuses.inc(result.statuses)
@@ -162,6 +164,7 @@ async def receive_webhook(request: Request) -> Response:
         errors=result.errors,
         size=len(body),
         ingest_ms=round(elapsed * 1000, 2),
+        batch=result.batch_size,
     )
     return JSONResponse(
         {
@@ -311,6 +314,12 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             settings=current,
             pool=pool,
             metrics=metrics,
+            batcher=store.IngestBatcher(
+                pool,
+                batch_max=current.ingest_batch_max,
+                calls_max=current.ingest_calls_max,
+                timeout=current.db_timeout_seconds,
+            ),
             expected_migrations=store.expected_migrations(),
             status_token=status_token_from_env(),
         )

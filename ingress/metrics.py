@@ -28,8 +28,14 @@ class IngressMetrics:
         )
         self.ingest_seconds = Histogram(
             "wapipe_ingress_ingest_seconds",
-            "Time of the ingest_webhook round trip (connection + call + commit)",
+            "Time from a POST's ingest request to its commit (wait for a call slot, call, commit)",
             buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.ingest_batch_size = Histogram(
+            "wapipe_ingress_ingest_batch_size",
+            "POSTs stored by the same ingest call (group commit under load)",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128),
             registry=r,
         )
         self.messages = Counter(

@@ -12,6 +12,15 @@ INGEST_WEBHOOK: LiteralString = (
     "FROM wapipe.ingest_webhook(%(payload)s::jsonb, %(correlation_id)s)"
 )
 
+# Group commit (store.IngestBatcher): several POSTs, one call, one transaction. The
+# payloads travel as one JSON array, joined from the checked texts: a text[] would
+# be escaped character by character in Python first.
+INGEST_WEBHOOKS: LiteralString = (
+    "SELECT ord, event_id, new_messages, duplicates, statuses, errors "
+    "FROM wapipe.ingest_webhooks(ARRAY(SELECT p FROM jsonb_array_elements(%(payloads)s::jsonb)"
+    " WITH ORDINALITY AS t(p, i) ORDER BY i), %(correlation_ids)s::text[])"
+)
+
 # Readiness: migrations yoyo has applied (compared with db/schema/ on disk).
 APPLIED_MIGRATIONS: LiteralString = "SELECT migration_id FROM public._yoyo_migration"
 

@@ -214,6 +214,13 @@ class Cluster:
             f"cron.host = '{self.socket_dir}'",
             "max_connections = 200",
             "shared_buffers = '256MB'",
+            # Write-heavy: ingest touches pages all over its indexes, and the first
+            # change of a page after a checkpoint logs the whole page. Compress those
+            # images and checkpoint less often (crash recovery replays more, still
+            # seconds).
+            "wal_compression = 'lz4'",
+            "max_wal_size = '4GB'",
+            "checkpoint_timeout = '15min'",
             "timezone = 'UTC'",
             "log_timezone = 'UTC'",
         ]

@@ -14,7 +14,14 @@
 CREATE OR REPLACE FUNCTION wapipe.ingest_webhooks(payloads jsonb[], correlation_ids text[] DEFAULT NULL)
 RETURNS TABLE (ord integer, event_id bigint, new_messages integer, duplicates integer,
                statuses integer, errors integer)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = '' SET plan_cache_mode = force_generic_plan
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+-- One plan per statement for the session (a custom plan per call cost more to make
+-- than to run), and never a scan or hash of a whole table: every lookup here is a
+-- key probe. Statistics cannot mislead it, not even on a new install whose tables
+-- autovacuum has not analysed yet (a plan made then would scan processed_messages
+-- on every call until the next analyse).
+SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
 AS $$
 DECLARE
   v_n          integer := coalesce(cardinality(payloads), 0);
