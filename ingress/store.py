@@ -20,7 +20,10 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from ingress import queries
 from wapipe.db import CONNECT_TIMEOUT_SECONDS, first_line
 from wapipe.errors import DatabaseUnavailable
+from wapipe.log import get_logger
 from wapipe.settings import DB_DIR, Settings, mask_url
+
+log = get_logger("wapipe.ingress")
 
 # A pooled connection can be dead after a database restart: try another one
 # (ingest_webhook is idempotent on wamid, so even a commit whose answer was lost
@@ -216,9 +219,7 @@ class IngestBatcher:
             async with asyncio.timeout(self.timeout):
                 return await asyncio.shield(result)
         except TimeoutError as exc:
-            raise DatabaseUnavailable(
-                f"database did not answer within {self.timeout:g} s"
-            ) from exc
+            raise DatabaseUnavailable(f"database did not answer within {self.timeout:g} s") from exc
         finally:
             if not result.done():
                 result.cancel()  # not sent yet: leave it out; sent: the answer is dropped
@@ -253,8 +254,13 @@ class IngestBatcher:
                 [w.correlation_id for w in group],
                 self.timeout,
             )
-        except PayloadRejected:
+        except PayloadRejected as exc:
             # Someone's payload is bad and nothing was stored: each on its own.
+            log.info(
+                "ingest group refused, storing its POSTs one by one",
+                size=len(group),
+                reason=str(exc),
+            )
             await asyncio.gather(*(self._alone(w) for w in group))
             return
         except Exception as exc:  # DatabaseUnavailable and anything unexpected

@@ -97,3 +97,55 @@ def test_eight_connections_ingest_200_single_message_posts_in_random_orders(
         """
     ).fetchall()
     assert bad == []
+
+
+def test_four_connections_ingest_overlapping_groups_in_different_orders(connect: Connect) -> None:
+    """Group commit: the same 300 POSTs, grouped and ordered differently by each of four
+    connections (as four ingress processes would see Meta's re-deliveries): every wamid
+    is stored and queued once, each message under exactly one event, no deadlock, and
+    every conversation's head is its oldest message."""
+    payloads = [
+        webhook([text_message(f"2507200{n % 30:05d}", f"m{n}", f"wamid.group.{n}")])
+        for n in range(300)
+    ]
+    conns = [connect() for _ in range(4)]
+    new_total: list[int] = []
+    lock = threading.Lock()
+
+    def ingest(n: int) -> None:
+        rng = random.Random(100 + n)
+        # the same groups at the same time on every connection (most overlap), each
+        # group in its own order per connection, and now and then regrouped
+        for start in range(0, 300, 30):
+            group = list(range(start, start + 30))
+            rng.shuffle(group)
+            parts = [group] if rng.random() < 0.7 else [group[:12], group[12:]]
+            for part in parts:
+                run_group(n, part)
+
+    def run_group(n: int, group: list[int]) -> None:
+        rows = conns[n].execute(
+            "SELECT new_messages FROM wapipe.ingest_webhooks(%s::jsonb[], %s::text[])",
+            ([Jsonb(payloads[k]) for k in group], [f"cid-{n}-{k}" for k in group]),
+        ).fetchall()
+        assert len(rows) == len(group)
+        with lock:
+            new_total.extend(int(r[0]) for r in rows)
+
+    _run_concurrently(4, ingest)
+    assert sum(new_total) == 300
+    assert _queued(conns[0]) == (300, 300)
+    row = conns[0].execute(
+        "SELECT count(*), count(DISTINCT webhook_event_id) FROM wapipe.processed_messages"
+    ).fetchone()
+    assert row == (300, 300)
+    bad = conns[0].execute(
+        """
+        SELECT c.conversation_key FROM wapipe.conversations c
+        WHERE c.head_message_id IS DISTINCT FROM (
+          SELECT m.id FROM wapipe.processed_messages m
+          WHERE m.conversation_key = c.conversation_key
+          ORDER BY m.wa_timestamp, m.id LIMIT 1)
+        """
+    ).fetchall()
+    assert bad == []

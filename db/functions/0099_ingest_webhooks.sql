@@ -239,18 +239,28 @@ BEGIN
     LEFT JOIN wapipe.priority_rules r ON r.message_type = u.message_type
     WHERE NOT EXISTS (SELECT 1 FROM wapipe.processed_messages pm WHERE pm.wamid = u.wamid)
     ORDER BY u.wamid, u.pos
+  ), numbered AS (
+    -- ids follow the payloads (the tie-break within one WhatsApp second), taken
+    -- after the sort; the queue id is taken now too
+    SELECT c.*, nextval('wapipe.processed_messages_id_seq'::regclass) AS id,
+           nextval('pgmq.q_wapipe_inbound_msg_id_seq'::regclass) AS queue_msg_id
+    FROM candidates c
+    ORDER BY c.pos
   ), inserted AS (
+    -- ...but rows go in in wamid order: two calls that share wamids (Meta delivers
+    -- the same message again, in another group) wait for each other in one order
+    -- and never deadlock.
     INSERT INTO wapipe.processed_messages AS pm (
-      wamid, conversation_key, phone_number_id, display_phone_number, from_wa_id,
+      id, wamid, conversation_key, phone_number_id, display_phone_number, from_wa_id,
       message_type, payload, contact, wa_timestamp, priority, queue_msg_id,
       correlation_id, webhook_event_id)
-    SELECT c.wamid, c.conversation_key, c.phone_number_id, c.display_phone_number,
+    OVERRIDING SYSTEM VALUE
+    SELECT c.id, c.wamid, c.conversation_key, c.phone_number_id, c.display_phone_number,
            c.from_wa_id, c.message_type, c.payload, c.contact,
-           coalesce(to_timestamp(c.wa_ts), v_now), c.priority,
-           nextval('pgmq.q_wapipe_inbound_msg_id_seq'::regclass),
+           coalesce(to_timestamp(c.wa_ts), v_now), c.priority, c.queue_msg_id,
            correlation_ids[c.payload_ord], v_event_ids[c.payload_ord]
-    FROM candidates c
-    ORDER BY c.pos  -- ids follow the payloads: the tie-break within one WhatsApp second
+    FROM numbered c
+    ORDER BY c.wamid
     ON CONFLICT (wamid) DO NOTHING
     RETURNING pm.id, pm.wamid, pm.queue_msg_id, pm.conversation_key, pm.phone_number_id,
               pm.from_wa_id, pm.message_type, pm.priority, pm.wa_timestamp, pm.received_at,
