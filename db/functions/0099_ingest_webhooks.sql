@@ -73,6 +73,21 @@ BEGIN
   -- Flatten payloads[].entry[].changes[].value.messages once, noting the first
   -- malformed message and how many statuses and errors there are (those are
   -- walked only when present: most POSTs carry one message and nothing else).
+  WITH changes AS MATERIALIZED (  -- materialized: each contact map is built once
+    SELECT p.payload_ord, e.entry_ord, ch.change_ord, ch.change->'value' AS value,
+           -- wa_id -> contact, built only for a change with several contacts
+           CASE WHEN jsonb_typeof(ch.change->'value'->'contacts') = 'array' THEN
+             CASE WHEN jsonb_array_length(ch.change->'value'->'contacts') > 1 THEN
+               (SELECT jsonb_object_agg(ct->>'wa_id', ct)
+                FROM jsonb_array_elements(ch.change->'value'->'contacts') ct
+                WHERE ct->>'wa_id' IS NOT NULL) END END AS contact_map
+    FROM unnest(payloads) WITH ORDINALITY AS p(body, payload_ord)
+    CROSS JOIN LATERAL jsonb_array_elements(p.body->'entry') WITH ORDINALITY AS e(entry, entry_ord)
+    CROSS JOIN LATERAL jsonb_array_elements(
+      CASE WHEN jsonb_typeof(e.entry->'changes') = 'array' THEN e.entry->'changes' ELSE '[]' END
+    ) WITH ORDINALITY AS ch(change, change_ord)
+    WHERE jsonb_typeof(ch.change->'value') = 'object'
+  )
   SELECT
     coalesce(array_agg(ROW(
         m.msg->>'id', m.msg->>'from', coalesce(m.msg->>'type', 'unknown'),
@@ -81,8 +96,7 @@ BEGIN
         m.msg,
         -- the sender's contacts[] entry: nearly always the first and only one
         CASE WHEN c.value->'contacts'->0->>'wa_id' = m.msg->>'from' THEN c.value->'contacts'->0
-             ELSE jsonb_path_query_first(c.value->'contacts', '$[*] ? (@.wa_id == $w)',
-                                         jsonb_build_object('w', m.msg->>'from')) END,
+             ELSE c.contact_map -> (m.msg->>'from') END,
         c.entry_ord - 1, c.change_ord - 1, m.ord - 1, c.payload_ord)::wapipe.inbound_message
       ORDER BY c.payload_ord, c.entry_ord, c.change_ord, m.ord) FILTER (WHERE m.msg IS NOT NULL), '{}'),
     min(ARRAY[c.payload_ord, c.entry_ord - 1, c.change_ord - 1, m.ord - 1])
@@ -96,16 +110,10 @@ BEGIN
     coalesce(sum(jsonb_array_length(c.value->'errors'))
       FILTER (WHERE coalesce(m.ord, 1) = 1 AND jsonb_typeof(c.value->'errors') = 'array'), 0)
   INTO v_parsed, v_bad_at, v_status_total, v_error_total
-  FROM unnest(payloads) WITH ORDINALITY AS p(body, payload_ord)
-  CROSS JOIN LATERAL jsonb_array_elements(p.body->'entry') WITH ORDINALITY AS e(entry, entry_ord)
-  CROSS JOIN LATERAL jsonb_array_elements(
-    CASE WHEN jsonb_typeof(e.entry->'changes') = 'array' THEN e.entry->'changes' ELSE '[]' END
-  ) WITH ORDINALITY AS ch(change, change_ord)
-  CROSS JOIN LATERAL (SELECT p.payload_ord, e.entry_ord, ch.change_ord, ch.change->'value' AS value) c
+  FROM changes c
   LEFT JOIN LATERAL jsonb_array_elements(
     CASE WHEN jsonb_typeof(c.value->'messages') = 'array' THEN c.value->'messages' ELSE '[]' END
-  ) WITH ORDINALITY AS m(msg, ord) ON true
-  WHERE jsonb_typeof(c.value) = 'object';
+  ) WITH ORDINALITY AS m(msg, ord) ON true;
 
   -- Refuse shapes we cannot deduplicate or route, before storing anything.
   IF v_bad_at IS NOT NULL THEN
@@ -221,11 +229,11 @@ BEGIN
       ON k.webhook_event_id = v_event_ids[g.i];
   END IF;
 
-  -- Messages, the queue, the conversation heads and the raw events: one statement.
-  -- Known wamids are skipped before anything is written; a wamid that a concurrent
-  -- POST stores in the meantime loses the ON CONFLICT race and, as its queue id
-  -- comes from the queue's own sequence up front, no queue entry is ever written
-  -- for it (a gap in msg_id, nothing else).
+  -- Messages, the queue and the conversation heads: one statement. A known wamid
+  -- (stored before, or by a concurrent POST that commits first) is skipped by ON
+  -- CONFLICT before anything of it is written; its ids, taken up front from the
+  -- sequences, are simply never used (gaps, nothing else), and only messages
+  -- actually stored get a queue entry.
   WITH aging AS (
     -- wapipe._setting_num written out: one statement less per call
     SELECT make_interval(secs => (s.value #>> '{}')::double precision) AS step
@@ -237,7 +245,6 @@ BEGIN
                                               display_phone_number, wa_ts, payload, contact,
                                               entry_pos, change_pos, message_pos, payload_ord, pos)
     LEFT JOIN wapipe.priority_rules r ON r.message_type = u.message_type
-    WHERE NOT EXISTS (SELECT 1 FROM wapipe.processed_messages pm WHERE pm.wamid = u.wamid)
     ORDER BY u.wamid, u.pos
   ), numbered AS (
     -- ids follow the payloads (the tie-break within one WhatsApp second), taken
