@@ -196,7 +196,7 @@ ORDER BY s.stage;
 -- Bad:     message_error_rate above a few percent, or a sudden step up at one hour (a deploy,
 --          an agent outage); service_failure_rate above the breakers' thresholds (0.5 / 0.6).
 -- Do:      query 8 for what the errors are; correlate with deploys; query 11 for breakers.
--- Index:   processed_messages_received_at_idx, dead_letters_dead_at_idx,
+-- Index:   processed_messages_received_at_brin, dead_letters_dead_at_idx,
 --          service_calls_called_at_idx, outbox_created_at_idx: each a 24-hour range scan
 --          (~100 ms on 400 000 rows per table; PostgreSQL may JIT-compile it first: SET jit = off).
 WITH hours AS (
@@ -448,7 +448,7 @@ LIMIT 200;
 --          slowly (check GET /metrics wapipe_ingress_requests_total{status!="200"} and ingest
 --          latency); duplicates are harmless (each wamid is processed once), but are a symptom.
 -- Do:      look at ingress 5xx/503 (database unreachable/slow) and latency in Grafana.
--- Index:   webhook_events_received_at_idx: a 24-hour range scan.
+-- Index:   webhook_events_received_at_brin: a 24-hour range scan.
 WITH hours AS (
   SELECT generate_series(date_trunc('hour', now()) - interval '23 hours', date_trunc('hour', now()),
                          interval '1 hour') AS hour

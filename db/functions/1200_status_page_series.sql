@@ -10,7 +10,7 @@
 -- finished after the minute's end, minus those received after it - exact except for
 -- replayed dead letters, which count as unfinished since they were first received.
 -- Unfinished is `processed_at IS NULL` (migration 0013's CHECK), so every row read
--- comes through an index: processed_messages_received_at_idx, the finished and the
+-- comes through an index: processed_messages_received_at_brin, the finished and the
 -- unfinished partial indexes, dead_letters_dead_at_idx.
 CREATE OR REPLACE FUNCTION wapipe.status_page_series(minutes integer DEFAULT 60)
 RETURNS TABLE (
