@@ -38,7 +38,7 @@ DECLARE
   v_new        integer[];
   v_new_events bigint[];
   v_totals     integer[];
-  v_now        timestamptz := clock_timestamp();
+  v_now        timestamptz := clock_timestamp();  -- the queue entries' vt, as pgmq.send sets it
 BEGIN
   IF v_n = 0 THEN
     RETURN;
@@ -264,7 +264,7 @@ BEGIN
     OVERRIDING SYSTEM VALUE
     SELECT c.id, c.wamid, c.conversation_key, c.phone_number_id, c.display_phone_number,
            c.from_wa_id, c.message_type, c.payload, c.contact,
-           coalesce(to_timestamp(c.wa_ts), v_now), c.priority, c.queue_msg_id,
+           coalesce(to_timestamp(c.wa_ts), now()), c.priority, c.queue_msg_id,
            correlation_ids[c.payload_ord], v_event_ids[c.payload_ord]
     FROM numbered c
     ORDER BY c.wamid
@@ -300,7 +300,7 @@ BEGIN
     SELECT DISTINCT ON (i.conversation_key)
            i.conversation_key, i.phone_number_id, i.from_wa_id, i.id, i.priority,
            i.wa_timestamp, i.received_at, i.received_at - i.priority * coalesce((SELECT a.step FROM aging a), interval '30 seconds'),
-           v_now, v_now
+           now(), now()
     FROM inserted i
     ORDER BY i.conversation_key, i.wa_timestamp, i.id
     ON CONFLICT (conversation_key) DO UPDATE
@@ -311,7 +311,7 @@ BEGIN
                               ELSE cv.available_at END,
           last_message_at = excluded.last_message_at
       WHERE cv.head_message_id IS NULL
-         OR ((cv.locked_by IS NULL OR cv.locked_until <= v_now)
+         OR ((cv.locked_by IS NULL OR cv.locked_until <= now())
              AND (excluded.head_wa_timestamp, excluded.head_message_id)
                  < (cv.head_wa_timestamp, cv.head_message_id))
     RETURNING 1
