@@ -29,6 +29,7 @@ from psycopg.types.json import Jsonb
 
 from bench.common import bench_database
 from worker.config import ServiceConfig, WorkerConfig
+from worker.main import run_async
 from worker.runner import Worker
 
 MESSAGES = 3000
@@ -80,9 +81,14 @@ def _ingest(conn: psycopg.Connection[Any], messages: list[dict[str, Any]]) -> No
         )
 
 
+_NOOP_ANSWER = b'{"reply":"ok"}'
+_NOOP_HEADERS = [(b"Content-Type", b"application/json")]
+
+
 def _noop_agent() -> httpx.AsyncClient:
     def answer(_: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json={"reply": "ok"})
+        # a no-op agent: the same answer, already encoded
+        return httpx.Response(200, content=_NOOP_ANSWER, headers=_NOOP_HEADERS)
 
     return httpx.AsyncClient(transport=httpx.MockTransport(answer))
 
@@ -116,7 +122,7 @@ async def _run_worker_until(url: str, done: int) -> float:
 def wapipe_throughput(url: str) -> float:
     with psycopg.connect(url, autocommit=True) as conn:
         _ingest(conn, [_text(f"2507{i:08d}", "hi") for i in range(MESSAGES)])
-    took = asyncio.run(_run_worker_until(url, MESSAGES))
+    took = run_async(_run_worker_until(url, MESSAGES))
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute("SELECT count(*) FROM wapipe.outbox").fetchone()
         assert row is not None and row[0] == MESSAGES, row
@@ -179,7 +185,7 @@ def procrastinate_throughput(url: str) -> float:
             )
             return time.perf_counter() - started
 
-    took = asyncio.run(main())
+    took = run_async(main())  # the same event loop as `wapipe worker`
     return MESSAGES / took
 
 
@@ -205,7 +211,7 @@ async def _latency_run(url: str) -> None:
 
 
 def latency(url: str) -> tuple[float, float, int]:
-    asyncio.run(_latency_run(url))
+    run_async(_latency_run(url))
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute(
             "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms),"

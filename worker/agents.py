@@ -12,8 +12,11 @@ messages; the first choice's content becomes a text reply.
 
 from __future__ import annotations
 
+import http.cookiejar
+import json
 import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import httpx
@@ -38,6 +41,52 @@ class AgentReply:
     messages: list[dict[str, Any]]
     context: dict[str, Any] = field(default_factory=dict)
     workflow: dict[str, Any] | None = None
+
+
+class NoCookies(http.cookiejar.CookieJar):
+    """A cookie jar that keeps nothing: agents are stateless JSON APIs, and one client
+    serves every user, so a cookie one answer set must not ride along with the next
+    user's request. (It also spares httpx's cookie parsing on every response.)"""
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        return None
+
+    def add_cookie_header(self, request: Any) -> None:
+        return None
+
+
+@lru_cache(maxsize=256)
+def _url(endpoint: str, path: str) -> httpx.URL:
+    """An endpoint's URL, parsed once (httpx parses a str URL on every request)."""
+    return httpx.URL(endpoint + path)
+
+
+@lru_cache(maxsize=64)
+def _timeout(seconds: float) -> dict[str, float | None]:
+    return httpx.Timeout(seconds).as_dict()
+
+
+_JSON_HEADERS = ((b"Content-Type", b"application/json"), (b"Accept", b"application/json"))
+
+
+async def _post_json(
+    client: httpx.AsyncClient,
+    url: httpx.URL,
+    body: dict[str, Any],
+    headers: dict[str, str],
+    timeout: float,
+) -> httpx.Response:
+    """POST a JSON body. The request is built here with only the headers an agent needs
+    and sent as is: httpx's per-call merging of client URL, headers, cookies and params
+    (and every extra header it then walks) is most of the client-side cost of a call."""
+    request = httpx.Request(
+        "POST",
+        url,
+        content=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
+        headers=[*_JSON_HEADERS, *((k.encode(), v.encode()) for k, v in headers.items())],
+        extensions={"timeout": _timeout(timeout)},
+    )
+    return await client.send(request)
 
 
 def text_message(body: str) -> dict[str, Any]:
@@ -125,7 +174,7 @@ def _check_status(service: ServiceConfig, response: httpx.Response) -> None:
 
 def _json_body(service: ServiceConfig, response: httpx.Response) -> dict[str, Any]:
     try:
-        body = response.json()
+        body = json.loads(response.content)
     except ValueError as exc:
         raise AgentError(
             f"{service.name} answered with invalid JSON", code="agent_bad_json"
@@ -142,9 +191,10 @@ async def _call_wapipe(
     request: AgentRequest,
     timeout: float,
 ) -> AgentReply:
-    response = await client.post(
-        endpoint + service.path,
-        json={
+    response = await _post_json(
+        client,
+        _url(endpoint, service.path),
+        {
             "agent": request.agent,
             "user": request.user,
             "message": request.message,
@@ -153,8 +203,8 @@ async def _call_wapipe(
             "context": request.context,
             "correlation_id": request.correlation_id,
         },
-        headers={"X-Correlation-Id": request.correlation_id},
-        timeout=timeout,
+        {"X-Correlation-Id": request.correlation_id},
+        timeout,
     )
     _check_status(service, response)
     body = _json_body(service, response)
@@ -189,11 +239,12 @@ async def _call_openai(
     key = os.environ.get(service.api_key_env, "") if service.api_key_env else ""
     if key:
         headers["Authorization"] = f"Bearer {key}"
-    response = await client.post(
-        endpoint + service.path,
-        json={"model": service.model or "default", "messages": messages, "user": request.agent},
-        headers=headers,
-        timeout=timeout,
+    response = await _post_json(
+        client,
+        _url(endpoint, service.path),
+        {"model": service.model or "default", "messages": messages, "user": request.agent},
+        headers,
+        timeout,
     )
     _check_status(service, response)
     body = _json_body(service, response)

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from typing import Any
@@ -26,6 +27,7 @@ from worker.store import ClaimedMessage, Store
 from worker.workflows import Input, WorkflowEngine
 
 log = get_logger("worker.handler")
+_INFO = logging.getLogger("worker.handler")  # the level structlog filters this logger's lines at
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -45,6 +47,7 @@ class MessageHandler:
         self.workflows = workflows
         self.worker_id = worker_id
         self.metrics = metrics or WorkerMetrics()
+        self._known_agents = sorted(registry.services)
 
     async def handle(self, msg: ClaimedMessage) -> None:
         """Process one message to completion, retry or dead letter. Never raises (but cancel)."""
@@ -55,8 +58,7 @@ class MessageHandler:
         finally:
             self.metrics.in_flight.dec()
         if outcome in ("done", "retry", "dead"):
-            self.metrics.messages.labels(outcome).inc()
-            self.metrics.handle_seconds.observe(time.perf_counter() - started)
+            self.metrics.message_finished(outcome, time.perf_counter() - started)
         else:
             self.metrics.unfinished.labels(outcome).inc()
 
@@ -81,13 +83,14 @@ class MessageHandler:
             return await self._fail(
                 msg, f"{type(exc).__name__}: {exc}", True, type(exc).__name__, logged=True
             )
-        log.info(
-            "message_handled",
-            msg_id=msg.msg_id,
-            user=msg.from_wa_id,
-            attempt=msg.attempt,
-            handled_by=handled_by,
-        )
+        if _INFO.isEnabledFor(logging.INFO):  # one line per message: built only when kept
+            log.info(
+                "message_handled",
+                msg_id=msg.msg_id,
+                user=msg.from_wa_id,
+                attempt=msg.attempt,
+                handled_by=handled_by,
+            )
         return "done"
 
     async def _fail(
@@ -163,7 +166,7 @@ class MessageHandler:
         context = await self.store.context(
             user,
             default_agent=cfg.default_agent,
-            known_agents=sorted(self.registry.services),
+            known_agents=self._known_agents,
             preferred_agent=self._rule_agent(given),
             rate=(f"user:{user}", cfg.rate_limit_max, cfg.rate_limit_per)
             if msg.attempt <= 1
@@ -185,8 +188,10 @@ class MessageHandler:
             )
             return f"workflow:{state.workflow_type}"
 
+        breaker_closed = False
         if context.agent is not None and context.memory is not None:
             agent, memory = context.agent, context.memory
+            breaker_closed = context.breaker_state == "closed"
         else:  # a workflow is active but this message is not for it
             agent = await self._route(user, given)
             memory = await self.store.memory(user, agent)
@@ -203,7 +208,9 @@ class MessageHandler:
         service = self.registry.service(agent).config
         try:
             answer = await self.registry.call(
-                agent, lambda endpoint: call_agent(self.registry.client, service, endpoint, request)
+                agent,
+                lambda endpoint: call_agent(self.registry.client, service, endpoint, request),
+                breaker_closed=breaker_closed,
             )
         except ProcessingError as exc:
             exc.context.setdefault("service", agent)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 from wapipe.db import connect
 from wapipe.log import configure_logging
@@ -12,6 +14,21 @@ from wapipe.settings import database_url
 from worker.config import DEMO_AGENT_PORT, load_config
 from worker.metrics import metrics_port_from_env, refresh_seconds_from_env
 from worker.runner import Worker
+
+T = TypeVar("T")
+
+
+def run_async(main: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run, on uvloop when it is installed (uvicorn[standard] brings it).
+
+    The worker's own time per message is mostly event-loop work (tasks, futures,
+    socket readiness for the pool and the agents): uvloop does that in C.
+    """
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is installed with uvicorn[standard]
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 def run_worker(
@@ -47,7 +64,7 @@ def run_worker(
         worker.install_signal_handlers()
         await worker.run()
 
-    asyncio.run(main())
+    run_async(main())
     return 0
 
 

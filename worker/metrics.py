@@ -144,8 +144,26 @@ class WorkerMetrics:
         )
         self._breakers_seen: dict[str, str] = {}
         self._breaker_names: set[str] = set()
+        # labelled children, looked up once (labels() takes a lock and builds a key)
+        self._outcomes: dict[str, Any] = {}
+        self._calls: dict[tuple[str, str, str], Any] = {}
 
     # -- instrumentation helpers --------------------------------------------------
+
+    def message_finished(self, outcome: str, seconds: float) -> None:
+        """One message handled to an outcome (done, retry, dead): counted and timed."""
+        child = self._outcomes.get(outcome)
+        if child is None:
+            child = self._outcomes[outcome] = self.messages.labels(outcome)
+        child.inc()
+        self.handle_seconds.observe(seconds)
+
+    def agent_call(self, service: str, endpoint: str, result: str, seconds: float) -> None:
+        key = (service, endpoint, result)
+        child = self._calls.get(key)
+        if child is None:
+            child = self._calls[key] = self.agent_call_seconds.labels(service, endpoint, result)
+        child.observe(seconds)
 
     def observe_breaker(self, service: str, state: str) -> None:
         """Count a transition when `state` differs from what this worker last saw."""

@@ -26,6 +26,19 @@ COMPLETE_MESSAGE: LiteralString = (
     "SELECT message_id, outbox_ids, processing_ms FROM wapipe.complete_message("
     "%(msg_id)s, %(worker_id)s, %(reply)s, %(memory)s, %(workflow)s, %(handled_by)s)"
 )
+# Many completions in one call; one row per item with its own outcome (worker.store coalesces).
+COMPLETE_MESSAGES: LiteralString = (
+    "SELECT ord, msg_id, outcome, message_id, outbox_ids, processing_ms, error_code, error"
+    " FROM wapipe.complete_messages(%(worker_id)s, %(items)s)"
+)
+# message_context for many messages at once, plus the chosen agent's stored breaker state.
+MESSAGE_CONTEXTS: LiteralString = (
+    "SELECT ord, allowed, retry_after_ms, workflow_id, workflow_type, current_step, workflow_data,"
+    " workflow_version, agent, memory_id, session_id, memory_messages, memory_context,"
+    " breaker_state"
+    " FROM wapipe.message_contexts(%(items)s, %(default_agent)s, %(known_agents)s::text[],"
+    " %(rate_max)s::int, %(rate_per)s::interval)"
+)
 # One round trip before handling a message: rate limit, active workflow, else agent + memory.
 MESSAGE_CONTEXT: LiteralString = (
     "SELECT allowed, retry_after_ms, workflow_id, workflow_type, current_step, workflow_data,"
@@ -56,10 +69,10 @@ BREAKER_RECORD: LiteralString = (
     "SELECT wapipe.breaker_record(%(name)s, %(ok)s, %(duration_ms)s, %(endpoint)s, %(error)s)"
 )
 # Successes of calls made while the breaker was closed, recorded once a second per
-# worker: one transaction instead of one per call on the breaker's hot bucket row.
+# worker: one transaction (one bucket update, one insert) instead of one per call on
+# the breaker's hot bucket row.
 BREAKER_RECORD_SUCCESSES: LiteralString = (
-    "SELECT count(wapipe.breaker_record(%(name)s, true, d, %(endpoint)s, NULL))"
-    " FROM unnest(%(durations_ms)s::int[]) AS d"
+    "SELECT wapipe.breaker_record_successes(%(name)s, %(durations_ms)s::int[], %(endpoint)s)"
 )
 REGISTER_WORKER: LiteralString = (
     "SELECT wapipe.register_worker(%(worker_id)s, %(host)s, %(pid)s, %(info)s)"

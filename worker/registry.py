@@ -106,11 +106,16 @@ class ServiceRegistry:
                 half_open_calls=p.half_open_calls,
             )
 
-    async def call(self, name: str, fn: Callable[[str], Awaitable[T]]) -> T:
+    async def call(
+        self, name: str, fn: Callable[[str], Awaitable[T]], *, breaker_closed: bool = False
+    ) -> T:
         """fn(endpoint_url) under the service's shared breaker, on a healthy endpoint.
 
         ServiceUnavailable (breaker open, nothing healthy) lets the caller apply the
         fallback; AgentError is a failed call, already counted by the breaker.
+        breaker_closed: the caller read the breaker as closed moments ago
+        (message_contexts), so breaker_allow, whose closed answer is that same read,
+        is not asked again; open and half-open always go through breaker_allow.
         """
         svc = self.services[name]
         if not any(e.healthy for e in svc.endpoints):
@@ -118,7 +123,7 @@ class ServiceRegistry:
             if now - svc.rechecked_at >= ON_DEMAND_RECHECK_SECONDS:
                 svc.rechecked_at = now
                 await asyncio.gather(*(self._check(svc, ep) for ep in svc.endpoints))
-        state = await self.store.breaker_allow(name)
+        state = "closed" if breaker_closed else await self.store.breaker_allow(name)
         self.metrics.observe_breaker(name, state)
         if state == "open":
             raise ServiceUnavailable(f"{name}: circuit breaker open", code="breaker_open")
@@ -169,8 +174,7 @@ class ServiceRegistry:
                 log.warning("breaker_record_failed", service=name, calls=len(durations))
 
     def _observe_call(self, name: str, endpoint: str, result: str, started: float) -> None:
-        seconds = time.monotonic() - started
-        self.metrics.agent_call_seconds.labels(name, endpoint, result).observe(seconds)
+        self.metrics.agent_call(name, endpoint, result, time.monotonic() - started)
 
     async def _record(
         self, name: str, ok: bool, took_ms: int, endpoint: str, error: str | None

@@ -26,6 +26,7 @@ import httpx
 
 from wapipe.log import get_logger
 from wapipe.settings import load_settings
+from worker.agents import NoCookies
 from worker.config import WorkerConfig
 from worker.errors import StoreUnavailable
 from worker.handler import MessageHandler
@@ -64,13 +65,15 @@ class Worker:
         self.config = config
         self.worker_id = worker_id or new_worker_id()
         self.store = Store(database_url, min_size=2, max_size=min(config.concurrency + 4, 40))
-        # one client for every agent call: keep-alive connections are reused
+        # one client for every agent call: keep-alive connections are reused; no
+        # cookie jar (one client serves every user: see worker.agents.NoCookies)
         self.client = client or httpx.AsyncClient(
             limits=httpx.Limits(
                 max_connections=config.concurrency * 2 + 10,
                 max_keepalive_connections=config.concurrency + 10,
             ),
         )
+        self.client.cookies = NoCookies()
         # metrics_port 0: counted all the same, served by nobody (tests, benchmarks)
         self.metrics = WorkerMetrics()
         self.metrics_port = metrics_port
@@ -93,6 +96,8 @@ class Worker:
         self.wake = asyncio.Event()
         self.listening = False
         self.in_flight: dict[int, asyncio.Task[None]] = {}
+        self._beats: dict[int, asyncio.TimerHandle] = {}  # next claim extension per message
+        self._keepers: set[asyncio.Task[None]] = set()
         self.handled = 0
 
     # -- life cycle -------------------------------------------------------------
@@ -158,6 +163,9 @@ class Worker:
             await self._claim_loop()
             await self._drain()
         finally:
+            for beat in self._beats.values():
+                beat.cancel()
+            background.extend(self._keepers)
             for task in background:
                 task.cancel()
             for task in background:
@@ -253,27 +261,40 @@ class Worker:
     async def _run_one(self, msg: ClaimedMessage) -> None:
         me = asyncio.current_task()
         assert me is not None
-        keeper = asyncio.create_task(self._keep_lock(msg, me))
+        # The claim is extended every lock/3 while the handler runs: a timer, not a
+        # task per message (almost every message is done long before the first beat).
+        beat = asyncio.get_running_loop().call_later(
+            self.config.lock_seconds / 3, self._extend_lock, msg, me
+        )
         try:
             await self.handler.handle(msg)
         finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+            self._beats.pop(msg.msg_id, beat).cancel()
+
+    def _extend_lock(self, msg: ClaimedMessage, handler_task: asyncio.Task[None]) -> None:
+        if handler_task.done():
+            return
+        keeper = asyncio.create_task(self._keep_lock(msg, handler_task))
+        self._keepers.add(keeper)
+        keeper.add_done_callback(self._keepers.discard)
 
     async def _keep_lock(self, msg: ClaimedMessage, handler_task: asyncio.Task[None]) -> None:
-        """Extend the claim every lock/3 while the handler runs; lost claim -> stop the handler."""
-        lock = self.config.lock_seconds
-        while True:
-            await asyncio.sleep(lock / 3)
-            try:
-                held = await self.store.extend_lock(msg.msg_id, self.worker_id, lock)
-            except StoreUnavailable:
-                continue  # the lease still runs; try again at the next beat
-            if not held:
-                log.warning("claim_lost", msg_id=msg.msg_id, user=msg.from_wa_id)
-                handler_task.cancel()
-                return
+        """One beat: extend the claim; lost claim -> stop the handler; else plan the next."""
+        try:
+            held = await self.store.extend_lock(
+                msg.msg_id, self.worker_id, self.config.lock_seconds
+            )
+        except StoreUnavailable:
+            held = True  # the lease still runs; try again at the next beat
+        if handler_task.done():
+            return
+        if not held:
+            log.warning("claim_lost", msg_id=msg.msg_id, user=msg.from_wa_id)
+            handler_task.cancel()
+            return
+        self._beats[msg.msg_id] = asyncio.get_running_loop().call_later(
+            self.config.lock_seconds / 3, self._extend_lock, msg, handler_task
+        )
 
     # -- stopping ---------------------------------------------------------------
 

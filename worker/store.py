@@ -6,15 +6,26 @@ reply + memory + workflow + archive atomically inside the database). Database
 errors become domain errors here: ClaimLost (SQLSTATE 55000 "does not hold the
 claim"), WorkflowError (a workflow moved, expired or already exists),
 MessageProcessingError (the database refused what we produced), StoreUnavailable.
+
+The two calls every message makes, context() and complete(), are coalesced
+("group commit"): each message's task asks for its own result, and whatever
+requests are waiting go to the database as ONE call of the set-based function
+(message_contexts, complete_messages) while the previous call is in flight. Under
+light load a batch holds one request and waits for nothing; under load one round
+trip and one commit serve many messages. Each request still gets its own answer
+or its own error; a batch call that fails as a whole (e.g. a workflow action that
+raised) is retried request by request with the single-message function, so one
+bad request cannot fail the others.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, LiteralString
+from typing import Any, Generic, LiteralString, TypeVar
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -22,14 +33,23 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from wapipe.db import CONNECT_TIMEOUT_SECONDS, first_line
+from wapipe.log import get_logger
 from worker import queries
 from worker.errors import ClaimLost, MessageProcessingError, StoreUnavailable, WorkflowError
+
+log = get_logger("worker.store")
 
 # A pooled connection may be dead after a database restart: one more try on a
 # fresh one. Every statement here is safe to repeat (complete_message returns
 # its first result to the same worker; a repeated retry/release finds the claim
 # gone and says so).
 _ATTEMPTS = 3
+# Most requests one coalesced call carries (a worker has at most `concurrency`
+# messages in flight, so this only bounds a pathological configuration).
+MAX_BATCH = 256
+
+RequestT = TypeVar("RequestT")
+ResultT = TypeVar("ResultT")
 
 
 @dataclass(frozen=True)
@@ -75,13 +95,35 @@ class WorkflowState:
 
 @dataclass(frozen=True)
 class MessageContext:
-    """What message_context found: a refusal, an active workflow, or an agent and its memory."""
+    """What message_context found: a refusal, an active workflow, or an agent and its memory.
+
+    breaker_state: the agent's breaker as stored ("closed", "open", "half_open") when
+    message_contexts read it, else None. Only "closed" lets the caller skip
+    breaker_allow (closed is a plain read there too); anything else must go through
+    breaker_allow, which owns the open -> half-open transition and the trial slots.
+    """
 
     allowed: bool
     retry_after_ms: int
     workflow: WorkflowState | None
     agent: str | None
     memory: Memory | None
+    breaker_state: str | None = None
+
+
+@dataclass(frozen=True)
+class _ContextRequest:
+    user_phone: str
+    preferred_agent: str | None
+    rate_key: str | None
+
+
+@dataclass(frozen=True)
+class _CompleteRequest:
+    msg_id: int
+    reply: Any
+    memory: dict[str, Any] | None
+    handled_by: str | None
 
 
 @dataclass(frozen=True)
@@ -93,6 +135,87 @@ class RateLimit:
 
 def _json(value: Any) -> Jsonb | None:
     return None if value is None else Jsonb(value)
+
+
+class Coalescer(Generic[RequestT, ResultT]):
+    """Runs the requests that are waiting together, as one call of `run`.
+
+    `run` gets the requests of one batch and returns one result or exception per
+    request, in order. One batch is in flight at a time; requests that arrive
+    meanwhile wait for the next. A request whose caller was cancelled before its
+    batch left is dropped from it.
+    """
+
+    def __init__(
+        self,
+        run: Callable[[list[RequestT]], Awaitable[Sequence[ResultT | BaseException]]],
+        max_batch: int = MAX_BATCH,
+    ) -> None:
+        self._run = run
+        self._max_batch = max_batch
+        self._waiting: list[tuple[RequestT, asyncio.Future[ResultT]]] = []
+        self._drainer: asyncio.Task[None] | None = None
+
+    async def submit(self, request: RequestT) -> ResultT:
+        future: asyncio.Future[ResultT] = asyncio.get_running_loop().create_future()
+        self._waiting.append((request, future))
+        if self._drainer is None:
+            self._drainer = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        batch: list[tuple[RequestT, asyncio.Future[ResultT]]] = []
+        try:
+            while self._waiting:
+                taken = self._waiting[: self._max_batch]
+                del self._waiting[: self._max_batch]
+                batch = [(r, f) for r, f in taken if not f.done()]
+                if not batch:
+                    continue
+                try:
+                    results: Sequence[ResultT | BaseException] = await self._run(
+                        [r for r, _ in batch]
+                    )
+                except Exception as exc:  # `run` answers per request; this is a bug
+                    results = [exc] * len(batch)
+                for (_, future), result in zip(batch, results, strict=True):
+                    if future.done():
+                        continue
+                    if isinstance(result, BaseException):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
+                batch = []
+        finally:
+            self._drainer = None
+            # cancelled (the store closes): nobody is left to answer these
+            for _, future in batch + self._waiting:
+                if not future.done():
+                    future.set_exception(StoreUnavailable("the worker's store was closed"))
+            self._waiting.clear()
+
+    async def close(self) -> None:
+        drainer = self._drainer
+        if drainer is not None:
+            drainer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await drainer
+
+
+def _context_of(row: Sequence[Any], breaker_state: str | None) -> MessageContext:
+    """A MessageContext from message_context's twelve columns."""
+    workflow = (
+        WorkflowState(int(row[2]), str(row[3]), str(row[4]), dict(row[5] or {}), int(row[6]))
+        if row[2] is not None
+        else None
+    )
+    memory = (
+        Memory(int(row[8]), str(row[9]), list(row[10] or []), dict(row[11] or {}))
+        if row[8] is not None
+        else None
+    )
+    agent = str(row[7]) if row[7] is not None else None
+    return MessageContext(bool(row[0]), int(row[1] or 0), workflow, agent, memory, breaker_state)
 
 
 class Store:
@@ -116,11 +239,18 @@ class Store:
                 "keepalives_count": 2,
             },
         )
+        # one coalescer per shared argument set (a worker has one configuration)
+        self._contexts: dict[Hashable, Coalescer[_ContextRequest, MessageContext]] = {}
+        self._completions: dict[str, Coalescer[_CompleteRequest, Completion]] = {}
 
     async def open(self) -> None:
         await self.pool.open(wait=False)
 
     async def close(self) -> None:
+        for contexts in self._contexts.values():
+            await contexts.close()
+        for completions in self._completions.values():
+            await completions.close()
         await self.pool.close(timeout=5)
 
     async def _rows(self, sql: LiteralString, params: dict[str, Any]) -> list[tuple[Any, ...]]:
@@ -205,6 +335,40 @@ class Store:
         workflow: dict[str, Any] | None = None,
         handled_by: str | None = None,
     ) -> Completion:
+        """complete_message: coalesced with other completions unless it moves a workflow.
+
+        A workflow action can fail on its own (step moved, one already active) and
+        would fail the whole batch, so those few go alone.
+        """
+        if workflow is not None:
+            return await self.complete_one(
+                msg_id,
+                worker_id,
+                reply=reply,
+                memory=memory,
+                workflow=workflow,
+                handled_by=handled_by,
+            )
+        coalescer = self._completions.get(worker_id)
+        if coalescer is None:
+
+            async def run(batch: list[_CompleteRequest]) -> list[Completion | BaseException]:
+                return await self._complete_batch(worker_id, batch)
+
+            coalescer = self._completions[worker_id] = Coalescer(run)
+        return await coalescer.submit(_CompleteRequest(msg_id, reply, memory, handled_by))
+
+    async def complete_one(
+        self,
+        msg_id: int,
+        worker_id: str,
+        *,
+        reply: Any = None,
+        memory: dict[str, Any] | None = None,
+        workflow: dict[str, Any] | None = None,
+        handled_by: str | None = None,
+    ) -> Completion:
+        """complete_message for one message, on its own."""
         row = await self._one(
             queries.COMPLETE_MESSAGE,
             {
@@ -219,6 +383,49 @@ class Store:
         assert row is not None  # complete_message returns one row or raises
         return Completion(int(row[0]), list(row[1] or []), int(row[2] or 0))
 
+    async def _complete_batch(
+        self, worker_id: str, batch: list[_CompleteRequest]
+    ) -> list[Completion | BaseException]:
+        items = [
+            {"msg_id": r.msg_id, "reply": r.reply, "memory": r.memory, "handled_by": r.handled_by}
+            for r in batch
+        ]
+        try:
+            rows = await self._rows(
+                queries.COMPLETE_MESSAGES, {"worker_id": worker_id, "items": Jsonb(items)}
+            )
+        except StoreUnavailable as exc:
+            return [StoreUnavailable(str(exc)) for _ in batch]
+        except Exception as exc:
+            log.warning(
+                "batch_call_failed",
+                call="complete_messages",
+                size=len(batch),
+                error=first_line(str(exc)),
+            )
+            return await asyncio.gather(
+                *(
+                    self.complete_one(
+                        r.msg_id, worker_id, reply=r.reply, memory=r.memory, handled_by=r.handled_by
+                    )
+                    for r in batch
+                ),
+                return_exceptions=True,
+            )
+        results: list[Completion | BaseException] = []
+        for _ord, _msg_id, outcome, message_id, outbox_ids, processing_ms, _code, error in rows:
+            if outcome == "done":
+                results.append(
+                    Completion(int(message_id), list(outbox_ids or []), int(processing_ms or 0))
+                )
+            elif outcome == "claim_lost":
+                results.append(ClaimLost(str(error)))
+            else:  # rejected: what complete_message raises as 22023
+                results.append(
+                    MessageProcessingError(str(error), code="rejected_by_db", retryable=False)
+                )
+        return results
+
     # -- routing state ---------------------------------------------------------
 
     async def context(
@@ -230,6 +437,79 @@ class Store:
         preferred_agent: str | None,
         rate: tuple[str, int, str] | None,
     ) -> MessageContext:
+        """message_context, coalesced with the other messages' (message_contexts)."""
+        rate_key, rate_max, rate_per = rate if rate else (None, None, None)
+        shared = (default_agent, tuple(known_agents), rate_max, rate_per)
+        coalescer = self._contexts.get(shared)
+        if coalescer is None:
+
+            async def run(batch: list[_ContextRequest]) -> list[MessageContext | BaseException]:
+                return await self._context_batch(shared, batch)
+
+            coalescer = self._contexts[shared] = Coalescer(run)
+        return await coalescer.submit(_ContextRequest(user_phone, preferred_agent, rate_key))
+
+    async def _context_batch(
+        self,
+        shared: tuple[str, tuple[str, ...], int | None, str | None],
+        batch: list[_ContextRequest],
+    ) -> list[MessageContext | BaseException]:
+        default_agent, known_agents, rate_max, rate_per = shared
+        items = [
+            {
+                "user_phone": r.user_phone,
+                "preferred_agent": r.preferred_agent,
+                "rate_key": r.rate_key,
+            }
+            for r in batch
+        ]
+        try:
+            rows = await self._rows(
+                queries.MESSAGE_CONTEXTS,
+                {
+                    "items": Jsonb(items),
+                    "default_agent": default_agent,
+                    "known_agents": list(known_agents),
+                    "rate_max": rate_max,
+                    "rate_per": rate_per,
+                },
+            )
+        except StoreUnavailable as exc:
+            return [StoreUnavailable(str(exc)) for _ in batch]
+        except Exception as exc:
+            log.warning(
+                "batch_call_failed",
+                call="message_contexts",
+                size=len(batch),
+                error=first_line(str(exc)),
+            )
+            return await asyncio.gather(
+                *(
+                    self.context_one(
+                        r.user_phone,
+                        default_agent=default_agent,
+                        known_agents=list(known_agents),
+                        preferred_agent=r.preferred_agent,
+                        rate=(r.rate_key, rate_max, rate_per)
+                        if r.rate_key is not None and rate_max is not None and rate_per is not None
+                        else None,
+                    )
+                    for r in batch
+                ),
+                return_exceptions=True,
+            )
+        return [_context_of(row[1:13], row[13]) for row in rows]
+
+    async def context_one(
+        self,
+        user_phone: str,
+        *,
+        default_agent: str,
+        known_agents: list[str],
+        preferred_agent: str | None,
+        rate: tuple[str, int, str] | None,
+    ) -> MessageContext:
+        """message_context for one message, on its own."""
         rate_key, rate_max, rate_per = rate if rate else (None, None, None)
         row = await self._one(
             queries.MESSAGE_CONTEXT,
@@ -244,18 +524,7 @@ class Store:
             },
         )
         assert row is not None
-        workflow = (
-            WorkflowState(int(row[2]), str(row[3]), str(row[4]), dict(row[5] or {}), int(row[6]))
-            if row[2] is not None
-            else None
-        )
-        memory = (
-            Memory(int(row[8]), str(row[9]), list(row[10] or []), dict(row[11] or {}))
-            if row[8] is not None
-            else None
-        )
-        agent = str(row[7]) if row[7] is not None else None
-        return MessageContext(bool(row[0]), int(row[1] or 0), workflow, agent, memory)
+        return _context_of(row, None)
 
     async def memory(self, user_phone: str, agent_type: str) -> Memory:
         row = await self._one(

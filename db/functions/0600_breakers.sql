@@ -262,6 +262,69 @@ COMMENT ON FUNCTION wapipe.breaker_record(text, boolean, integer, text, text) IS
 REVOKE ALL ON FUNCTION wapipe.breaker_record(text, boolean, integer, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION wapipe.breaker_record(text, boolean, integer, text, text) TO wapipe_worker;
 
+-- wapipe.breaker_record_successes: record many successful calls through one breaker at once.
+-- Returns the breaker state afterwards ('closed', 'open' or 'half_open').
+--
+-- The same as breaker_record(name, true, d, endpoint) for each d of durations_ms
+-- in order, written as one bucket update and one service_calls insert while the
+-- breaker is closed or open (a success then writes nothing else). While it is
+-- half-open every success is a trial outcome that may close it: then the calls
+-- are recorded one by one through breaker_record. A worker sends the successes of
+-- calls made while closed here, about once a second, instead of one transaction
+-- per call on the breaker's hot bucket row.
+CREATE OR REPLACE FUNCTION wapipe.breaker_record_successes(
+  name text, durations_ms integer[], endpoint text DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+AS $$
+DECLARE
+  current_state text;
+  n             integer := coalesce(cardinality(durations_ms), 0);
+BEGIN
+  IF coalesce(breaker_record_successes.name, '') = '' THEN
+    RAISE EXCEPTION 'breaker name must not be empty' USING ERRCODE = '22023';
+  END IF;
+  IF EXISTS (SELECT 1 FROM unnest(durations_ms) d WHERE d IS NULL OR d < 0) THEN
+    RAISE EXCEPTION 'duration_ms must be >= 0 (got %)',
+      (SELECT coalesce(d::text, 'NULL') FROM unnest(durations_ms) d WHERE d IS NULL OR d < 0 LIMIT 1)
+      USING ERRCODE = '22023';
+  END IF;
+
+  SELECT x.state INTO current_state FROM wapipe.breakers AS x WHERE x.name = breaker_record_successes.name;
+  IF current_state = 'half_open' THEN
+    SELECT count(wapipe.breaker_record(breaker_record_successes.name, true, d.ms,
+                                       breaker_record_successes.endpoint, NULL))
+      INTO n
+    FROM unnest(durations_ms) WITH ORDINALITY AS d(ms, i);
+    SELECT x.state INTO current_state FROM wapipe.breakers AS x WHERE x.name = breaker_record_successes.name;
+    RETURN current_state;
+  END IF;
+  IF n = 0 THEN
+    RETURN coalesce(current_state, 'closed');
+  END IF;
+
+  INSERT INTO wapipe.breaker_buckets AS bb (name, bucket_at, calls, failures)
+  VALUES (breaker_record_successes.name, date_trunc('second', now()), n, 0)
+  ON CONFLICT ON CONSTRAINT breaker_buckets_pkey DO UPDATE SET calls = bb.calls + excluded.calls;
+
+  INSERT INTO wapipe.service_calls (service, endpoint, ok, duration_ms)
+  SELECT breaker_record_successes.name, breaker_record_successes.endpoint, true, d.ms
+  FROM unnest(durations_ms) WITH ORDINALITY AS d(ms, i)
+  ORDER BY d.i;
+
+  IF current_state IS NULL THEN
+    INSERT INTO wapipe.breakers (name) VALUES (breaker_record_successes.name)
+    ON CONFLICT ON CONSTRAINT breakers_pkey DO NOTHING;
+    current_state := 'closed';
+  END IF;
+  RETURN current_state;
+END
+$$;
+COMMENT ON FUNCTION wapipe.breaker_record_successes(text, integer[], text) IS
+  'Record successful calls through a breaker (durations_ms, one service_calls row each) as breaker_record(name, true, d, endpoint) would one by one: one bucket update and one insert while closed or open, call by call while half-open (trials may close it). Returns the state afterwards. Raises 22023 for an empty name or a negative duration.';
+REVOKE ALL ON FUNCTION wapipe.breaker_record_successes(text, integer[], text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION wapipe.breaker_record_successes(text, integer[], text) TO wapipe_worker;
+
 -- wapipe.cleanup_breaker_history: trim breaker buckets and service call rows.
 -- Returns how many rows it deleted (buckets outside their breaker's window + old calls).
 CREATE OR REPLACE FUNCTION wapipe.cleanup_breaker_history(keep_calls interval DEFAULT '7 days')
