@@ -37,6 +37,8 @@ DECLARE
   v_event_ids  bigint[];
   v_new        integer[];
   v_new_events bigint[];
+  v_msg        wapipe.inbound_message;
+  v_events_written boolean := false;
   v_totals     integer[];
   v_now        timestamptz := clock_timestamp();  -- the queue entries' vt, as pgmq.send sets it
 BEGIN
@@ -48,26 +50,31 @@ BEGIN
       USING ERRCODE = '22023';
   END IF;
 
-  -- The envelope of every payload first: the cheapest refusal.
-  SELECT p.i, CASE
-           WHEN p.body IS NULL OR jsonb_typeof(p.body) IS DISTINCT FROM 'object'
-             THEN 'not a WhatsApp webhook: the body must be a JSON object'
-           WHEN p.body->>'object' IS DISTINCT FROM 'whatsapp_business_account'
-             THEN format('not a WhatsApp webhook: "object" must be "whatsapp_business_account", got %s',
-                         coalesce(left(p.body->>'object', 60), 'nothing'))
-           ELSE 'not a WhatsApp webhook: "entry" must be an array' END AS reason
-  INTO v_bad
-  FROM unnest(payloads) WITH ORDINALITY AS p(body, i)
-  WHERE p.body IS NULL OR jsonb_typeof(p.body) IS DISTINCT FROM 'object'
-     OR p.body->>'object' IS DISTINCT FROM 'whatsapp_business_account'
-     OR jsonb_typeof(p.body->'entry') IS DISTINCT FROM 'array'
-  ORDER BY p.i
-  LIMIT 1;
-  IF FOUND THEN
-    IF v_n > 1 THEN
-      v_bad.reason := format('payload %s: %s', v_bad.i, v_bad.reason);
+  -- The envelope of every payload first: the cheapest refusal (for one good
+  -- payload, plain expressions: no query to run).
+  IF v_n > 1 OR payloads[1] IS NULL OR jsonb_typeof(payloads[1]) IS DISTINCT FROM 'object'
+     OR payloads[1]->>'object' IS DISTINCT FROM 'whatsapp_business_account'
+     OR jsonb_typeof(payloads[1]->'entry') IS DISTINCT FROM 'array' THEN
+    SELECT p.i, CASE
+             WHEN p.body IS NULL OR jsonb_typeof(p.body) IS DISTINCT FROM 'object'
+               THEN 'not a WhatsApp webhook: the body must be a JSON object'
+             WHEN p.body->>'object' IS DISTINCT FROM 'whatsapp_business_account'
+               THEN format('not a WhatsApp webhook: "object" must be "whatsapp_business_account", got %s',
+                           coalesce(left(p.body->>'object', 60), 'nothing'))
+             ELSE 'not a WhatsApp webhook: "entry" must be an array' END AS reason
+    INTO v_bad
+    FROM unnest(payloads) WITH ORDINALITY AS p(body, i)
+    WHERE p.body IS NULL OR jsonb_typeof(p.body) IS DISTINCT FROM 'object'
+       OR p.body->>'object' IS DISTINCT FROM 'whatsapp_business_account'
+       OR jsonb_typeof(p.body->'entry') IS DISTINCT FROM 'array'
+    ORDER BY p.i
+    LIMIT 1;
+    IF FOUND THEN
+      IF v_n > 1 THEN
+        v_bad.reason := format('payload %s: %s', v_bad.i, v_bad.reason);
+      END IF;
+      RAISE EXCEPTION '%', v_bad.reason USING ERRCODE = '22023';
     END IF;
-    RAISE EXCEPTION '%', v_bad.reason USING ERRCODE = '22023';
   END IF;
 
   -- Flatten payloads[].entry[].changes[].value.messages once, noting the first
@@ -234,94 +241,168 @@ BEGIN
   -- CONFLICT before anything of it is written; its ids, taken up front from the
   -- sequences, are simply never used (gaps, nothing else), and only messages
   -- actually stored get a queue entry.
-  WITH aging AS (
-    -- wapipe._setting_num written out: one statement less per call
-    SELECT make_interval(secs => (s.value #>> '{}')::double precision) AS step
-    FROM wapipe.settings s WHERE s.key = 'claim.priority_aging_seconds'
-  ), candidates AS (
-    SELECT DISTINCT ON (u.wamid) u.*, coalesce(r.priority, 0)::smallint AS priority,
-           u.phone_number_id || ':' || u.from_wa_id AS conversation_key
-    FROM unnest(v_parsed) WITH ORDINALITY AS u(wamid, from_wa_id, message_type, phone_number_id,
-                                              display_phone_number, wa_ts, payload, contact,
-                                              entry_pos, change_pos, message_pos, payload_ord, pos)
-    LEFT JOIN wapipe.priority_rules r ON r.message_type = u.message_type
-    ORDER BY u.wamid, u.pos
-  ), numbered AS (
-    -- ids follow the payloads (the tie-break within one WhatsApp second), taken
-    -- after the sort; the queue id is taken now too
-    SELECT c.*, nextval('wapipe.processed_messages_id_seq'::regclass) AS id,
-           nextval('pgmq.q_wapipe_inbound_msg_id_seq'::regclass) AS queue_msg_id
-    FROM candidates c
-    ORDER BY c.pos
-  ), inserted AS (
-    -- ...but rows go in in wamid order: two calls that share wamids (Meta delivers
-    -- the same message again, in another group) wait for each other in one order
-    -- and never deadlock.
-    INSERT INTO wapipe.processed_messages AS pm (
-      id, wamid, conversation_key, phone_number_id, display_phone_number, from_wa_id,
-      message_type, payload, contact, wa_timestamp, priority, queue_msg_id,
-      correlation_id, webhook_event_id)
-    OVERRIDING SYSTEM VALUE
-    SELECT c.id, c.wamid, c.conversation_key, c.phone_number_id, c.display_phone_number,
-           c.from_wa_id, c.message_type, c.payload, c.contact,
-           coalesce(to_timestamp(c.wa_ts), now()), c.priority, c.queue_msg_id,
-           correlation_ids[c.payload_ord], v_event_ids[c.payload_ord]
-    FROM numbered c
-    ORDER BY c.wamid
-    ON CONFLICT (wamid) DO NOTHING
-    RETURNING pm.id, pm.wamid, pm.queue_msg_id, pm.conversation_key, pm.phone_number_id,
-              pm.from_wa_id, pm.message_type, pm.priority, pm.wa_timestamp, pm.received_at,
-              pm.correlation_id, pm.webhook_event_id
-  ), queued AS (
-    -- pgmq.send_batch's own INSERT, written out: a static statement keeps its plan
-    -- cached (send_batch builds it with EXECUTE on every call). The entry only
-    -- references the stored message; its content lives once, in processed_messages.
-    INSERT INTO pgmq.q_wapipe_inbound AS q (msg_id, vt, message, headers)
-    OVERRIDING SYSTEM VALUE
-    SELECT i.queue_msg_id, v_now,
-           jsonb_build_object('wamid', i.wamid, 'conversation_key', i.conversation_key,
-                              'type', i.message_type),
-           jsonb_build_object('x-pgmq-group', i.conversation_key, 'priority', i.priority,
-                              'correlation_id', i.correlation_id)
-    FROM inserted i
-    ORDER BY i.id
-    RETURNING q.msg_id
-  ), heads AS (
-    -- Head index: a new conversation gets its first new message as head; an idle
-    -- one wakes up; an unclaimed one switches to an earlier message (Meta delivers
-    -- concurrently, so a later message can arrive first). Usually nothing changes
-    -- (the conversation already has an older head) but the row is still locked
-    -- until commit: a worker that frees the conversation (FOR UPDATE) waits for
-    -- this commit, so its head refresh sees the new message. One row per
-    -- conversation, in key order, so concurrent ingests never deadlock here.
-    INSERT INTO wapipe.conversations AS cv (
-      conversation_key, phone_number_id, wa_id, head_message_id, head_priority,
-      head_wa_timestamp, head_received_at, head_rank, available_at, last_message_at)
-    SELECT DISTINCT ON (i.conversation_key)
-           i.conversation_key, i.phone_number_id, i.from_wa_id, i.id, i.priority,
-           i.wa_timestamp, i.received_at, i.received_at - i.priority * coalesce((SELECT a.step FROM aging a), interval '30 seconds'),
-           now(), now()
-    FROM inserted i
-    ORDER BY i.conversation_key, i.wa_timestamp, i.id
-    ON CONFLICT (conversation_key) DO UPDATE
-      SET head_message_id = excluded.head_message_id, head_priority = excluded.head_priority,
-          head_wa_timestamp = excluded.head_wa_timestamp,
-          head_received_at = excluded.head_received_at, head_rank = excluded.head_rank,
-          available_at = CASE WHEN cv.head_message_id IS NULL THEN excluded.available_at
-                              ELSE cv.available_at END,
-          last_message_at = excluded.last_message_at
-      WHERE cv.head_message_id IS NULL
-         OR ((cv.locked_by IS NULL OR cv.locked_until <= now())
-             AND (excluded.head_wa_timestamp, excluded.head_message_id)
-                 < (cv.head_wa_timestamp, cv.head_message_id))
-    RETURNING 1
-  )
-  -- (queued and heads run to completion whether read or not)
-  SELECT coalesce(array_agg(i.webhook_event_id), '{}') INTO v_new_events FROM inserted i;
+  IF cardinality(v_parsed) = 1 THEN
+    -- The usual POST: one message. The same three writes with no sorting and no
+    -- de-duplication within the payload to do.
+    v_msg := v_parsed[1];
+    WITH inserted AS (
+      INSERT INTO wapipe.processed_messages AS pm (
+        id, wamid, conversation_key, phone_number_id, display_phone_number, from_wa_id,
+        message_type, payload, contact, wa_timestamp, priority, queue_msg_id,
+        correlation_id, webhook_event_id)
+      OVERRIDING SYSTEM VALUE
+      VALUES (nextval('wapipe.processed_messages_id_seq'::regclass), v_msg.wamid,
+              v_msg.phone_number_id || ':' || v_msg.from_wa_id, v_msg.phone_number_id,
+              v_msg.display_phone_number, v_msg.from_wa_id, v_msg.message_type, v_msg.payload,
+              v_msg.contact, coalesce(to_timestamp(v_msg.wa_ts), now()),
+              coalesce((SELECT r.priority FROM wapipe.priority_rules r
+                        WHERE r.message_type = v_msg.message_type), 0),
+              nextval('pgmq.q_wapipe_inbound_msg_id_seq'::regclass),
+              correlation_ids[v_msg.payload_ord], v_event_ids[v_msg.payload_ord])
+      ON CONFLICT (wamid) DO NOTHING
+      RETURNING pm.id, pm.wamid, pm.queue_msg_id, pm.conversation_key, pm.phone_number_id,
+                pm.from_wa_id, pm.message_type, pm.priority, pm.wa_timestamp, pm.received_at,
+                pm.correlation_id, pm.webhook_event_id
+    ), queued AS (
+      INSERT INTO pgmq.q_wapipe_inbound AS q (msg_id, vt, message, headers)
+      OVERRIDING SYSTEM VALUE
+      SELECT i.queue_msg_id, v_now,
+             jsonb_build_object('wamid', i.wamid, 'conversation_key', i.conversation_key,
+                                'type', i.message_type),
+             jsonb_build_object('x-pgmq-group', i.conversation_key, 'priority', i.priority,
+                                'correlation_id', i.correlation_id)
+      FROM inserted i
+      RETURNING q.msg_id
+    ), heads AS (
+      INSERT INTO wapipe.conversations AS cv (
+        conversation_key, phone_number_id, wa_id, head_message_id, head_priority,
+        head_wa_timestamp, head_received_at, head_rank, available_at, last_message_at)
+      SELECT i.conversation_key, i.phone_number_id, i.from_wa_id, i.id, i.priority,
+             i.wa_timestamp, i.received_at,
+             i.received_at - i.priority * coalesce(
+               (SELECT make_interval(secs => (s.value #>> '{}')::double precision)
+                FROM wapipe.settings s WHERE s.key = 'claim.priority_aging_seconds'),
+               interval '30 seconds'),
+             now(), now()
+      FROM inserted i
+      ON CONFLICT (conversation_key) DO UPDATE
+        SET head_message_id = excluded.head_message_id, head_priority = excluded.head_priority,
+            head_wa_timestamp = excluded.head_wa_timestamp,
+            head_received_at = excluded.head_received_at, head_rank = excluded.head_rank,
+            available_at = CASE WHEN cv.head_message_id IS NULL THEN excluded.available_at
+                                ELSE cv.available_at END,
+            last_message_at = excluded.last_message_at
+        WHERE cv.head_message_id IS NULL
+           OR ((cv.locked_by IS NULL OR cv.locked_until <= now())
+               AND (excluded.head_wa_timestamp, excluded.head_message_id)
+                   < (cv.head_wa_timestamp, cv.head_message_id))
+      RETURNING 1
+    ), events AS (
+      INSERT INTO wapipe.webhook_events (
+        id, correlation_id, payload, new_messages, duplicates, statuses, errors)
+      OVERRIDING SYSTEM VALUE
+      SELECT v_event_ids[1], correlation_ids[1], payloads[1], k.n, v_totals[1] - k.n,
+             v_status_ct[1], v_errors[1]
+      FROM (SELECT count(*)::integer AS n FROM inserted) k
+      WHERE v_n = 1  -- one payload: its event too, in the same statement
+      RETURNING 1
+    )
+    SELECT coalesce(array_agg(i.webhook_event_id), '{}') INTO v_new_events FROM inserted i;
+    v_events_written := v_n = 1;
+  ELSE
+    WITH aging AS (
+      -- wapipe._setting_num written out: one statement less per call
+      SELECT make_interval(secs => (s.value #>> '{}')::double precision) AS step
+      FROM wapipe.settings s WHERE s.key = 'claim.priority_aging_seconds'
+    ), candidates AS (
+      SELECT DISTINCT ON (u.wamid) u.*, coalesce(r.priority, 0)::smallint AS priority,
+             u.phone_number_id || ':' || u.from_wa_id AS conversation_key
+      FROM unnest(v_parsed) WITH ORDINALITY AS u(wamid, from_wa_id, message_type, phone_number_id,
+                                                display_phone_number, wa_ts, payload, contact,
+                                                entry_pos, change_pos, message_pos, payload_ord, pos)
+      LEFT JOIN wapipe.priority_rules r ON r.message_type = u.message_type
+      ORDER BY u.wamid, u.pos
+    ), numbered AS (
+      -- ids follow the payloads (the tie-break within one WhatsApp second), taken
+      -- after the sort; the queue id is taken now too
+      SELECT c.*, nextval('wapipe.processed_messages_id_seq'::regclass) AS id,
+             nextval('pgmq.q_wapipe_inbound_msg_id_seq'::regclass) AS queue_msg_id
+      FROM candidates c
+      ORDER BY c.pos
+    ), inserted AS (
+      -- ...but rows go in in wamid order: two calls that share wamids (Meta delivers
+      -- the same message again, in another group) wait for each other in one order
+      -- and never deadlock.
+      INSERT INTO wapipe.processed_messages AS pm (
+        id, wamid, conversation_key, phone_number_id, display_phone_number, from_wa_id,
+        message_type, payload, contact, wa_timestamp, priority, queue_msg_id,
+        correlation_id, webhook_event_id)
+      OVERRIDING SYSTEM VALUE
+      SELECT c.id, c.wamid, c.conversation_key, c.phone_number_id, c.display_phone_number,
+             c.from_wa_id, c.message_type, c.payload, c.contact,
+             coalesce(to_timestamp(c.wa_ts), now()), c.priority, c.queue_msg_id,
+             correlation_ids[c.payload_ord], v_event_ids[c.payload_ord]
+      FROM numbered c
+      ORDER BY c.wamid
+      ON CONFLICT (wamid) DO NOTHING
+      RETURNING pm.id, pm.wamid, pm.queue_msg_id, pm.conversation_key, pm.phone_number_id,
+                pm.from_wa_id, pm.message_type, pm.priority, pm.wa_timestamp, pm.received_at,
+                pm.correlation_id, pm.webhook_event_id
+    ), queued AS (
+      -- pgmq.send_batch's own INSERT, written out: a static statement keeps its plan
+      -- cached (send_batch builds it with EXECUTE on every call). The entry only
+      -- references the stored message; its content lives once, in processed_messages.
+      INSERT INTO pgmq.q_wapipe_inbound AS q (msg_id, vt, message, headers)
+      OVERRIDING SYSTEM VALUE
+      SELECT i.queue_msg_id, v_now,
+             jsonb_build_object('wamid', i.wamid, 'conversation_key', i.conversation_key,
+                                'type', i.message_type),
+             jsonb_build_object('x-pgmq-group', i.conversation_key, 'priority', i.priority,
+                                'correlation_id', i.correlation_id)
+      FROM inserted i
+      ORDER BY i.id
+      RETURNING q.msg_id
+    ), heads AS (
+      -- Head index: a new conversation gets its first new message as head; an idle
+      -- one wakes up; an unclaimed one switches to an earlier message (Meta delivers
+      -- concurrently, so a later message can arrive first). Usually nothing changes
+      -- (the conversation already has an older head) but the row is still locked
+      -- until commit: a worker that frees the conversation (FOR UPDATE) waits for
+      -- this commit, so its head refresh sees the new message. One row per
+      -- conversation, in key order, so concurrent ingests never deadlock here.
+      INSERT INTO wapipe.conversations AS cv (
+        conversation_key, phone_number_id, wa_id, head_message_id, head_priority,
+        head_wa_timestamp, head_received_at, head_rank, available_at, last_message_at)
+      SELECT DISTINCT ON (i.conversation_key)
+             i.conversation_key, i.phone_number_id, i.from_wa_id, i.id, i.priority,
+             i.wa_timestamp, i.received_at, i.received_at - i.priority * coalesce((SELECT a.step FROM aging a), interval '30 seconds'),
+             now(), now()
+      FROM inserted i
+      ORDER BY i.conversation_key, i.wa_timestamp, i.id
+      ON CONFLICT (conversation_key) DO UPDATE
+        SET head_message_id = excluded.head_message_id, head_priority = excluded.head_priority,
+            head_wa_timestamp = excluded.head_wa_timestamp,
+            head_received_at = excluded.head_received_at, head_rank = excluded.head_rank,
+            available_at = CASE WHEN cv.head_message_id IS NULL THEN excluded.available_at
+                                ELSE cv.available_at END,
+            last_message_at = excluded.last_message_at
+        WHERE cv.head_message_id IS NULL
+           OR ((cv.locked_by IS NULL OR cv.locked_until <= now())
+               AND (excluded.head_wa_timestamp, excluded.head_message_id)
+                   < (cv.head_wa_timestamp, cv.head_message_id))
+      RETURNING 1
+    )
+    -- (queued and heads run to completion whether read or not)
+    SELECT coalesce(array_agg(i.webhook_event_id), '{}') INTO v_new_events FROM inserted i;
+  END IF;
 
   -- The raw events, each with its counts.
   IF v_n = 1 THEN
     v_new := ARRAY[cardinality(v_new_events)];
+  END IF;
+  IF v_events_written THEN
+    NULL;
+  ELSIF v_n = 1 THEN
     INSERT INTO wapipe.webhook_events (
       id, correlation_id, payload, new_messages, duplicates, statuses, errors)
     OVERRIDING SYSTEM VALUE
