@@ -43,6 +43,19 @@ def _queued(conn: psycopg.Connection[Any]) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
+def _misplaced_heads(conn: psycopg.Connection[Any]) -> list[Any]:
+    """Conversations whose head is not their oldest message (by WhatsApp time, then id)."""
+    return conn.execute(
+        """
+        SELECT c.conversation_key FROM wapipe.conversations c
+        WHERE c.head_message_id IS DISTINCT FROM (
+          SELECT m.id FROM wapipe.processed_messages m
+          WHERE m.conversation_key = c.conversation_key
+          ORDER BY m.wa_timestamp, m.id LIMIT 1)
+        """
+    ).fetchall()
+
+
 def test_eight_connections_ingest_the_same_200_wamids_in_one_post(connect: Connect) -> None:
     messages = [
         text_message(f"2507000{n % 40:05d}", f"m{n}", f"wamid.same.{n}") for n in range(200)
@@ -87,16 +100,7 @@ def test_eight_connections_ingest_200_single_message_posts_in_random_orders(
     _run_concurrently(8, ingest)
     assert _queued(conns[0]) == (200, 200)
     # every conversation points at its oldest message
-    bad = conns[0].execute(
-        """
-        SELECT c.conversation_key FROM wapipe.conversations c
-        WHERE c.head_message_id IS DISTINCT FROM (
-          SELECT m.id FROM wapipe.processed_messages m
-          WHERE m.conversation_key = c.conversation_key
-          ORDER BY m.wa_timestamp, m.id LIMIT 1)
-        """
-    ).fetchall()
-    assert bad == []
+    assert _misplaced_heads(conns[0]) == []
 
 
 def test_four_connections_ingest_overlapping_groups_in_different_orders(connect: Connect) -> None:
@@ -139,13 +143,4 @@ def test_four_connections_ingest_overlapping_groups_in_different_orders(connect:
         "SELECT count(*), count(DISTINCT webhook_event_id) FROM wapipe.processed_messages"
     ).fetchone()
     assert row == (300, 300)
-    bad = conns[0].execute(
-        """
-        SELECT c.conversation_key FROM wapipe.conversations c
-        WHERE c.head_message_id IS DISTINCT FROM (
-          SELECT m.id FROM wapipe.processed_messages m
-          WHERE m.conversation_key = c.conversation_key
-          ORDER BY m.wa_timestamp, m.id LIMIT 1)
-        """
-    ).fetchall()
-    assert bad == []
+    assert _misplaced_heads(conns[0]) == []
