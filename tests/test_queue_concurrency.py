@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import threading
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psycopg
@@ -147,3 +148,193 @@ def test_expired_claim_taken_over_and_first_worker_refused(connect: Connect) -> 
     assert fast.execute(
         "SELECT status, attempts, claimed_by FROM wapipe.processed_messages"
     ).fetchone() == ("done", 2, "worker-fast")
+
+
+COMPLETE_MANY = "SELECT ord, outcome FROM wapipe.complete_messages(%s, %s)"
+CONTEXTS = (
+    "SELECT allowed, memory_id"
+    " FROM wapipe.message_contexts(%s, 'waiter', '{waiter}', %s, '1 minute')"
+)
+
+
+def _complete_batch(conn: psycopg.Connection[Any], worker: str, msg_ids: list[int]) -> list[str]:
+    items = Jsonb([{"msg_id": m, "reply": REPLY.obj} for m in msg_ids])
+    return [r[1] for r in conn.execute(COMPLETE_MANY, (worker, items)).fetchall()]
+
+
+def test_four_workers_completing_in_batches_keep_order_and_answer_once(connect: Connect) -> None:
+    conversations, per_conversation = 40, 10
+    base = 1_764_000_000
+    messages = [
+        text_message(f"2507{c:08d}", f"m{k}", wamid=f"wamid.c{c}.k{k}", timestamp=base + k)
+        for c in range(conversations)
+        for k in range(per_conversation)
+    ]
+    random.Random(11).shuffle(messages)
+    _ingest(connect(), messages)
+
+    guard = threading.Lock()
+    holders: dict[str, str] = {}
+    overlaps: list[str] = []
+    outcomes: list[str] = []
+    errors: list[BaseException] = []
+
+    def work(worker: str) -> None:
+        conn = connect()
+        try:
+            idle_rounds = 0
+            while idle_rounds < 3:
+                rows = conn.execute(CLAIM, (worker, 8)).fetchall()
+                if not rows:
+                    idle_rounds += 1
+                    continue
+                idle_rounds = 0
+                with guard:
+                    for _, conversation, _ in rows:
+                        if conversation in holders:
+                            overlaps.append(f"{conversation}: {holders[conversation]} and {worker}")
+                        holders[conversation] = worker
+                    for _, conversation, _ in rows:
+                        holders.pop(conversation, None)
+                done = _complete_batch(conn, worker, [r[0] for r in rows])
+                with guard:
+                    outcomes.extend(done)
+        except BaseException as exc:  # surfaced in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(f"worker-{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=240)
+    assert not errors, errors
+    assert not overlaps, overlaps[:5]
+    assert outcomes == ["done"] * (conversations * per_conversation)
+
+    check = connect()
+    outbox = check.execute(
+        "SELECT count(*), count(DISTINCT source_key) FROM wapipe.outbox"
+    ).fetchone()
+    assert outbox == (400, 400)
+    out_of_order = check.execute(
+        """
+        SELECT conversation_key FROM (
+          SELECT conversation_key,
+                 array_agg(id ORDER BY processed_at, id) AS by_done,
+                 array_agg(id ORDER BY wa_timestamp, id) AS by_wa
+          FROM wapipe.processed_messages GROUP BY conversation_key) x
+        WHERE by_done <> by_wa
+        """
+    ).fetchall()
+    assert out_of_order == []
+    assert check.execute("SELECT count(*) FROM pgmq.q_wapipe_inbound").fetchone() == (0,)
+
+
+def test_batch_completions_and_concurrent_ingest_of_the_same_conversations(
+    connect: Connect,
+) -> None:
+    """Both lock conversations in key order: no deadlock; every message answered once, in order."""
+    users = [f"2507{c:08d}" for c in range(12)]
+    rounds = 15
+    base = 1_764_000_000
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def ingest_rounds() -> None:
+        conn = connect()
+        try:
+            for k in range(rounds):
+                batch = [text_message(u, f"m{k}", f"wamid.{u}.{k}", base + k) for u in users]
+                random.Random(k).shuffle(batch)  # one POST touching every conversation
+                _ingest(conn, batch)
+        except BaseException as exc:
+            errors.append(exc)
+
+    def work(worker: str) -> None:
+        conn = connect()
+        try:
+            while not stop.is_set():
+                rows = conn.execute(CLAIM, (worker, 6)).fetchall()
+                if rows:
+                    _complete_batch(conn, worker, [r[0] for r in rows])
+        except BaseException as exc:
+            errors.append(exc)
+
+    workers = [threading.Thread(target=work, args=(f"worker-{i}",)) for i in range(2)]
+    ingester = threading.Thread(target=ingest_rounds)
+    for t in [*workers, ingester]:
+        t.start()
+    ingester.join(timeout=120)
+    check = connect()
+    for _ in range(600):
+        row = check.execute(
+            "SELECT count(*) FILTER (WHERE status = 'done') FROM wapipe.processed_messages"
+        ).fetchone()
+        if row == (len(users) * rounds,) or errors:
+            break
+        threading.Event().wait(0.05)
+    stop.set()
+    for t in workers:
+        t.join(timeout=60)
+    assert not errors, errors
+    assert check.execute(
+        "SELECT count(*), count(DISTINCT source_key) FROM wapipe.outbox"
+    ).fetchone() == (len(users) * rounds, len(users) * rounds)
+    out_of_order = check.execute(
+        """
+        SELECT conversation_key FROM (
+          SELECT conversation_key,
+                 array_agg(id ORDER BY processed_at, id) AS by_done,
+                 array_agg(id ORDER BY wa_timestamp, id) AS by_wa
+          FROM wapipe.processed_messages GROUP BY conversation_key) x
+        WHERE by_done <> by_wa
+        """
+    ).fetchall()
+    assert out_of_order == []
+
+
+def _two_waiting_callers(
+    connect: Connect, holder: psycopg.Connection[Any], call: str, params: tuple[Any, ...]
+) -> list[tuple[Any, ...]]:
+    """Two sessions run `call` while `holder` holds a lock both need; then it commits."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        sessions = [connect(), connect()]
+        futures = [pool.submit(lambda c=c: c.execute(call, params).fetchone()) for c in sessions]
+        watch = connect()
+        for _ in range(500):
+            row = watch.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock' AND query LIKE '%%message_contexts%%'"
+            ).fetchone()
+            if row is not None and row[0] >= 2:
+                break
+            threading.Event().wait(0.02)
+        else:
+            raise AssertionError("the two callers never waited on the lock")
+        holder.commit()
+        return [f.result(timeout=30) for f in futures]
+
+
+def test_concurrent_contexts_spend_a_token_once(connect: Connect) -> None:
+    setup = connect()
+    setup.execute("SELECT wapipe.check_rate_limit('user:250700000001', 2, '1 minute')")  # 1 left
+    holder = connect(autocommit=False)
+    holder.execute(
+        "SELECT 1 FROM wapipe.rate_limit_buckets WHERE key = 'user:250700000001' FOR UPDATE"
+    )
+    items = Jsonb([{"user_phone": "250700000001", "rate_key": "user:250700000001"}])
+    results = _two_waiting_callers(connect, holder, CONTEXTS, (items, 2))
+    assert sorted(r[0] for r in results) == [False, True]
+
+
+def test_concurrent_contexts_of_a_new_user_share_one_session(connect: Connect) -> None:
+    holder = connect(autocommit=False)
+    holder.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended("
+        "'wapipe.memory' || chr(31) || '250700000001' || chr(31) || 'waiter', 0))"
+    )
+    items = Jsonb([{"user_phone": "250700000001"}])
+    results = _two_waiting_callers(connect, holder, CONTEXTS, (items, None))
+    assert results[0][1] is not None and results[0][1] == results[1][1]
+    row = connect().execute("SELECT count(*) FROM wapipe.ai_conversation_memory").fetchone()
+    assert row == (1,)
