@@ -46,6 +46,108 @@ COMMENT ON FUNCTION wapipe._release_conversation_leases(text[]) IS
   'Private: _release_conversation_lease for many conversations in one UPDATE (lease cleared, head, backoff gate and last_inbound_at recomputed); returns how many rows it updated.';
 REVOKE ALL ON FUNCTION wapipe._release_conversation_leases(text[]) FROM PUBLIC;
 
+-- wapipe._completion_refusal: why complete_message would refuse an item whose claim holds.
+-- Returns the message it raises (22023; "invalid input syntax" for a memory_id that is no integer), or NULL.
+--
+-- complete_message's own checks in its order (reply, memory shape, workflow action),
+-- then update_conversation_memory's for the entries in the order they are appended:
+-- role and content of each, the context and the session with the first.
+CREATE OR REPLACE FUNCTION wapipe._completion_refusal(item jsonb)
+RETURNS text
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = ''
+AS $$
+DECLARE
+  reply    jsonb := nullif(item->'reply', 'null');
+  memory   jsonb := nullif(item->'memory', 'null');
+  workflow jsonb := nullif(item->'workflow', 'null');
+  replies  jsonb := CASE jsonb_typeof(reply) WHEN 'array' THEN reply
+                                             WHEN 'object' THEN jsonb_build_array(reply)
+                                             ELSE '[]' END;
+  entry    jsonb;
+  n        integer := 0;
+BEGIN
+  IF reply IS NOT NULL AND jsonb_typeof(reply) NOT IN ('array', 'object') THEN
+    RETURN 'reply must be a Graph API message object or an array of them';
+  END IF;
+  IF EXISTS (SELECT 1 FROM jsonb_array_elements(replies) r
+             WHERE jsonb_typeof(r) <> 'object' OR coalesce(r->>'type', '') = '') THEN
+    RETURN 'every reply must be an object with a "type", e.g. {"type":"text","text":{"body":"hi"}}';
+  END IF;
+  IF memory IS NOT NULL AND (
+       jsonb_typeof(memory) <> 'object'
+       OR jsonb_typeof(memory->'memory_id') IS DISTINCT FROM 'number'
+       OR jsonb_typeof(coalesce(memory->'append', '[]')) <> 'array') THEN
+    RETURN 'memory must be {"memory_id": N, "append": [{"role": .., "content": ..}], "context": {..}}';
+  END IF;
+  IF workflow IS NOT NULL AND coalesce(workflow->>'action', '') NOT IN ('start', 'advance', 'complete', 'fail') THEN
+    RETURN format('workflow.action must be start, advance, complete or fail, got %s',
+                  coalesce(workflow->>'action', 'nothing'));
+  END IF;
+  IF jsonb_typeof(memory) <> 'object' OR coalesce(jsonb_array_length(memory->'append'), 0) = 0 THEN
+    RETURN NULL;
+  END IF;
+  IF memory->>'memory_id' !~ '^-?[0-9]{1,18}$' THEN
+    RETURN format('invalid input syntax for type bigint: "%s"', memory->>'memory_id');
+  END IF;
+  FOR entry IN SELECT a.e FROM jsonb_array_elements(memory->'append') WITH ORDINALITY AS a(e, k) ORDER BY a.k LOOP
+    n := n + 1;
+    IF coalesce(entry->>'role', '') NOT IN ('user', 'assistant', 'system', 'tool') THEN
+      RETURN format('update_conversation_memory: role must be user, assistant, system or tool, got %s',
+                    coalesce(quote_literal(left(entry->>'role', 40)), 'NULL'));
+    END IF;
+    IF entry->>'content' IS NULL THEN
+      RETURN 'update_conversation_memory: content must not be NULL';
+    END IF;
+    IF n = 1 AND memory->'context' IS NOT NULL AND jsonb_typeof(memory->'context') <> 'object' THEN
+      RETURN format('update_conversation_memory: context must be a JSON object, got %s',
+                    jsonb_typeof(memory->'context'));
+    END IF;
+    IF n = 1 AND NOT EXISTS (SELECT 1 FROM wapipe.ai_conversation_memory am
+                             WHERE am.id = (memory->>'memory_id')::bigint) THEN
+      RETURN format('update_conversation_memory: no conversation memory with id %s', memory->>'memory_id');
+    END IF;
+  END LOOP;
+  RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION wapipe._completion_refusal(jsonb) IS
+  'Private: the 22023 message complete_message would raise for an item (reply, memory, workflow, memory entries) once its claim holds, or NULL.';
+REVOKE ALL ON FUNCTION wapipe._completion_refusal(jsonb) FROM PUBLIC;
+
+-- wapipe._apply_workflow_action: a completion's workflow action, as complete_message applies it.
+-- Returns nothing; raises what the workflow function raises (the completion then rolls back).
+CREATE OR REPLACE FUNCTION wapipe._apply_workflow_action(
+  workflow jsonb, from_wa_id text, phone_number_id text)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+AS $$
+BEGIN
+  -- Workflow functions live in their own files and are resolved at run time.
+  CASE workflow->>'action'
+    WHEN 'start' THEN
+      PERFORM wapipe.start_workflow(
+        coalesce(workflow->>'user_phone', from_wa_id), workflow->>'workflow_type',
+        workflow->>'first_step', coalesce(workflow->'data', '{}'),
+        coalesce((workflow->>'timeout')::interval,
+                 make_interval(secs => wapipe._setting_num('workflow.default_timeout_seconds')::double precision)),
+        coalesce(workflow->>'phone_number_id', phone_number_id));
+    WHEN 'advance' THEN
+      PERFORM wapipe.advance_workflow(
+        (workflow->>'id')::bigint, workflow->>'expected_step', workflow->>'next_step',
+        coalesce(workflow->'data', '{}'));
+    WHEN 'complete' THEN
+      PERFORM wapipe.complete_workflow((workflow->>'id')::bigint, workflow->'data');
+    WHEN 'fail' THEN
+      PERFORM wapipe.fail_workflow((workflow->>'id')::bigint, workflow->>'error');
+    ELSE
+      NULL;
+  END CASE;
+END
+$$;
+COMMENT ON FUNCTION wapipe._apply_workflow_action(jsonb, text, text) IS
+  'Private: apply a completion''s workflow action (start for the sender on the receiving number, advance, complete, fail) as complete_message does.';
+REVOKE ALL ON FUNCTION wapipe._apply_workflow_action(jsonb, text, text) FROM PUBLIC;
+
 -- wapipe.complete_messages: complete_message for many messages one worker holds, in one transaction, each on its own.
 -- Returns one row per item (ord = its position, from 1): outcome 'done' with the message id, outbox ids and processing time, 'claim_lost' or 'rejected' with the SQLSTATE and message complete_message would have raised.
 --
@@ -64,8 +166,9 @@ REVOKE ALL ON FUNCTION wapipe._release_conversation_leases(text[]) FROM PUBLIC;
 -- memory). Workflow actions (rare: interactive flows) run one by one after it; one
 -- that fails (step moved, one already active, ...) raises and the whole call rolls
 -- back, so the caller completes the items one by one with complete_message instead.
--- Plans: generic, and never a sequential scan (every access is by key; a plan made
--- while a table was still small must not keep scanning it as it grows).
+-- The rare cases (a refusal's message, the same message twice) cost statements only
+-- when they occur. Plans: generic, and never a sequential scan (every access is by
+-- key; a plan made while a table was still small must not keep scanning it).
 CREATE OR REPLACE FUNCTION wapipe.complete_messages(worker_id text, items jsonb)
 RETURNS TABLE (ord integer, msg_id bigint, outcome text, message_id bigint, outbox_ids bigint[],
                processing_ms integer, error_code text, error text)
@@ -75,52 +178,50 @@ AS $$
 #variable_conflict use_column
 DECLARE
   window_messages integer := wapipe._setting_num('memory.window_messages')::integer;
-  v_given_ids   numeric[];
+  v_count       integer;
+  v_bad_ids     boolean;
+  v_repeated    boolean;    -- some msg_id occurs twice
+  v_workflows   boolean;    -- some item has a workflow action
   v_memory_ids  bigint[];   -- sessions the items append to, locked and found
-  -- one entry per item, in item order
+  v_completed   integer;
+  -- one entry per item; v_ords says which (the arrays are aligned, not sorted)
   v_ords        integer[];
   v_msg_ids     bigint[];
   v_verdicts    text[];     -- complete | repeat | claim_lost | rejected
-  v_codes       text[];
   v_errors      text[];
   v_ids         bigint[];
   v_wamids      text[];
   v_convs       text[];
-  v_replies     jsonb[];
-  v_memories    jsonb[];
-  v_workflows   jsonb[];
-  v_handled_by  text[];
-  v_took_ms     integer[];
-  v_phone_ids   text[];
-  v_from        text[];
   v_queue_ids   bigint[];
-  v_correlation text[];
-  v_completed   integer;
+  v_took_ms     integer[];
 BEGIN
   IF jsonb_typeof(items) IS DISTINCT FROM 'array' THEN
     RAISE EXCEPTION 'items must be a JSON array of {"msg_id", "reply", "memory", "workflow", "handled_by"}'
       USING ERRCODE = '22023';
   END IF;
-  IF jsonb_array_length(items) = 0 THEN
-    RETURN;
-  END IF;
   IF window_messages IS NULL OR window_messages < 1 THEN
     RAISE EXCEPTION 'setting memory.window_messages must be at least 1' USING ERRCODE = '22023';
   END IF;
-  SELECT array_agg(e.ord::integer ORDER BY e.ord),
-         array_agg(CASE WHEN jsonb_typeof(e.item->'msg_id') = 'number'
-                        THEN (e.item->>'msg_id')::numeric END ORDER BY e.ord),
+  SELECT count(*),
+         bool_or(jsonb_typeof(e.item->'msg_id') IS DISTINCT FROM 'number'
+                 OR (e.item->>'msg_id')::numeric <> trunc((e.item->>'msg_id')::numeric)),
+         count(DISTINCT e.item->>'msg_id') < count(*),
+         bool_or(coalesce(jsonb_typeof(e.item->'workflow'), 'null') <> 'null'),
          array_agg(DISTINCT (e.item->'memory'->>'memory_id')::bigint)
            FILTER (WHERE jsonb_typeof(e.item->'memory'->'memory_id') = 'number'
                      AND e.item->'memory'->>'memory_id' ~ '^-?[0-9]{1,18}$'
                      AND jsonb_typeof(e.item->'memory'->'append') = 'array'
                      AND jsonb_array_length(e.item->'memory'->'append') > 0)
-    INTO v_ords, v_given_ids, v_memory_ids
-  FROM jsonb_array_elements(items) WITH ORDINALITY AS e(item, ord);
-  IF EXISTS (SELECT 1 FROM unnest(v_given_ids) g WHERE g IS NULL OR g <> trunc(g)) THEN
+    INTO v_count, v_bad_ids, v_repeated, v_workflows, v_memory_ids
+  FROM jsonb_array_elements(items) AS e(item);
+  IF v_count = 0 THEN
+    RETURN;
+  END IF;
+  IF v_bad_ids THEN
     RAISE EXCEPTION 'every item needs an integer msg_id' USING ERRCODE = '22023';
   END IF;
-  v_msg_ids := v_given_ids::bigint[];
+  v_msg_ids := ARRAY(SELECT (e.item->>'msg_id')::bigint
+                     FROM jsonb_array_elements(items) WITH ORDINALITY AS e(item, n) ORDER BY e.n);
 
   -- 1. The conversations of every item, locked in key order; then the memory sessions
   --    the items append to, in id order (every completion locks in this order).
@@ -138,123 +239,71 @@ BEGIN
   END IF;
 
   -- 2. Each item's verdict, on a snapshot taken after the locks, in complete_message's
-  --    order of checks: repeat, claim, reply, memory, workflow, memory entries. The
-  --    message of a refusal is only worked out for an item that fails a check.
-  WITH given AS (
-    SELECT e.n::integer AS ord, v_msg_ids[e.n] AS msg_id,
-           CASE WHEN jsonb_typeof(e.item->'reply') = 'null' THEN NULL ELSE e.item->'reply' END AS reply,
-           CASE WHEN jsonb_typeof(e.item->'memory') = 'null' THEN NULL ELSE e.item->'memory' END AS memory,
-           CASE WHEN jsonb_typeof(e.item->'workflow') = 'null' THEN NULL ELSE e.item->'workflow' END AS workflow,
-           e.item->>'handled_by' AS handled_by
-    FROM jsonb_array_elements(items) WITH ORDINALITY AS e(item, n)
-  ), state AS MATERIALIZED (
-    SELECT g.*, m.id, m.wamid, m.conversation_key, m.phone_number_id, m.from_wa_id,
-           m.queue_msg_id, m.claimed_at, m.correlation_id,
-           CASE jsonb_typeof(g.reply) WHEN 'array' THEN g.reply
-                                      WHEN 'object' THEN jsonb_build_array(g.reply)
-                                      ELSE '[]' END AS replies,
-           CASE WHEN jsonb_typeof(g.memory) = 'object' AND jsonb_typeof(g.memory->'append') = 'array'
-                THEN g.memory->'append' ELSE '[]' END AS appended,
-           m.status = 'done' AND m.claimed_by = complete_messages.worker_id AS repeat,
-           m.id IS NULL OR m.status <> 'processing'
+  --    order of checks: repeat, claim, then whether reply, memory (its entries checked
+  --    as update_conversation_memory checks them) and workflow are acceptable.
+  SELECT array_agg(x.ord), array_agg(x.verdict), array_agg(x.id), array_agg(x.wamid),
+         array_agg(x.conversation_key), array_agg(x.queue_msg_id),
+         array_agg(greatest(0, round(extract(epoch FROM now() - x.claimed_at) * 1000))::integer)
+    INTO v_ords, v_verdicts, v_ids, v_wamids, v_convs, v_queue_ids, v_took_ms
+  FROM (
+    SELECT e.n::integer AS ord, m.id, m.wamid, m.conversation_key, m.queue_msg_id, m.claimed_at,
+      CASE
+        WHEN m.status = 'done' AND m.claimed_by = complete_messages.worker_id THEN 'repeat'
+        WHEN m.id IS NULL OR m.status <> 'processing'
              OR m.claimed_by IS DISTINCT FROM complete_messages.worker_id
              OR c.locked_by IS DISTINCT FROM complete_messages.worker_id
-             OR c.head_message_id IS DISTINCT FROM m.id AS lost
-    FROM given g
-    LEFT JOIN wapipe.processed_messages m ON m.queue_msg_id = g.msg_id
-    LEFT JOIN wapipe.conversations c ON c.conversation_key = m.conversation_key
-  ), checked AS MATERIALIZED (
-    SELECT s.*,
-           (s.reply IS NULL OR jsonb_typeof(s.reply) IN ('array', 'object'))
-           AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(s.replies) r
-                           WHERE jsonb_typeof(r) <> 'object' OR coalesce(r->>'type', '') = '')
-           AND (s.memory IS NULL
-                OR (jsonb_typeof(s.memory) = 'object'
-                    AND jsonb_typeof(s.memory->'memory_id') = 'number'
-                    AND jsonb_typeof(coalesce(s.memory->'append', '[]')) = 'array'))
-           AND (s.workflow IS NULL
-                OR coalesce(s.workflow->>'action', '') IN ('start', 'advance', 'complete', 'fail'))
-           AND (jsonb_array_length(s.appended) = 0
-                OR ((s.memory->'context' IS NULL OR jsonb_typeof(s.memory->'context') = 'object')
-                    AND s.memory->>'memory_id' ~ '^-?[0-9]{1,18}$'
-                    AND (s.memory->>'memory_id')::bigint = ANY (v_memory_ids)
-                    AND NOT EXISTS (
-                      SELECT 1 FROM jsonb_array_elements(s.appended) a
-                      WHERE coalesce(a->>'role', '') NOT IN ('user', 'assistant', 'system', 'tool')
-                         OR a->>'content' IS NULL))) AS acceptable
-    FROM state s
-  ), judged AS MATERIALIZED (
-    SELECT ch.*,
-      CASE WHEN ch.repeat THEN 'repeat' WHEN ch.lost THEN 'claim_lost'
-           WHEN ch.acceptable THEN 'complete' ELSE 'rejected' END AS verdict,
-      CASE WHEN ch.repeat OR ch.lost OR ch.acceptable THEN NULL
-        WHEN ch.reply IS NOT NULL AND jsonb_typeof(ch.reply) NOT IN ('array', 'object') THEN
-          'reply must be a Graph API message object or an array of them'
-        WHEN EXISTS (SELECT 1 FROM jsonb_array_elements(ch.replies) r
-                     WHERE jsonb_typeof(r) <> 'object' OR coalesce(r->>'type', '') = '') THEN
-          'every reply must be an object with a "type", e.g. {"type":"text","text":{"body":"hi"}}'
-        WHEN ch.memory IS NOT NULL AND (
-               jsonb_typeof(ch.memory) <> 'object'
-               OR jsonb_typeof(ch.memory->'memory_id') IS DISTINCT FROM 'number'
-               OR jsonb_typeof(coalesce(ch.memory->'append', '[]')) <> 'array') THEN
-          'memory must be {"memory_id": N, "append": [{"role": .., "content": ..}], "context": {..}}'
-        WHEN ch.workflow IS NOT NULL
-             AND coalesce(ch.workflow->>'action', '') NOT IN ('start', 'advance', 'complete', 'fail') THEN
-          format('workflow.action must be start, advance, complete or fail, got %s',
-                 coalesce(ch.workflow->>'action', 'nothing'))
-        WHEN ch.memory->>'memory_id' !~ '^-?[0-9]{1,18}$' THEN
-          format('invalid input syntax for type bigint: "%s"', ch.memory->>'memory_id')
-        ELSE (
-          -- update_conversation_memory's checks, in the order the entries are appended:
-          -- role and content of each entry; the context and the session with the first
-          SELECT x.msg FROM (
-            SELECT a.n, 1 AS k,
-                   CASE WHEN coalesce(a.entry->>'role', '') NOT IN ('user', 'assistant', 'system', 'tool') THEN
-                          format('update_conversation_memory: role must be user, assistant, system or tool, got %s',
-                                 coalesce(quote_literal(left(a.entry->>'role', 40)), 'NULL'))
-                        WHEN a.entry->>'content' IS NULL THEN
-                          'update_conversation_memory: content must not be NULL' END AS msg
-            FROM jsonb_array_elements(ch.appended) WITH ORDINALITY AS a(entry, n)
-            UNION ALL
-            SELECT 1, 2,
-                   CASE WHEN ch.memory->'context' IS NOT NULL
-                             AND jsonb_typeof(ch.memory->'context') <> 'object' THEN
-                          format('update_conversation_memory: context must be a JSON object, got %s',
-                                 jsonb_typeof(ch.memory->'context'))
-                        ELSE format('update_conversation_memory: no conversation memory with id %s',
-                                    ch.memory->>'memory_id') END) x
-          WHERE x.msg IS NOT NULL
-          ORDER BY x.n, x.k
-          LIMIT 1)
-      END AS rejection
-    FROM checked ch
-  )
-  SELECT array_agg(j.ord ORDER BY j.ord), array_agg(j.msg_id ORDER BY j.ord),
-         -- of several acceptable items for one message, the first completes it
-         array_agg(CASE WHEN j.verdict = 'complete'
-                         AND EXISTS (SELECT 1 FROM judged o
-                                     WHERE o.msg_id = j.msg_id AND o.verdict = 'complete' AND o.ord < j.ord)
-                        THEN 'repeat' ELSE j.verdict END ORDER BY j.ord),
-         array_agg(CASE WHEN j.verdict = 'claim_lost' THEN '55000'
-                        WHEN j.verdict = 'rejected' THEN
-                          CASE WHEN j.rejection LIKE 'invalid input syntax%' THEN '22P02' ELSE '22023' END
-                   END ORDER BY j.ord),
-         array_agg(CASE WHEN j.verdict = 'claim_lost' THEN
-                          format('worker %s does not hold the claim on message %s',
-                                 complete_messages.worker_id, j.msg_id)
-                        ELSE j.rejection END ORDER BY j.ord),
-         array_agg(j.id ORDER BY j.ord), array_agg(j.wamid ORDER BY j.ord),
-         array_agg(j.conversation_key ORDER BY j.ord), array_agg(j.replies ORDER BY j.ord),
-         array_agg(CASE WHEN jsonb_array_length(j.appended) > 0 THEN j.memory END ORDER BY j.ord),
-         array_agg(j.workflow ORDER BY j.ord), array_agg(j.handled_by ORDER BY j.ord),
-         array_agg(greatest(0, round(extract(epoch FROM now() - j.claimed_at) * 1000))::integer
-                   ORDER BY j.ord),
-         array_agg(j.phone_number_id ORDER BY j.ord), array_agg(j.from_wa_id ORDER BY j.ord),
-         array_agg(j.queue_msg_id ORDER BY j.ord), array_agg(j.correlation_id ORDER BY j.ord)
-    INTO v_ords, v_msg_ids, v_verdicts, v_codes, v_errors, v_ids, v_wamids, v_convs, v_replies,
-         v_memories, v_workflows, v_handled_by, v_took_ms, v_phone_ids, v_from, v_queue_ids,
-         v_correlation
-  FROM judged j;
+             OR c.head_message_id IS DISTINCT FROM m.id THEN 'claim_lost'
+        WHEN (i.reply IS NULL OR jsonb_typeof(i.reply) IN ('array', 'object'))
+             AND NOT jsonb_path_exists(i.replies,
+                   '$[*] ? (@.type() != "object" || !(exists(@.type)) || @.type == null || @.type == "")')
+             AND (i.memory IS NULL
+                  OR (jsonb_typeof(i.memory) = 'object'
+                      AND jsonb_typeof(i.memory->'memory_id') = 'number'
+                      AND jsonb_typeof(coalesce(i.memory->'append', '[]')) = 'array'))
+             AND (i.workflow IS NULL
+                  OR coalesce(i.workflow->>'action', '') IN ('start', 'advance', 'complete', 'fail'))
+             AND (jsonb_array_length(i.appended) = 0
+                  OR ((i.memory->'context' IS NULL OR jsonb_typeof(i.memory->'context') = 'object')
+                      AND CASE WHEN i.memory->>'memory_id' ~ '^-?[0-9]{1,18}$'
+                               THEN (i.memory->>'memory_id')::bigint = ANY (v_memory_ids)
+                               ELSE false END
+                      AND NOT jsonb_path_exists(i.appended,
+                            '$[*] ? (@.type() != "object" || !(exists(@.role)) || @.role.type() != "string"
+                                     || !(@.role == "user" || @.role == "assistant" || @.role == "system"
+                                          || @.role == "tool")
+                                     || !(exists(@.content)) || @.content == null)'))) THEN 'complete'
+        ELSE 'rejected' END AS verdict
+    FROM jsonb_array_elements(items) WITH ORDINALITY AS e(item, n)
+    CROSS JOIN LATERAL (
+      SELECT r.reply, mm.memory, w.workflow,
+             CASE jsonb_typeof(r.reply) WHEN 'array' THEN r.reply
+                                        WHEN 'object' THEN jsonb_build_array(r.reply)
+                                        ELSE '[]' END AS replies,
+             CASE WHEN jsonb_typeof(mm.memory) = 'object' AND jsonb_typeof(mm.memory->'append') = 'array'
+                  THEN mm.memory->'append' ELSE '[]' END AS appended
+      FROM (SELECT nullif(e.item->'reply', 'null') AS reply) r,
+           (SELECT nullif(e.item->'memory', 'null') AS memory) mm,
+           (SELECT nullif(e.item->'workflow', 'null') AS workflow) w) i
+    LEFT JOIN wapipe.processed_messages m ON m.queue_msg_id = v_msg_ids[e.n]
+    LEFT JOIN wapipe.conversations c ON c.conversation_key = m.conversation_key) x;
+
+  IF v_repeated THEN
+    -- of several acceptable items for one message, the first completes it
+    v_verdicts := ARRAY(
+      SELECT CASE WHEN u.verdict = 'complete'
+                   AND EXISTS (SELECT 1 FROM unnest(v_ords, v_verdicts) AS o(ord, verdict)
+                               WHERE v_msg_ids[o.ord] = v_msg_ids[u.ord] AND o.verdict = 'complete'
+                                 AND o.ord < u.ord)
+                  THEN 'repeat' ELSE u.verdict END
+      FROM unnest(v_ords, v_verdicts) WITH ORDINALITY AS u(ord, verdict, i)
+      ORDER BY u.i);
+  END IF;
+  IF 'rejected' = ANY (v_verdicts) THEN
+    v_errors := ARRAY(
+      SELECT CASE WHEN u.verdict = 'rejected' THEN wapipe._completion_refusal(items->(u.ord - 1)) END
+      FROM unnest(v_ords, v_verdicts) WITH ORDINALITY AS u(ord, verdict, i)
+      ORDER BY u.i);
+  END IF;
 
   IF 'complete' = ANY (v_verdicts) THEN
     -- 3. Every accepted item in one statement: out of the queue into pgmq's archive
@@ -264,11 +313,11 @@ BEGIN
     --    appended in item order (update_conversation_memory's window, count, context
     --    and activity; contexts merged in item order, a later key winning as with ||).
     WITH accepted AS (
-      SELECT u.*
-      FROM unnest(v_verdicts, v_ids, v_wamids, v_queue_ids, v_took_ms, v_handled_by, v_phone_ids,
-                  v_from, v_correlation, v_replies, v_memories)
-             WITH ORDINALITY AS u(verdict, id, wamid, queue_msg_id, took_ms, handled_by,
-                                  phone_number_id, from_wa_id, correlation_id, replies, memory, n)
+      SELECT u.ord, u.id, u.wamid, u.queue_msg_id, u.took_ms, m.phone_number_id, m.from_wa_id,
+             m.correlation_id, items->(u.ord - 1) AS item
+      FROM unnest(v_ords, v_verdicts, v_ids, v_wamids, v_queue_ids, v_took_ms)
+             AS u(ord, verdict, id, wamid, queue_msg_id, took_ms)
+      JOIN wapipe.processed_messages m ON m.id = u.id
       WHERE u.verdict = 'complete'
     ), archived AS (
       DELETE FROM pgmq.q_wapipe_inbound q
@@ -282,7 +331,7 @@ BEGIN
     ), finished AS (
       UPDATE wapipe.processed_messages m
          SET status = 'done', processed_at = now(), processing_ms = a.took_ms,
-             handled_by = a.handled_by, next_attempt_at = NULL
+             handled_by = a.item->>'handled_by', next_attempt_at = NULL
         FROM accepted a
        WHERE m.id = a.id
       RETURNING 1
@@ -292,26 +341,31 @@ BEGIN
       SELECT a.wamid, (r.seq - 1)::smallint, a.id, a.phone_number_id, a.from_wa_id, r.body,
              a.correlation_id
       FROM accepted a
-      CROSS JOIN LATERAL jsonb_array_elements(a.replies) WITH ORDINALITY AS r(body, seq)
-      ORDER BY a.n, r.seq
+      CROSS JOIN LATERAL jsonb_array_elements(CASE jsonb_typeof(a.item->'reply')
+                                                WHEN 'array' THEN a.item->'reply'
+                                                WHEN 'object' THEN jsonb_build_array(a.item->'reply')
+                                                ELSE '[]' END) WITH ORDINALITY AS r(body, seq)
+      ORDER BY a.ord, r.seq
       ON CONFLICT (source_key, seq) DO NOTHING
       RETURNING 1
     ), appended AS (
-      SELECT (a.memory->>'memory_id')::bigint AS memory_id,
+      SELECT (a.item->'memory'->>'memory_id')::bigint AS memory_id,
              jsonb_agg(jsonb_build_object('role', x.entry->>'role', 'content', x.entry->>'content',
                                           'at', clock_timestamp())
-                       ORDER BY a.n, x.k) AS entries,
+                       ORDER BY a.ord, x.k) AS entries,
              count(*)::integer AS added
       FROM accepted a
-      CROSS JOIN LATERAL jsonb_array_elements(a.memory->'append') WITH ORDINALITY AS x(entry, k)
-      WHERE a.memory IS NOT NULL
+      CROSS JOIN LATERAL jsonb_array_elements(a.item->'memory'->'append') WITH ORDINALITY AS x(entry, k)
+      WHERE jsonb_typeof(a.item->'memory'->'append') = 'array'
       GROUP BY 1
     ), contexts AS (
-      SELECT (a.memory->>'memory_id')::bigint AS memory_id,
-             jsonb_object_agg(c.key, c.value ORDER BY a.n) AS context
+      -- merged in item order: a later key wins, as with successive ||
+      SELECT (a.item->'memory'->>'memory_id')::bigint AS memory_id,
+             jsonb_object_agg(c.key, c.value ORDER BY a.ord) AS context
       FROM accepted a
-      CROSS JOIN LATERAL jsonb_each(a.memory->'context') AS c(key, value)
-      WHERE a.memory IS NOT NULL AND jsonb_typeof(a.memory->'context') = 'object'
+      CROSS JOIN LATERAL jsonb_each(a.item->'memory'->'context') AS c(key, value)
+      WHERE jsonb_typeof(a.item->'memory'->'context') = 'object'
+        AND jsonb_array_length(a.item->'memory'->'append') > 0
       GROUP BY 1
     ), remembered AS (
       UPDATE wapipe.ai_conversation_memory am
@@ -333,26 +387,13 @@ BEGIN
 
     -- 4. Workflow actions, one by one in item order (resolved at run time, as in
     --    complete_message; an error here rolls everything back).
-    FOR i IN 1 .. array_length(v_ords, 1) LOOP
-      CONTINUE WHEN v_verdicts[i] <> 'complete' OR v_workflows[i] IS NULL;
-      CASE v_workflows[i]->>'action'
-        WHEN 'start' THEN
-          PERFORM wapipe.start_workflow(
-            coalesce(v_workflows[i]->>'user_phone', v_from[i]), v_workflows[i]->>'workflow_type',
-            v_workflows[i]->>'first_step', coalesce(v_workflows[i]->'data', '{}'),
-            coalesce((v_workflows[i]->>'timeout')::interval,
-                     make_interval(secs => wapipe._setting_num('workflow.default_timeout_seconds')::double precision)),
-            coalesce(v_workflows[i]->>'phone_number_id', v_phone_ids[i]));
-        WHEN 'advance' THEN
-          PERFORM wapipe.advance_workflow(
-            (v_workflows[i]->>'id')::bigint, v_workflows[i]->>'expected_step',
-            v_workflows[i]->>'next_step', coalesce(v_workflows[i]->'data', '{}'));
-        WHEN 'complete' THEN
-          PERFORM wapipe.complete_workflow((v_workflows[i]->>'id')::bigint, v_workflows[i]->'data');
-        WHEN 'fail' THEN
-          PERFORM wapipe.fail_workflow((v_workflows[i]->>'id')::bigint, v_workflows[i]->>'error');
-      END CASE;
-    END LOOP;
+    IF v_workflows THEN
+      PERFORM wapipe._apply_workflow_action(items->(u.ord - 1)->'workflow', m.from_wa_id, m.phone_number_id)
+      FROM unnest(v_ords, v_verdicts, v_ids) AS u(ord, verdict, id)
+      JOIN wapipe.processed_messages m ON m.id = u.id
+      WHERE u.verdict = 'complete' AND jsonb_typeof(items->(u.ord - 1)->'workflow') = 'object'
+      ORDER BY u.ord;
+    END IF;
 
     -- 5. The conversations move on to their next message.
     PERFORM wapipe._release_conversation_leases(
@@ -361,7 +402,7 @@ BEGIN
 
   -- 6. One row per item; completed and repeated ones with their outbox ids.
   RETURN QUERY
-  SELECT u.ord, u.msg_id,
+  SELECT u.ord, v_msg_ids[u.ord],
          CASE WHEN u.verdict IN ('complete', 'repeat') THEN 'done' ELSE u.verdict END,
          CASE WHEN u.verdict IN ('complete', 'repeat') THEN u.id END,
          CASE WHEN u.verdict IN ('complete', 'repeat') THEN
@@ -369,9 +410,13 @@ BEGIN
                      WHERE o.source_key = u.wamid), '{}') END,
          CASE WHEN u.verdict IN ('complete', 'repeat') THEN
            (SELECT m.processing_ms FROM wapipe.processed_messages m WHERE m.id = u.id) END,
-         u.code, u.error
-  FROM unnest(v_ords, v_msg_ids, v_verdicts, v_ids, v_wamids, v_codes, v_errors)
-         AS u(ord, msg_id, verdict, id, wamid, code, error)
+         CASE u.verdict WHEN 'claim_lost' THEN '55000'
+                        WHEN 'rejected' THEN CASE WHEN u.error LIKE 'invalid input syntax%' THEN '22P02'
+                                                  ELSE '22023' END END,
+         CASE u.verdict WHEN 'claim_lost' THEN format('worker %s does not hold the claim on message %s',
+                                                      complete_messages.worker_id, v_msg_ids[u.ord])
+                        WHEN 'rejected' THEN u.error END
+  FROM unnest(v_ords, v_verdicts, v_ids, v_wamids, v_errors) AS u(ord, verdict, id, wamid, error)
   ORDER BY u.ord;
 END
 $$;
