@@ -71,16 +71,17 @@ BEGIN
               m.message_type, m.priority, m.attempts, m.payload, m.contact, m.correlation_id,
               l.locked_until, l.head_rank
   ), visibility AS (
-    -- every lease of this call ends at the same instant: one set_vt for the batch
-    SELECT count(*) AS n
-    FROM pgmq.set_vt('wapipe_inbound',
-                     ARRAY(SELECT cl.queue_msg_id FROM claimed cl WHERE cl.queue_msg_id IS NOT NULL),
-                     now() + make_interval(secs => get_next_queue_message.lock_seconds))
+    -- every lease of this call ends at the same instant (pgmq.set_vt's own UPDATE,
+    -- written out: a static statement keeps its plan; set_vt builds it with EXECUTE)
+    UPDATE pgmq.q_wapipe_inbound q
+       SET vt = now() + make_interval(secs => get_next_queue_message.lock_seconds)
+     WHERE q.msg_id = ANY (ARRAY(SELECT cl.queue_msg_id FROM claimed cl))
+    RETURNING q.msg_id
   )
   SELECT cl.queue_msg_id, cl.id, cl.wamid, cl.conversation_key, cl.phone_number_id, cl.from_wa_id,
          cl.message_type, cl.priority, cl.attempts, cl.payload, cl.contact, cl.correlation_id,
          cl.locked_until
-  FROM claimed cl CROSS JOIN visibility
+  FROM claimed cl
   ORDER BY cl.head_rank, cl.conversation_key;
 END
 $$;
