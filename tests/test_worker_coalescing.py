@@ -92,6 +92,17 @@ def test_a_batch_function_that_raises_fails_every_request_of_its_batch() -> None
     assert [type(e) for e in run(main())] == [RuntimeError, RuntimeError]
 
 
+def test_a_batch_function_answering_the_wrong_number_fails_its_batch() -> None:
+    async def short(batch: list[int]) -> list[int | BaseException]:
+        return [1]
+
+    async def main() -> list[Any]:
+        coalescer: Coalescer[int, int] = Coalescer(short)
+        return await asyncio.gather(*(coalescer.submit(i) for i in (1, 2)), return_exceptions=True)
+
+    assert [type(e) for e in run(main())] == [RuntimeError, RuntimeError]
+
+
 def test_max_batch_splits_a_long_queue() -> None:
     async def main() -> list[list[int]]:
         record = Recorder()

@@ -13,9 +13,9 @@ requests are waiting go to the database as ONE call of the set-based function
 (message_contexts, complete_messages) while the previous call is in flight. Under
 light load a batch holds one request and waits for nothing; under load one round
 trip and one commit serve many messages. Each request still gets its own answer
-or its own error; a batch call that fails as a whole (e.g. a workflow action that
-raised) is retried request by request with the single-message function, so one
-bad request cannot fail the others.
+or its own error; a batch call that fails as a whole (a deadlock, an argument the
+set-based function refuses) is retried request by request with the single-message
+function, so one bad request cannot fail the others.
 """
 
 from __future__ import annotations
@@ -178,6 +178,9 @@ class Coalescer(Generic[RequestT, ResultT]):
                     )
                 except Exception as exc:  # `run` answers per request; this is a bug
                     results = [exc] * len(batch)
+                if len(results) != len(batch):  # a bug as well: nobody gets a wrong answer
+                    wrong = RuntimeError(f"{len(results)} answers for {len(batch)} requests")
+                    results = [wrong] * len(batch)
                 for (_, future), result in zip(batch, results, strict=True):
                     if future.done():
                         continue
