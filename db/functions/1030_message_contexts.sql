@@ -18,6 +18,8 @@
 -- key order (buckets, then memory advisory locks), so concurrent callers do not
 -- deadlock. Items sharing a user or a rate key depend on each other (the second
 -- sees the first's token and session), so such a batch is handled item by item.
+-- Plans: generic, and never a sequential scan (every access is by key; a plan made
+-- while a table was still small must not keep scanning it as it grows).
 CREATE OR REPLACE FUNCTION wapipe.message_contexts(
   items jsonb, default_agent text, known_agents text[] DEFAULT '{}',
   rate_max integer DEFAULT NULL, rate_per interval DEFAULT NULL)
