@@ -14,6 +14,9 @@ CREATE OR REPLACE FUNCTION wapipe.complete_message(
   workflow jsonb DEFAULT NULL, handled_by text DEFAULT NULL)
 RETURNS TABLE (message_id bigint, outbox_ids bigint[], processing_ms integer)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+  -- like complete_messages: one generic plan per session, key probes only
+  SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off
+  SET enable_mergejoin = off SET enable_hashjoin = off
 AS $$
 #variable_conflict use_column
 DECLARE

@@ -31,6 +31,7 @@ RETURNS TABLE (
   breaker_state text)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
   SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off
+  SET enable_mergejoin = off SET enable_hashjoin = off
 AS $$
 #variable_conflict use_column
 DECLARE

@@ -9,6 +9,7 @@ CREATE OR REPLACE FUNCTION wapipe._release_conversation_leases(conversations tex
 RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
   SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off
+  SET enable_mergejoin = off SET enable_hashjoin = off
 AS $$
 DECLARE
   aging_seconds numeric := wapipe._setting_num('claim.priority_aging_seconds');
@@ -174,6 +175,7 @@ RETURNS TABLE (ord integer, msg_id bigint, outcome text, message_id bigint, outb
                processing_ms integer, error_code text, error text)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
   SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off
+  SET enable_mergejoin = off SET enable_hashjoin = off
 AS $$
 #variable_conflict use_column
 DECLARE
