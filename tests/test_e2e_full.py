@@ -28,11 +28,11 @@ import psycopg
 import pytest
 
 from tests.fakes import WorkerProcess, interactive_reply, scalar, wait_for, write_config
-from tests.fakes.agent_server import free_port
 from tests.fakes.graph_api import FakeGraphApi
 from tests.payloads import BUSINESS_NUMBER_ID, text_message, webhook
 from tests.test_ingress_app import ROTATED_SECRET, SECRET, VERIFY_TOKEN, signed_headers
 from tests.test_ingress_server import Server, start_server
+from wapipe.testing.harness import free_ports
 
 PROJECT = Path(__file__).resolve().parent.parent
 ACCESS_TOKEN = "EAAG-e2e-access-token-do-not-log-9f8e7d"
@@ -145,7 +145,7 @@ def test_webhooks_in_replies_out_and_logs_hold_nothing_private(
         monkeypatch.setenv(key, val)
     env = {**os.environ, "DATABASE_URL": db_url}
 
-    agent_port, metrics_port = free_port(), free_port()
+    agent_port, metrics_port = free_ports(2)
     agent = Process(tmp_path / "demo-agent.log", env, "demo-agent", "--port", str(agent_port))
     worker: WorkerProcess | None = None
     ingress: Server | None = None

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psycopg
 
-from wapipe.testing.harness import free_port
+from wapipe.testing.harness import free_ports
 
 WAPIPE = str(Path(sys.executable).parent / "wapipe")
 
@@ -45,7 +45,7 @@ def _outbox_rows(url: str) -> int:
 
 
 def test_wapipe_run_answers_a_message_and_stops_cleanly(server_tmp: Path) -> None:
-    db_port, ingress_port, agent_port = free_port(), free_port(), free_port()
+    db_port, ingress_port, agent_port = free_ports(3)
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env.update(
         WAPIPE_HOME=str(server_tmp / "home"),
@@ -67,7 +67,9 @@ def test_wapipe_run_answers_a_message_and_stops_cleanly(server_tmp: Path) -> Non
             [WAPIPE, "dev-send", "hello", "--url", f"http://127.0.0.1:{ingress_port}/webhook"],
             env=env, capture_output=True, text=True, timeout=30, check=False,
         )
-        assert sent.returncode == 0, sent.stdout + sent.stderr
+        assert sent.returncode == 0, (
+            sent.stdout + sent.stderr + "\n--- wapipe run:\n" + log.read_text(errors="replace")[-4000:]
+        )
         _wait_for(lambda: _outbox_rows(url) == 1, "the demo agent's reply in the outbox")
     finally:
         first.send_signal(signal.SIGINT)

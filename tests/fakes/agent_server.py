@@ -16,7 +16,10 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from wapipe.testing.harness import free_port
 from worker.demo_agent import answer as demo_answer
+
+__all__ = ["FakeAgent", "free_port"]
 
 
 @dataclass
@@ -125,8 +128,3 @@ class FakeAgent:
             return [c for c in self.calls if c.user == user]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
