@@ -67,9 +67,8 @@ def test_wapipe_run_answers_a_message_and_stops_cleanly(server_tmp: Path) -> Non
             [WAPIPE, "dev-send", "hello", "--url", f"http://127.0.0.1:{ingress_port}/webhook"],
             env=env, capture_output=True, text=True, timeout=30, check=False,
         )
-        assert sent.returncode == 0, (
-            sent.stdout + sent.stderr + "\n--- wapipe run:\n" + log.read_text(errors="replace")[-4000:]
-        )
+        run_log = log.read_text(errors="replace")[-4000:]
+        assert sent.returncode == 0, f"{sent.stdout}{sent.stderr}\n--- wapipe run:\n{run_log}"
         _wait_for(lambda: _outbox_rows(url) == 1, "the demo agent's reply in the outbox")
     finally:
         first.send_signal(signal.SIGINT)
