@@ -38,6 +38,9 @@ DECLARE
   v_new        integer[];
   v_new_events bigint[];
   v_msg        wapipe.inbound_message;
+  v_value      jsonb;
+  v_m          jsonb;
+  v_simple     boolean;
   v_events_written boolean := false;
   v_totals     integer[];
   v_now        timestamptz := clock_timestamp();  -- the queue entries' vt, as pgmq.send sets it
@@ -77,50 +80,82 @@ BEGIN
     END IF;
   END IF;
 
-  -- Flatten payloads[].entry[].changes[].value.messages once, noting the first
-  -- malformed message and how many statuses and errors there are (those are
-  -- walked only when present: most POSTs carry one message and nothing else).
-  WITH changes AS MATERIALIZED (  -- materialized: each contact map is built once
-    SELECT p.payload_ord, e.entry_ord, ch.change_ord, ch.change->'value' AS value,
-           -- wa_id -> contact, built only for a change with several contacts
-           CASE WHEN jsonb_typeof(ch.change->'value'->'contacts') = 'array' THEN
-             CASE WHEN jsonb_array_length(ch.change->'value'->'contacts') > 1 THEN
-               (SELECT jsonb_object_agg(ct->>'wa_id', ct)
-                FROM jsonb_array_elements(ch.change->'value'->'contacts') ct
-                WHERE ct->>'wa_id' IS NOT NULL) END END AS contact_map
-    FROM unnest(payloads) WITH ORDINALITY AS p(body, payload_ord)
-    CROSS JOIN LATERAL jsonb_array_elements(p.body->'entry') WITH ORDINALITY AS e(entry, entry_ord)
-    CROSS JOIN LATERAL jsonb_array_elements(
-      CASE WHEN jsonb_typeof(e.entry->'changes') = 'array' THEN e.entry->'changes' ELSE '[]' END
-    ) WITH ORDINALITY AS ch(change, change_ord)
-    WHERE jsonb_typeof(ch.change->'value') = 'object'
-  )
-  SELECT
-    coalesce(array_agg(ROW(
-        m.msg->>'id', m.msg->>'from', coalesce(m.msg->>'type', 'unknown'),
-        c.value->'metadata'->>'phone_number_id', c.value->'metadata'->>'display_phone_number',
-        CASE WHEN m.msg->>'timestamp' ~ '^[0-9]{1,12}$' THEN (m.msg->>'timestamp')::bigint END,
-        m.msg,
-        -- the sender's contacts[] entry: nearly always the first and only one
-        CASE WHEN c.value->'contacts'->0->>'wa_id' = m.msg->>'from' THEN c.value->'contacts'->0
-             ELSE c.contact_map -> (m.msg->>'from') END,
-        c.entry_ord - 1, c.change_ord - 1, m.ord - 1, c.payload_ord)::wapipe.inbound_message
-      ORDER BY c.payload_ord, c.entry_ord, c.change_ord, m.ord) FILTER (WHERE m.msg IS NOT NULL), '{}'),
-    min(ARRAY[c.payload_ord, c.entry_ord - 1, c.change_ord - 1, m.ord - 1])
-      FILTER (WHERE m.msg IS NOT NULL
-                AND (jsonb_typeof(m.msg) IS DISTINCT FROM 'object'
-                     OR coalesce(m.msg->>'id', '') = '' OR coalesce(m.msg->>'from', '') = ''
-                     OR coalesce(c.value->'metadata'->>'phone_number_id', '') = '')),
-    -- one row per change has m.ord 1 or no message at all: count its arrays once
-    coalesce(sum(jsonb_array_length(c.value->'statuses'))
-      FILTER (WHERE coalesce(m.ord, 1) = 1 AND jsonb_typeof(c.value->'statuses') = 'array'), 0),
-    coalesce(sum(jsonb_array_length(c.value->'errors'))
-      FILTER (WHERE coalesce(m.ord, 1) = 1 AND jsonb_typeof(c.value->'errors') = 'array'), 0)
-  INTO v_parsed, v_bad_at, v_status_total, v_error_total
-  FROM changes c
-  LEFT JOIN LATERAL jsonb_array_elements(
-    CASE WHEN jsonb_typeof(c.value->'messages') = 'array' THEN c.value->'messages' ELSE '[]' END
-  ) WITH ORDINALITY AS m(msg, ord) ON true;
+  -- The usual POST is one entry, one change, one message, at most one contact and
+  -- nothing else: read it with plain expressions (no query to run); anything else
+  -- goes through the general walk below, which gives the same result for it.
+  v_value := payloads[1]->'entry'->0->'changes'->0->'value';
+  v_simple := coalesce(v_n = 1
+    AND CASE WHEN jsonb_typeof(payloads[1]->'entry') = 'array'
+             THEN jsonb_array_length(payloads[1]->'entry') = 1 ELSE false END
+    AND CASE WHEN jsonb_typeof(payloads[1]->'entry'->0->'changes') = 'array'
+             THEN jsonb_array_length(payloads[1]->'entry'->0->'changes') = 1 ELSE false END
+    AND jsonb_typeof(v_value) = 'object'
+    AND CASE WHEN jsonb_typeof(v_value->'messages') = 'array'
+             THEN jsonb_array_length(v_value->'messages') = 1 ELSE false END
+    AND v_value->'statuses' IS NULL AND v_value->'errors' IS NULL
+    AND CASE WHEN jsonb_typeof(v_value->'contacts') = 'array'
+             THEN jsonb_array_length(v_value->'contacts') <= 1 ELSE true END, false);
+  IF v_simple THEN
+    v_m := v_value->'messages'->0;
+    v_parsed := ARRAY[ROW(
+      v_m->>'id', v_m->>'from', coalesce(v_m->>'type', 'unknown'),
+      v_value->'metadata'->>'phone_number_id', v_value->'metadata'->>'display_phone_number',
+      CASE WHEN v_m->>'timestamp' ~ '^[0-9]{1,12}$' THEN (v_m->>'timestamp')::bigint END,
+      v_m,
+      CASE WHEN v_value->'contacts'->0->>'wa_id' = v_m->>'from' THEN v_value->'contacts'->0 END,
+      0, 0, 0, 1)::wapipe.inbound_message];
+    v_bad_at := CASE WHEN jsonb_typeof(v_m) IS DISTINCT FROM 'object'
+                       OR coalesce(v_m->>'id', '') = '' OR coalesce(v_m->>'from', '') = ''
+                       OR coalesce(v_value->'metadata'->>'phone_number_id', '') = ''
+                     THEN ARRAY[1, 0, 0, 0]::bigint[] END;
+    v_status_total := 0;
+    v_error_total := 0;
+  ELSE
+    -- Flatten payloads[].entry[].changes[].value.messages once, noting the first
+    -- malformed message and how many statuses and errors there are (those are
+    -- walked only when present: most POSTs carry one message and nothing else).
+    WITH changes AS MATERIALIZED (  -- materialized: each contact map is built once
+      SELECT p.payload_ord, e.entry_ord, ch.change_ord, ch.change->'value' AS value,
+             -- wa_id -> contact, built only for a change with several contacts
+             CASE WHEN jsonb_typeof(ch.change->'value'->'contacts') = 'array' THEN
+               CASE WHEN jsonb_array_length(ch.change->'value'->'contacts') > 1 THEN
+                 (SELECT jsonb_object_agg(ct->>'wa_id', ct)
+                  FROM jsonb_array_elements(ch.change->'value'->'contacts') ct
+                  WHERE ct->>'wa_id' IS NOT NULL) END END AS contact_map
+      FROM unnest(payloads) WITH ORDINALITY AS p(body, payload_ord)
+      CROSS JOIN LATERAL jsonb_array_elements(p.body->'entry') WITH ORDINALITY AS e(entry, entry_ord)
+      CROSS JOIN LATERAL jsonb_array_elements(
+        CASE WHEN jsonb_typeof(e.entry->'changes') = 'array' THEN e.entry->'changes' ELSE '[]' END
+      ) WITH ORDINALITY AS ch(change, change_ord)
+      WHERE jsonb_typeof(ch.change->'value') = 'object'
+    )
+    SELECT
+      coalesce(array_agg(ROW(
+          m.msg->>'id', m.msg->>'from', coalesce(m.msg->>'type', 'unknown'),
+          c.value->'metadata'->>'phone_number_id', c.value->'metadata'->>'display_phone_number',
+          CASE WHEN m.msg->>'timestamp' ~ '^[0-9]{1,12}$' THEN (m.msg->>'timestamp')::bigint END,
+          m.msg,
+          -- the sender's contacts[] entry: nearly always the first and only one
+          CASE WHEN c.value->'contacts'->0->>'wa_id' = m.msg->>'from' THEN c.value->'contacts'->0
+               ELSE c.contact_map -> (m.msg->>'from') END,
+          c.entry_ord - 1, c.change_ord - 1, m.ord - 1, c.payload_ord)::wapipe.inbound_message
+        ORDER BY c.payload_ord, c.entry_ord, c.change_ord, m.ord) FILTER (WHERE m.msg IS NOT NULL), '{}'),
+      min(ARRAY[c.payload_ord, c.entry_ord - 1, c.change_ord - 1, m.ord - 1])
+        FILTER (WHERE m.msg IS NOT NULL
+                  AND (jsonb_typeof(m.msg) IS DISTINCT FROM 'object'
+                       OR coalesce(m.msg->>'id', '') = '' OR coalesce(m.msg->>'from', '') = ''
+                       OR coalesce(c.value->'metadata'->>'phone_number_id', '') = '')),
+      -- one row per change has m.ord 1 or no message at all: count its arrays once
+      coalesce(sum(jsonb_array_length(c.value->'statuses'))
+        FILTER (WHERE coalesce(m.ord, 1) = 1 AND jsonb_typeof(c.value->'statuses') = 'array'), 0),
+      coalesce(sum(jsonb_array_length(c.value->'errors'))
+        FILTER (WHERE coalesce(m.ord, 1) = 1 AND jsonb_typeof(c.value->'errors') = 'array'), 0)
+    INTO v_parsed, v_bad_at, v_status_total, v_error_total
+    FROM changes c
+    LEFT JOIN LATERAL jsonb_array_elements(
+      CASE WHEN jsonb_typeof(c.value->'messages') = 'array' THEN c.value->'messages' ELSE '[]' END
+    ) WITH ORDINALITY AS m(msg, ord) ON true;
+  END IF;
 
   -- Refuse shapes we cannot deduplicate or route, before storing anything.
   IF v_bad_at IS NOT NULL THEN
