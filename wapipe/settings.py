@@ -93,8 +93,8 @@ class Settings:
     readiness_cache_seconds: float = 2.0
     # Group commit of the ingress: POSTs that arrive while ingest calls run share
     # the next call (at most this many POSTs per call, this many calls at once).
-    ingest_batch_max: int = 64
-    ingest_calls_max: int = 2
+    ingest_batch_max: int = 16
+    ingest_calls_max: int = 4
 
 
 def load_settings() -> Settings:
@@ -115,8 +115,8 @@ def load_settings() -> Settings:
         pool_min_size=_int_env("WAPIPE_DB_POOL_MIN", 2),
         pool_max_size=_int_env("WAPIPE_DB_POOL_MAX", 10),
         db_timeout_seconds=float(os.environ.get("WAPIPE_DB_TIMEOUT_SECONDS", "5")),
-        ingest_batch_max=max(1, _int_env("WAPIPE_INGEST_BATCH_MAX", 64)),
-        ingest_calls_max=max(1, _int_env("WAPIPE_INGEST_CALLS_MAX", 2)),
+        ingest_batch_max=max(1, _int_env("WAPIPE_INGEST_BATCH_MAX", 16)),
+        ingest_calls_max=max(1, _int_env("WAPIPE_INGEST_CALLS_MAX", 4)),
     )
 
 
