@@ -31,6 +31,31 @@ def _ingest(conn: psycopg.Connection[Any], messages: list[dict[str, Any]]) -> No
     )
 
 
+def completed_out_of_order(check: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
+    """Conversations whose completion order (DB time) differs from WhatsApp order."""
+    return check.execute(
+        """
+        SELECT conversation_key FROM (
+          SELECT conversation_key,
+                 array_agg(id ORDER BY processed_at, id) AS by_done,
+                 array_agg(id ORDER BY wa_timestamp, id) AS by_wa
+          FROM wapipe.processed_messages GROUP BY conversation_key) x
+        WHERE by_done <> by_wa
+        """
+    ).fetchall()
+
+
+def assert_answered_once_in_order(check: psycopg.Connection[Any], messages: int) -> None:
+    """One reply per message; per conversation, completion order (DB time) is WhatsApp
+    order; nothing left in the queue."""
+    outbox = check.execute(
+        "SELECT count(*), count(DISTINCT source_key) FROM wapipe.outbox"
+    ).fetchone()
+    assert outbox == (messages, messages)
+    assert completed_out_of_order(check) == []
+    assert check.execute("SELECT count(*) FROM pgmq.q_wapipe_inbound").fetchone() == (0,)
+
+
 def test_four_workers_never_share_a_message_or_a_conversation(connect: Connect) -> None:
     conversations, per_conversation = 50, 20
     base = 1_764_000_000
@@ -93,23 +118,7 @@ def test_four_workers_never_share_a_message_or_a_conversation(connect: Connect) 
         "SELECT count(*) FILTER (WHERE status = 'done'), count(*) FROM wapipe.processed_messages"
     ).fetchone()
     assert row == (1000, 1000)
-    outbox = check.execute(
-        "SELECT count(*), count(DISTINCT source_key) FROM wapipe.outbox"
-    ).fetchone()
-    assert outbox == (1000, 1000)
-    # completion order per conversation (DB time) equals WhatsApp order
-    out_of_order = check.execute(
-        """
-        SELECT conversation_key FROM (
-          SELECT conversation_key,
-                 array_agg(id ORDER BY processed_at, id) AS by_done,
-                 array_agg(id ORDER BY wa_timestamp, id) AS by_wa
-          FROM wapipe.processed_messages GROUP BY conversation_key) x
-        WHERE by_done <> by_wa
-        """
-    ).fetchall()
-    assert out_of_order == []
-    assert check.execute("SELECT count(*) FROM pgmq.q_wapipe_inbound").fetchone() == (0,)
+    assert_answered_once_in_order(check, 1000)
 
 
 def test_claims_in_open_transactions_skip_each_other(connect: Connect) -> None:
@@ -212,22 +221,7 @@ def test_four_workers_completing_in_batches_keep_order_and_answer_once(connect: 
     assert outcomes == ["done"] * (conversations * per_conversation)
 
     check = connect()
-    outbox = check.execute(
-        "SELECT count(*), count(DISTINCT source_key) FROM wapipe.outbox"
-    ).fetchone()
-    assert outbox == (400, 400)
-    out_of_order = check.execute(
-        """
-        SELECT conversation_key FROM (
-          SELECT conversation_key,
-                 array_agg(id ORDER BY processed_at, id) AS by_done,
-                 array_agg(id ORDER BY wa_timestamp, id) AS by_wa
-          FROM wapipe.processed_messages GROUP BY conversation_key) x
-        WHERE by_done <> by_wa
-        """
-    ).fetchall()
-    assert out_of_order == []
-    assert check.execute("SELECT count(*) FROM pgmq.q_wapipe_inbound").fetchone() == (0,)
+    assert_answered_once_in_order(check, 400)
 
 
 def test_batch_completions_and_concurrent_ingest_of_the_same_conversations(
@@ -280,17 +274,7 @@ def test_batch_completions_and_concurrent_ingest_of_the_same_conversations(
     assert check.execute(
         "SELECT count(*), count(DISTINCT source_key) FROM wapipe.outbox"
     ).fetchone() == (len(users) * rounds, len(users) * rounds)
-    out_of_order = check.execute(
-        """
-        SELECT conversation_key FROM (
-          SELECT conversation_key,
-                 array_agg(id ORDER BY processed_at, id) AS by_done,
-                 array_agg(id ORDER BY wa_timestamp, id) AS by_wa
-          FROM wapipe.processed_messages GROUP BY conversation_key) x
-        WHERE by_done <> by_wa
-        """
-    ).fetchall()
-    assert out_of_order == []
+    assert completed_out_of_order(check) == []
 
 
 def _two_waiting_callers(
