@@ -386,6 +386,19 @@ class Store:
         assert row is not None  # complete_message returns one row or raises
         return Completion(int(row[0]), list(row[1] or []), int(row[2] or 0))
 
+    async def _batch_rows(
+        self, call: str, sql: LiteralString, params: dict[str, Any], size: int
+    ) -> list[tuple[Any, ...]] | None:
+        """Rows of one set-based call; None when it failed for another reason than the
+        store being unreachable (then each message of the batch goes on its own)."""
+        try:
+            return await self._rows(sql, params)
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            log.warning("batch_call_failed", call=call, size=size, error=first_line(str(exc)))
+            return None
+
     async def _complete_batch(
         self, worker_id: str, batch: list[_CompleteRequest]
     ) -> list[Completion | BaseException]:
@@ -394,18 +407,15 @@ class Store:
             for r in batch
         ]
         try:
-            rows = await self._rows(
-                queries.COMPLETE_MESSAGES, {"worker_id": worker_id, "items": Jsonb(items)}
+            rows = await self._batch_rows(
+                "complete_messages",
+                queries.COMPLETE_MESSAGES,
+                {"worker_id": worker_id, "items": Jsonb(items)},
+                len(batch),
             )
         except StoreUnavailable as exc:
             return [StoreUnavailable(str(exc)) for _ in batch]
-        except Exception as exc:
-            log.warning(
-                "batch_call_failed",
-                call="complete_messages",
-                size=len(batch),
-                error=first_line(str(exc)),
-            )
+        if rows is None:
             return await asyncio.gather(
                 *(
                     self.complete_one(
@@ -467,7 +477,8 @@ class Store:
             for r in batch
         ]
         try:
-            rows = await self._rows(
+            rows = await self._batch_rows(
+                "message_contexts",
                 queries.MESSAGE_CONTEXTS,
                 {
                     "items": Jsonb(items),
@@ -476,16 +487,11 @@ class Store:
                     "rate_max": rate_max,
                     "rate_per": rate_per,
                 },
+                len(batch),
             )
         except StoreUnavailable as exc:
             return [StoreUnavailable(str(exc)) for _ in batch]
-        except Exception as exc:
-            log.warning(
-                "batch_call_failed",
-                call="message_contexts",
-                size=len(batch),
-                error=first_line(str(exc)),
-            )
+        if rows is None:
             return await asyncio.gather(
                 *(
                     self.context_one(
