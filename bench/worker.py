@@ -2,7 +2,7 @@
 
 Same run, same (throwaway) database, same number of messages, same concurrency:
 (a) `wapipe worker` messages/s — claim -> handle (rate limit, routing, memory,
-    breaker, in-process no-op agent over httpx.MockTransport) -> complete —
+    breaker, in-process no-op agent: a `python` protocol service) -> complete —
     vs procrastinate running the same number of no-op jobs (goal >= 10x);
 (b) vs a raw loop of pgmq.read(qty 100) + pgmq.archive (the floor: no ordering,
     no leases, no replies): the ratio is reported;
@@ -23,12 +23,12 @@ import time
 import uuid
 from typing import Any
 
-import httpx
 import psycopg
 from psycopg.types.json import Jsonb
 
 from bench.common import bench_database
-from worker.config import ServiceConfig, WorkerConfig
+from worker.agents import AgentRequest
+from worker.config import PYTHON_ENDPOINT_PREFIX, ServiceConfig, WorkerConfig
 from worker.main import run_async
 from worker.runner import Worker
 
@@ -81,21 +81,20 @@ def _ingest(conn: psycopg.Connection[Any], messages: list[dict[str, Any]]) -> No
         )
 
 
-_NOOP_ANSWER = b'{"reply":"ok"}'
-_NOOP_HEADERS = [(b"Content-Type", b"application/json")]
-
-
-def _noop_agent() -> httpx.AsyncClient:
-    def answer(_: httpx.Request) -> httpx.Response:
-        # a no-op agent: the same answer, already encoded
-        return httpx.Response(200, content=_NOOP_ANSWER, headers=_NOOP_HEADERS)
-
-    return httpx.AsyncClient(transport=httpx.MockTransport(answer))
+async def noop_agent(request: AgentRequest) -> dict[str, Any]:
+    """The in-process no-op agent (like procrastinate's no-op job): the same answer."""
+    return {"reply": "ok"}
 
 
 def _config() -> WorkerConfig:
     return WorkerConfig(
-        services=(ServiceConfig(name="noop", endpoints=("http://noop.invalid",)),),
+        services=(
+            ServiceConfig(
+                name="noop",
+                protocol="python",
+                endpoints=(f"{PYTHON_ENDPOINT_PREFIX}bench.worker:noop_agent",),
+            ),
+        ),
         default_agent="noop",
         concurrency=CONCURRENCY,
         batch=BATCH,
@@ -105,7 +104,7 @@ def _config() -> WorkerConfig:
 
 
 async def _run_worker_until(url: str, done: int) -> float:
-    worker = Worker(_config(), url, client=_noop_agent(), health_checks=False)
+    worker = Worker(_config(), url, health_checks=False)
     task = asyncio.create_task(worker.run())
     while not worker.listening:  # started up, listening
         await asyncio.sleep(0.01)
@@ -190,7 +189,7 @@ def procrastinate_throughput(url: str) -> float:
 
 
 async def _latency_run(url: str) -> None:
-    worker = Worker(_config(), url, client=_noop_agent(), health_checks=False)
+    worker = Worker(_config(), url, health_checks=False)
     task = asyncio.create_task(worker.run())
     while not worker.listening:
         await asyncio.sleep(0.01)

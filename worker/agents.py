@@ -8,20 +8,29 @@
           "workflow": {...optional action, e.g. {"action": "start", "workflow_type": "order"}}}
 `openai` protocol: POST {endpoint}/v1/chat/completions with the history as chat
 messages; the first choice's content becomes a text reply.
+`python` protocol: an agent in the worker process, `callable = "package.module:function"`:
+  (await) function(AgentRequest) -> what a `wapipe` agent answers: {"reply", "context",
+  "workflow"} as a dict, or just the reply (text, message object, list, None).
+  No HTTP and no health checks; the timeout class and the breaker apply as for any agent.
 """
 
 from __future__ import annotations
 
+import asyncio
 import http.cookiejar
+import importlib
+import inspect
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 import httpx
 
-from worker.config import ServiceConfig
+from wapipe.errors import WapipeError
+from worker.config import PYTHON_ENDPOINT_PREFIX, ServiceConfig
 from worker.errors import AgentError
 
 
@@ -134,6 +143,8 @@ async def call_agent(
 ) -> AgentReply:
     """One HTTP call to an agent endpoint; failures as AgentError (retryable or not)."""
     timeout = service.call_timeout_seconds
+    if service.in_process:
+        return await _call_python(service, endpoint, request, timeout)
     try:
         if service.protocol == "openai":
             return await _call_openai(client, service, endpoint, request, timeout)
@@ -207,7 +218,11 @@ async def _call_wapipe(
         timeout,
     )
     _check_status(service, response)
-    body = _json_body(service, response)
+    return _wapipe_answer(service, _json_body(service, response))
+
+
+def _wapipe_answer(service: ServiceConfig, body: dict[str, Any]) -> AgentReply:
+    """A `wapipe` protocol answer body as an AgentReply (malformed: not retryable)."""
     context = body.get("context") or {}
     workflow = body.get("workflow") or None
     if not isinstance(context, dict) or not (workflow is None or isinstance(workflow, dict)):
@@ -255,3 +270,53 @@ async def _call_openai(
             f"{service.name}: no choices[0].message.content", code="agent_bad_reply"
         ) from exc
     return AgentReply(normalize_reply(str(content or "")))
+
+
+_ANSWER_KEYS = frozenset(("reply", "context", "workflow"))
+
+
+@lru_cache(maxsize=64)
+def in_process_agent(endpoint: str) -> Callable[[AgentRequest], Any]:
+    """The function a `python` service's endpoint ("python:package.module:function") names.
+
+    Imported once; a clear WapipeError when it cannot be (the worker checks every
+    in-process service this way when it starts).
+    """
+    target = endpoint.removeprefix(PYTHON_ENDPOINT_PREFIX)
+    module_name, _, attr = target.partition(":")
+    try:
+        found: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            found = getattr(found, part)
+    except (ImportError, AttributeError) as exc:
+        raise WapipeError(f"in-process agent {target!r} cannot be loaded: {exc}") from exc
+    if not callable(found):
+        raise WapipeError(f"in-process agent {target!r} is not callable")
+    return found  # type: ignore[no-any-return]
+
+
+async def _call_python(
+    service: ServiceConfig, endpoint: str, request: AgentRequest, timeout: float
+) -> AgentReply:
+    """Call an in-process agent under the service's timeout; its failures as AgentError."""
+    agent = in_process_agent(endpoint)
+    try:
+        async with asyncio.timeout(timeout):
+            answer = agent(request)
+            if inspect.isawaitable(answer):
+                answer = await answer
+    except AgentError:
+        raise
+    except TimeoutError as exc:
+        raise AgentError(
+            f"{service.name} did not answer within {timeout:g} s", code="agent_timeout"
+        ) from exc
+    except Exception as exc:  # the agent's own bug or trouble: worth another try
+        raise AgentError(
+            f"{service.name} raised {type(exc).__name__}", code="agent_exception"
+        ) from exc
+    if isinstance(answer, AgentReply):
+        return answer
+    if isinstance(answer, dict) and answer.keys() & _ANSWER_KEYS:
+        return _wapipe_answer(service, answer)
+    return AgentReply(normalize_reply(answer))

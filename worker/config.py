@@ -17,7 +17,10 @@ from wapipe.errors import WapipeError
 
 # Timeout class per service kind (ARCHITECTURE.md, Configuration).
 KIND_TIMEOUT_SECONDS = {"default": 30.0, "agent": 120.0, "payment": 60.0, "media": 300.0}
-PROTOCOLS = ("wapipe", "openai")
+PROTOCOLS = ("wapipe", "openai", "python")
+# A `python` service runs in the worker process: its one endpoint is this prefix
+# plus the callable's import path ("python:package.module:function").
+PYTHON_ENDPOINT_PREFIX = "python:"
 FALLBACKS = ("retry", "reply")
 DEMO_AGENT_PORT = int(os.environ.get("WAPIPE_DEMO_AGENT_PORT", "8090"))
 
@@ -50,6 +53,11 @@ class ServiceConfig:
     model: str = ""
     system_prompt: str = ""
     breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
+
+    @property
+    def in_process(self) -> bool:
+        """A `python` service: called in the worker process, no HTTP, no health checks."""
+        return self.protocol == "python"
 
     @property
     def call_timeout_seconds(self) -> float:
@@ -155,7 +163,20 @@ def _service(raw: dict[str, Any], source: str) -> ServiceConfig:
     name = str(raw.get("name", ""))
     if not name:
         raise WapipeError(f"{source}: every [[services]] needs a name")
-    endpoints = raw.get("endpoints") or ([raw["url"]] if "url" in raw else [])
+    protocol = str(raw.get("protocol", "wapipe"))
+    if protocol not in PROTOCOLS:
+        raise WapipeError(f"{source}: service {name!r} protocol must be one of {PROTOCOLS}")
+    if protocol == "python":
+        target = str(raw.get("callable", ""))
+        module, _, attr = target.partition(":")
+        if not module or not attr:
+            raise WapipeError(
+                f'{source}: service {name!r} (protocol "python") needs '
+                f'callable = "package.module:function", got {target!r}'
+            )
+        endpoints = [PYTHON_ENDPOINT_PREFIX + target]
+    else:
+        endpoints = raw.get("endpoints") or ([raw["url"]] if "url" in raw else [])
     if not endpoints:
         raise WapipeError(f'{source}: service {name!r} needs endpoints = ["http://..."]')
     kind = str(raw.get("kind", "agent"))
@@ -163,9 +184,6 @@ def _service(raw: dict[str, Any], source: str) -> ServiceConfig:
         raise WapipeError(
             f"{source}: service {name!r} kind must be one of {list(KIND_TIMEOUT_SECONDS)}"
         )
-    protocol = str(raw.get("protocol", "wapipe"))
-    if protocol not in PROTOCOLS:
-        raise WapipeError(f"{source}: service {name!r} protocol must be one of {PROTOCOLS}")
     fallback = str(raw.get("fallback", "retry"))
     if fallback not in FALLBACKS:
         raise WapipeError(f"{source}: service {name!r} fallback must be one of {FALLBACKS}")

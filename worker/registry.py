@@ -22,6 +22,7 @@ from typing import TypeVar
 import httpx
 
 from wapipe.log import get_logger
+from worker.agents import in_process_agent
 from worker.config import ServiceConfig, WorkerConfig
 from worker.errors import AgentError, ServiceUnavailable, StoreUnavailable
 from worker.metrics import WorkerMetrics
@@ -86,6 +87,9 @@ class ServiceRegistry:
         self.client = client
         self.checked_by = checked_by
         self.services = {s.name: Service(s) for s in config.services}
+        for svc in config.services:  # an in-process agent that cannot load stops the start
+            if svc.in_process:
+                in_process_agent(svc.endpoints[0])
         self.metrics.known_breakers(self.services)
         self._successes: dict[tuple[str, str], list[int]] = {}
         self._flusher: asyncio.Task[None] | None = None
@@ -192,16 +196,11 @@ class ServiceRegistry:
         await asyncio.gather(*checks)
 
     async def _check(self, svc: Service, endpoint: Endpoint) -> None:
-        error: str | None = None
-        try:
-            response = await self.client.get(
-                endpoint.url + svc.config.health_path, timeout=HEALTH_CHECK_TIMEOUT_SECONDS
-            )
-            healthy = response.status_code < 300
-            if not healthy:
-                error = f"HTTP {response.status_code}"
-        except httpx.HTTPError as exc:
-            healthy, error = False, type(exc).__name__
+        if svc.config.in_process:
+            # it runs in this process: up while the worker is; the breaker sees its failures
+            healthy, error = True, None
+        else:
+            healthy, error = await self._get_health(svc, endpoint)
         if healthy != endpoint.healthy:
             log.info(
                 "endpoint_health_changed",
@@ -215,6 +214,18 @@ class ServiceRegistry:
             await self.store.record_endpoint_health(
                 svc.name, endpoint.url, healthy, error, self.checked_by
             )
+
+    async def _get_health(self, svc: Service, endpoint: Endpoint) -> tuple[bool, str | None]:
+        """GET the endpoint's health path: (healthy, why not)."""
+        try:
+            response = await self.client.get(
+                endpoint.url + svc.config.health_path, timeout=HEALTH_CHECK_TIMEOUT_SECONDS
+            )
+        except httpx.HTTPError as exc:
+            return False, type(exc).__name__
+        if response.status_code < 300:
+            return True, None
+        return False, f"HTTP {response.status_code}"
 
     async def health_loop(self, interval_seconds: float) -> None:
         while True:

@@ -24,8 +24,12 @@ BEGIN
                                   ELSE wapipe._conversation_rank(h.received_at, h.priority) END,
          available_at      = coalesce(CASE WHEN h.status = 'queued' THEN h.next_attempt_at END, now()),
          last_inbound_at   = greatest(c.last_inbound_at,
-                                      (SELECT f.wa_timestamp FROM wapipe.processed_messages f
-                                       WHERE f.id = c.head_message_id AND f.processed_at IS NOT NULL))
+                                      -- by primary key only: with the test in the WHERE clause
+                                      -- a plan could walk processed_messages_finished_idx,
+                                      -- every finished message, to find this one
+                                      (SELECT CASE WHEN f.processed_at IS NOT NULL THEN f.wa_timestamp END
+                                       FROM wapipe.processed_messages f
+                                       WHERE f.id = c.head_message_id))
     FROM (SELECT n.id, n.priority, n.wa_timestamp, n.received_at, n.status, n.next_attempt_at
           FROM (SELECT) AS one
           LEFT JOIN LATERAL (

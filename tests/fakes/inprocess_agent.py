@@ -1,0 +1,33 @@
+"""In-process agents for the `python` protocol tests: imported by the worker subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from worker.agents import AgentRequest
+
+
+async def echo(request: AgentRequest) -> dict[str, Any]:
+    """Echo the text; count turns in the memory context (it sees its history)."""
+    return {
+        "reply": f"in-process: {request.text}",
+        "context": {"turns": len(request.history) // 2 + 1},
+    }
+
+
+def plain(request: AgentRequest) -> str:
+    """A plain (not async) function answering just the reply text."""
+    return f"plain: {request.text}"
+
+
+async def boom(request: AgentRequest) -> dict[str, Any]:
+    raise RuntimeError("the agent's own bug")
+
+
+async def slow(request: AgentRequest) -> dict[str, Any]:
+    await asyncio.sleep(30)
+    return {"reply": "too late"}
+
+
+not_callable = 42
