@@ -55,3 +55,33 @@ def summary(samples: list[float]) -> str:
         f"n={len(samples)} mean={statistics.fmean(samples) * 1e3:.3f} ms "
         f"p50={statistics.median(samples) * 1e3:.3f} ms p99={p99 * 1e3:.3f} ms"
     )
+
+
+def _proc_cpu_ticks(pid: int, with_reaped_children: bool = False) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime
+    if with_reaped_children:
+        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime: backends that exited
+    return ticks
+
+
+def server_cpu_seconds(url: str) -> float:
+    """CPU seconds the PostgreSQL server behind `url` has used so far: the postmaster,
+    its live processes and the ones it has reaped (Linux /proc; benches only)."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT pg_backend_pid()").fetchone()
+    assert row is not None
+    postmaster = int(Path(f"/proc/{row[0]}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    ticks = _proc_cpu_ticks(postmaster, with_reaped_children=True)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(stat[1]) == postmaster:
+                ticks += int(stat[11]) + int(stat[12])
+        except (OSError, IndexError, ValueError):
+            continue  # exited meanwhile
+    return ticks / os.sysconf("SC_CLK_TCK")

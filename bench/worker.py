@@ -26,7 +26,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from bench.common import bench_database
+from bench.common import bench_database, server_cpu_seconds
 from worker.agents import AgentRequest
 from worker.config import PYTHON_ENDPOINT_PREFIX, ServiceConfig, WorkerConfig
 from worker.main import run_async
@@ -103,25 +103,49 @@ def _config() -> WorkerConfig:
     )
 
 
-async def _run_worker_until(url: str, done: int) -> float:
+class CpuUse:
+    """CPU per message of the Python process and of the PostgreSQL server over a run."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.python_us = self.server_us = 0.0
+
+    def start(self) -> None:
+        self._python, self._server = time.process_time(), server_cpu_seconds(self.url)
+
+    def stop(self, messages: int) -> None:
+        self.python_us = (time.process_time() - self._python) / messages * 1e6
+        self.server_us = (server_cpu_seconds(self.url) - self._server) / messages * 1e6
+
+    def __str__(self) -> str:
+        return (
+            f"CPU per message: Python {self.python_us:.0f} us, PostgreSQL {self.server_us:.0f} us"
+        )
+
+
+async def _run_worker_until(url: str, done: int, cpu: CpuUse | None = None) -> float:
     worker = Worker(_config(), url, health_checks=False)
     task = asyncio.create_task(worker.run())
     while not worker.listening:  # started up, listening
         await asyncio.sleep(0.01)
+    if cpu:
+        cpu.start()
     started = time.perf_counter()
     worker.wake.set()
     while worker.handled < done:
         await asyncio.sleep(0.002)
     took = time.perf_counter() - started
+    if cpu:
+        cpu.stop(done)
     worker.request_stop()
     await task
     return took
 
 
-def wapipe_throughput(url: str) -> float:
+def wapipe_throughput(url: str, cpu: CpuUse | None = None) -> float:
     with psycopg.connect(url, autocommit=True) as conn:
         _ingest(conn, [_text(f"2507{i:08d}", "hi") for i in range(MESSAGES)])
-    took = run_async(_run_worker_until(url, MESSAGES))
+    took = run_async(_run_worker_until(url, MESSAGES, cpu))
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute("SELECT count(*) FROM wapipe.outbox").fetchone()
         assert row is not None and row[0] == MESSAGES, row
@@ -160,7 +184,7 @@ def _ensure_procrastinate() -> None:
         )
 
 
-def procrastinate_throughput(url: str) -> float:
+def procrastinate_throughput(url: str, cpu: CpuUse | None = None) -> float:
     _ensure_procrastinate()
     import logging
 
@@ -178,11 +202,16 @@ def procrastinate_throughput(url: str) -> float:
             await app.schema_manager.apply_schema_async()
             for i in range(0, MESSAGES, 500):
                 await noop.batch_defer_async(*({"n": n} for n in range(i, i + 500)))
+            if cpu:
+                cpu.start()
             started = time.perf_counter()
             await app.run_worker_async(
                 concurrency=CONCURRENCY, wait=False, install_signal_handlers=False
             )
-            return time.perf_counter() - started
+            took = time.perf_counter() - started
+            if cpu:
+                cpu.stop(MESSAGES)
+            return took
 
     took = run_async(main())  # the same event loop as `wapipe worker`
     return MESSAGES / took
@@ -229,16 +258,19 @@ def run() -> None:
 
     configure_logging("bench")
     with bench_database() as db:
-        ours = wapipe_throughput(db)
+        our_cpu, their_cpu = CpuUse(db), CpuUse(db)
+        ours = wapipe_throughput(db, our_cpu)
         raw = raw_pgmq_throughput(db)
-        theirs = procrastinate_throughput(db)
+        theirs = procrastinate_throughput(db, their_cpu)
         p50, p99, n = latency(db)
     print(f"messages={MESSAGES} concurrency={CONCURRENCY} batch={BATCH}")
     print(
         f"(a) wapipe worker:        {ours:8.0f} msg/s (claim, rate limit, route, memory, "
         "breaker, no-op agent, complete)"
     )
+    print(f"      {our_cpu}")
     print(f"    procrastinate:        {theirs:8.0f} jobs/s (no-op jobs)")
+    print(f"      {their_cpu}")
     print(f"    ratio wapipe/procrastinate: {ours / theirs:.1f}x (goal >= 10x)")
     print(f"(b) raw pgmq read(100)+archive: {raw:8.0f} msg/s")
     print(f"    ratio wapipe/raw pgmq: {ours / raw:.2f}x")
