@@ -123,7 +123,7 @@ BEGIN
   WHERE c.locked_by IS NOT NULL
     AND c.locked_until < now() - make_interval(secs => (t->>'stale_lock_seconds')::double precision);
 
-  -- replies not sent yet (outbox_pending_idx), and replies of the last day given up on
+  -- replies not sent yet (outbox_due_idx), and replies of the last day given up on
   SELECT min(o.created_at) INTO outbox_oldest FROM wapipe.outbox o WHERE o.status IN ('pending', 'sending');
   SELECT count(*) INTO outbox_failed FROM wapipe.outbox o
   WHERE o.created_at > now() - interval '1 day' AND o.status = 'failed';
