@@ -12,6 +12,8 @@ CREATE OR REPLACE FUNCTION wapipe.get_or_create_conversation_memory(
   user_phone text, agent_type text, session_id text DEFAULT NULL)
 RETURNS wapipe.ai_conversation_memory
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+  SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off
+  SET enable_mergejoin = off SET enable_hashjoin = off
 AS $$
 DECLARE
   result wapipe.ai_conversation_memory;

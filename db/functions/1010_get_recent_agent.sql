@@ -4,6 +4,8 @@
 CREATE OR REPLACE FUNCTION wapipe.get_recent_agent(user_phone text)
 RETURNS text
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = ''
+  SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off
+  SET enable_mergejoin = off SET enable_hashjoin = off
 AS $$
   SELECT m.agent_type
   FROM wapipe.ai_conversation_memory m

@@ -17,6 +17,8 @@ RETURNS TABLE (
   workflow_version integer,
   agent text, memory_id bigint, session_id text, memory_messages jsonb, memory_context jsonb)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+  SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off
+  SET enable_mergejoin = off SET enable_hashjoin = off
 AS $$
 DECLARE
   v_allowed     boolean := true;

@@ -1,0 +1,11 @@
+-- Memory sessions are found by user, never by walking every recently active session.
+-- depends: 0017_outbox_claim_order
+--
+-- With ai_conversation_memory_activity_idx (last_activity_at) a plan for "the agent this
+-- user talked to last" could walk that index backwards through every session active in
+-- the last 30 minutes and filter on the user: after 20,000 users, message_contexts took
+-- 38 ms per call instead of 1 (the worker fell from ~1,900 to ~300 messages/s). The
+-- lookups read the user's own sessions through the indexes that start with user_phone.
+-- The hourly retention job (cleanup_conversation_memory) now reads the table once per
+-- run; each memory update writes one index entry less.
+DROP INDEX wapipe.ai_conversation_memory_activity_idx;
