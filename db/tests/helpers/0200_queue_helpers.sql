@@ -95,3 +95,21 @@ BEGIN
     FOR UPDATE OF c SKIP LOCKED $q$, batch) INTO result;
   RETURN result::jsonb;
 END $$;
+
+-- `n` finished messages whose statistics say nothing is finished (analyzed before they
+-- finished), then a conversation of two messages whose head worker-1 claims.
+-- Returns the claimed msg_id. For tests of plans that must not walk finished messages.
+CREATE FUNCTION wapipe_tests.claim_after_finished_backlog(n integer DEFAULT 300)
+RETURNS bigint LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM wapipe_tests.enqueue_text('2507' || lpad(i::text, 8, '0'), 'hi', 'wamid.old.' || i)
+  FROM generate_series(1, n) i;
+  ANALYZE wapipe.processed_messages;
+  PERFORM wapipe.complete_messages('worker-1', (
+    SELECT jsonb_agg(jsonb_build_object('msg_id', q, 'reply', NULL))
+    FROM wapipe_tests.claim('worker-1', n) q));
+  PERFORM wapipe_tests.enqueue_text('250799999999', 'one', 'wamid.a');
+  PERFORM wapipe_tests.enqueue_text('250799999999', 'two', 'wamid.b');
+  RETURN (SELECT q FROM wapipe_tests.claim('worker-1') q);
+END
+$$;
