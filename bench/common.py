@@ -57,12 +57,10 @@ def summary(samples: list[float]) -> str:
     )
 
 
-def _proc_cpu_ticks(pid: int, with_reaped_children: bool = False) -> int:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = int(fields[11]) + int(fields[12])  # utime, stime
-    if with_reaped_children:
-        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime: backends that exited
-    return ticks
+def _stat(pid: int | str) -> list[str]:
+    """/proc/<pid>/stat after the command name: [state, ppid, ...]; utime, stime,
+    cutime, cstime at 11-14."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
 
 def server_cpu_seconds(url: str) -> float:
@@ -73,13 +71,14 @@ def server_cpu_seconds(url: str) -> float:
     with psycopg.connect(url) as conn:
         row = conn.execute("SELECT pg_backend_pid()").fetchone()
     assert row is not None
-    postmaster = int(Path(f"/proc/{row[0]}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    ticks = _proc_cpu_ticks(postmaster, with_reaped_children=True)
+    postmaster = int(_stat(row[0])[1])
+    # the postmaster's own time plus that of the backends it reaped (cutime, cstime)
+    ticks = sum(int(f) for f in _stat(postmaster)[11:15])
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            stat = _stat(entry.name)
             if int(stat[1]) == postmaster:
                 ticks += int(stat[11]) + int(stat[12])
         except (OSError, IndexError, ValueError):

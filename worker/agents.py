@@ -141,7 +141,8 @@ def summary_of(messages: list[dict[str, Any]]) -> str:
 async def call_agent(
     client: httpx.AsyncClient, service: ServiceConfig, endpoint: str, request: AgentRequest
 ) -> AgentReply:
-    """One HTTP call to an agent endpoint; failures as AgentError (retryable or not)."""
+    """One call of an agent endpoint (HTTP, or in-process for a `python` service);
+    failures as AgentError (retryable or not)."""
     timeout = service.call_timeout_seconds
     if service.in_process:
         return await _call_python(service, endpoint, request, timeout)
