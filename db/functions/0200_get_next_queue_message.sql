@@ -4,16 +4,22 @@
 -- Reads conversations_claim_idx in head_rank order (priority with aging, then age),
 -- skipping conversations that are leased or in retry backoff, and takes them
 -- FOR UPDATE SKIP LOCKED, so concurrent workers never wait for each other and the
--- cost is O(batch) whatever the backlog. In the same statement the conversation
--- gets the lease, its head becomes 'processing' (a new attempt) and the pgmq
--- visibility timeout follows the lease. An expired lease is taken over, unless it
--- was the message's last allowed attempt: then the message goes to the dead letters.
--- Plans: generic, and never a sequential scan, a merge or a hash join, so the claim
--- stays an index walk of O(batch) even when its plan was made while the tables were
--- small or their statistics stale (a fresh database that filled up: seq scans and a
--- sort of every conversation, ~3 ms per claim of 16 at 3000 queued), and although a
--- generic plan cannot see how small `batch` is (it merge-joined every conversation
--- with the messages: 4.5 ms per claim of 10 at 100 000 queued, now 0.8 ms).
+-- cost is O(batch) whatever the backlog. Then the conversations get the lease,
+-- their heads become 'processing' (a new attempt) and the pgmq visibility timeout
+-- follows the lease. An expired lease is taken over, unless it was the message's
+-- last allowed attempt: such a head crashed or hung every worker that took it, so
+-- it goes to the dead letters instead (the one rule of
+-- _dead_letter_abandoned_claims) and the walk starts again, now finding its
+-- conversation's next message. Only the heads the walk reaches are checked: no
+-- scan of every expired lease per claim (the minute cleanup covers the rest).
+-- Plans: generic, and never a sequential scan, a bitmap scan, a sort (the index gives
+-- the order), a merge or a hash join, so the claim stays an index walk of O(batch)
+-- even when its plan was made while the tables were small or their statistics stale
+-- (a fresh database that filled up: seq scans and a sort of every conversation, ~3 ms
+-- per claim of 16 at 3000 queued; without statistics, a bitmap scan and a sort of
+-- every head: 302 rows read for a claim of 2), and although a generic plan cannot see
+-- how small `batch` is (it merge-joined every conversation with the messages: 4.5 ms
+-- per claim of 10 at 100 000 queued, now 0.8 ms).
 CREATE OR REPLACE FUNCTION wapipe.get_next_queue_message(
   worker_id text, lock_seconds integer DEFAULT 30, batch integer DEFAULT 10)
 RETURNS TABLE (
@@ -22,9 +28,16 @@ RETURNS TABLE (
   contact jsonb, correlation_id text, locked_until timestamptz)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
   SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off
-  SET enable_mergejoin = off SET enable_hashjoin = off
+  SET enable_mergejoin = off SET enable_hashjoin = off SET enable_bitmapscan = off
+  SET enable_sort = off
 AS $$
 #variable_conflict use_column
+DECLARE
+  max_attempts numeric := wapipe._setting_num('retry.max_attempts');
+  v_keys       text[];
+  v_heads      bigint[];
+  v_ranks      timestamptz[];
+  v_abandoned  text[];
 BEGIN
   IF coalesce(btrim(get_next_queue_message.worker_id), '') = '' THEN
     RAISE EXCEPTION 'worker_id must be a non-empty text' USING ERRCODE = '22023';
@@ -39,22 +52,48 @@ BEGIN
       coalesce(get_next_queue_message.batch::text, 'NULL') USING ERRCODE = '22023';
   END IF;
 
-  -- a head that crashed or hung every worker up to its last attempt is not claimed again
-  PERFORM wapipe._dead_letter_abandoned_claims(now());
+  LOOP
+    SELECT coalesce(array_agg(k.conversation_key ORDER BY k.head_rank, k.conversation_key), '{}'),
+           coalesce(array_agg(k.head_message_id ORDER BY k.head_rank, k.conversation_key), '{}'),
+           coalesce(array_agg(k.head_rank ORDER BY k.head_rank, k.conversation_key), '{}'),
+           coalesce(array_agg(k.conversation_key ORDER BY k.conversation_key)
+                      FILTER (WHERE k.abandoned), '{}')
+      INTO v_keys, v_heads, v_ranks, v_abandoned
+    FROM (
+      SELECT c.conversation_key, c.head_message_id, c.head_rank,
+             -- an expired lease of the last allowed attempt, held by the message's claimer
+             c.locked_by IS NOT NULL AND h.status = 'processing' AND h.claimed_by = c.locked_by
+               AND h.attempts >= max_attempts AS abandoned
+      FROM wapipe.conversations c
+      -- a head pointer left on a finished message is repaired by the cleanup, never claimed
+      JOIN wapipe.processed_messages h
+        ON h.id = c.head_message_id AND h.status IN ('queued', 'processing')
+      WHERE c.head_message_id IS NOT NULL
+        AND c.available_at <= now()
+        AND (c.locked_by IS NULL OR c.locked_until <= now())
+      ORDER BY c.head_rank
+      LIMIT get_next_queue_message.batch
+      FOR UPDATE OF c SKIP LOCKED) k;
+    EXIT WHEN cardinality(v_abandoned) = 0;
+    -- dead letters, in key order (the locks are held already); then walk again
+    PERFORM wapipe.schedule_message_retry(
+              m.queue_msg_id, c.locked_by,
+              format('abandoned: the lease of attempt %s expired without a result (worker crashed or hung)',
+                     m.attempts),
+              false)
+    FROM unnest(v_abandoned) WITH ORDINALITY AS a(conversation_key, n)
+    JOIN wapipe.conversations c ON c.conversation_key = a.conversation_key
+    JOIN wapipe.processed_messages m ON m.id = c.head_message_id
+    ORDER BY a.n;
+  END LOOP;
+  IF cardinality(v_keys) = 0 THEN
+    RETURN;
+  END IF;
 
   RETURN QUERY
   WITH candidates AS (
-    SELECT c.conversation_key, c.head_message_id, c.head_rank
-    FROM wapipe.conversations c
-    -- a head pointer left on a finished message is repaired by the cleanup, never claimed
-    JOIN wapipe.processed_messages h
-      ON h.id = c.head_message_id AND h.status IN ('queued', 'processing')
-    WHERE c.head_message_id IS NOT NULL
-      AND c.available_at <= now()
-      AND (c.locked_by IS NULL OR c.locked_until <= now())
-    ORDER BY c.head_rank
-    LIMIT get_next_queue_message.batch
-    FOR UPDATE OF c SKIP LOCKED
+    SELECT k.conversation_key, k.head_message_id, k.head_rank
+    FROM unnest(v_keys, v_heads, v_ranks) AS k(conversation_key, head_message_id, head_rank)
   ), leased AS (
     UPDATE wapipe.conversations c
        SET locked_by = get_next_queue_message.worker_id,

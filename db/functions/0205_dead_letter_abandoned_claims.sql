@@ -2,12 +2,13 @@
 -- Returns how many messages went to the dead letters.
 --
 -- Such a message crashed or hung every worker that took it (e.g. killed by OOM):
--- claiming it again would loop forever. One rule for everyone who finds expired
--- leases: the claim (expired_before = now()) and cleanup_stale_message_locks.
--- Expired leases are few and found through conversations_locked_idx.
+-- claiming it again would loop forever. cleanup_stale_message_locks runs it every
+-- minute; the claim applies the same rule to the heads its walk reaches.
+-- Expired leases are few and found through conversations_locked_idx. Plan: generic
+-- (a custom plan per call, for its timestamp, cost more than the statement).
 CREATE OR REPLACE FUNCTION wapipe._dead_letter_abandoned_claims(expired_before timestamptz)
 RETURNS integer
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = '' SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
   n integer;
