@@ -278,9 +278,14 @@ def test_batch_completions_and_concurrent_ingest_of_the_same_conversations(
 
 
 def _two_waiting_callers(
-    connect: Connect, holder: psycopg.Connection[Any], call: str, params: tuple[Any, ...]
+    connect: Connect,
+    holder: psycopg.Connection[Any],
+    call: str,
+    params: tuple[Any, ...],
+    marker: str = "message_contexts",
 ) -> list[tuple[Any, ...]]:
-    """Two sessions run `call` while `holder` holds a lock both need; then it commits."""
+    """Two sessions run `call` (its text holds `marker`) while `holder` holds a lock both
+    need; then it commits."""
     with ThreadPoolExecutor(max_workers=2) as pool:
         sessions = [connect(), connect()]
         futures = [pool.submit(lambda c=c: c.execute(call, params).fetchone()) for c in sessions]
@@ -288,7 +293,8 @@ def _two_waiting_callers(
         for _ in range(500):
             row = watch.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                " AND wait_event_type = 'Lock' AND query LIKE '%%message_contexts%%'"
+                " AND wait_event_type = 'Lock' AND query LIKE '%%' || %s || '%%'",
+                (marker,),
             ).fetchone()
             if row is not None and row[0] >= 2:
                 break
@@ -322,3 +328,37 @@ def test_concurrent_contexts_of_a_new_user_share_one_session(connect: Connect) -
     assert results[0][1] is not None and results[0][1] == results[1][1]
     row = connect().execute("SELECT count(*) FROM wapipe.ai_conversation_memory").fetchone()
     assert row == (1,)
+
+
+def test_two_claims_of_one_users_messages_share_a_session_and_spend_two_tokens(
+    connect: Connect,
+) -> None:
+    """A user writing to two business numbers: two conversations, claimed at the same time in
+    two sessions (claim_messages), whose context steps meet on the user's memory lock."""
+    setup = connect()
+    for number in ("300100200300400", "300100200300401"):
+        setup.execute(
+            "SELECT wapipe.ingest_webhook(%s, 'cid')",
+            (Jsonb(webhook([text_message("250700000001", "hi")], phone_number_id=number)),),
+        )
+    holder = connect(autocommit=False)
+    holder.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended("
+        "'wapipe.memory' || chr(31) || '250700000001' || chr(31) || 'waiter', 0))"
+    )
+    call = (
+        "SELECT conversation_key, memory_id, allowed"
+        " FROM wapipe.claim_messages(%s, 30, 1, 'waiter', '{waiter}', '[]', 5, '1 minute')"
+    )
+    results = _two_waiting_callers(connect, holder, call, ("worker-1",), marker="claim_messages")
+    assert all(r is not None for r in results)
+    conversations = {r[0] for r in results if r is not None}
+    assert len(conversations) == 2, "each session claimed its own conversation"
+    assert len({r[1] for r in results if r is not None}) == 1, "one memory session for both"
+    assert all(r[2] for r in results if r is not None)
+    row = (
+        connect()
+        .execute("SELECT tokens FROM wapipe.rate_limit_buckets WHERE key = 'user:250700000001'")
+        .fetchone()
+    )
+    assert row is not None and abs(row[0] - 3) < 0.01, "two tokens of five spent"

@@ -17,7 +17,7 @@ from psycopg.types.json import Jsonb
 from tests.payloads import text_message, webhook
 from worker import queries
 from worker.errors import ClaimLost, MessageProcessingError, StoreUnavailable
-from worker.store import Coalescer, Completion, Store
+from worker.store import ClaimRouting, Coalescer, Completion, Store
 
 T = TypeVar("T")
 REPLY = {"type": "text", "text": {"body": "ok"}}
@@ -269,3 +269,52 @@ def test_contexts_of_concurrent_messages_are_one_call_with_the_breaker_state(
     assert all(c.allowed and c.agent == "waiter" and c.memory is not None for c in contexts)
     assert {c.breaker_state for c in contexts} == {"closed"}
     assert len({c.memory.id for c in contexts if c.memory}) == 5
+
+
+ROUTING = ClaimRouting(
+    default_agent="waiter",
+    known_agents=("billing", "waiter"),
+    rules=((("bill",), "billing"),),
+    rate_max=30,
+    rate_per="1 minute",
+)
+
+
+def test_a_claim_with_routing_brings_each_messages_context_in_the_same_call(
+    db_url: str, conn: psycopg.Connection[Any]
+) -> None:
+    conn.execute(
+        "SELECT wapipe.ingest_webhook(%s, 'cid')",
+        (
+            Jsonb(
+                webhook(
+                    [text_message("250700000001", "hi"), text_message("250700000002", "my bill")]
+                )
+            ),
+        ),
+    )
+
+    async def body(store: CountingStore) -> tuple[list[Any], list[str]]:
+        claimed = await store.claim("worker-1", 30, 10, ROUTING)
+        return claimed, list(store.calls)
+
+    claimed, calls = run(_with_store(db_url, body))
+    assert calls == ["CLAIM_WITH_CONTEXTS"]
+    agents = {m.from_wa_id: m.context.agent for m in claimed if m.context is not None}
+    assert agents == {"250700000001": "waiter", "250700000002": "billing"}
+    assert all(m.context is not None and m.context.memory is not None for m in claimed)
+
+
+def test_a_refused_context_step_still_claims_and_each_message_asks_alone(
+    db_url: str, conn: psycopg.Connection[Any]
+) -> None:
+    _ingest(conn, ["250700000001", "250700000002"])
+    refused = ClaimRouting("", ("waiter",), (), 30, "1 minute")  # 22023: no default agent
+
+    async def body(store: CountingStore) -> tuple[list[Any], list[str]]:
+        claimed = await store.claim("worker-1", 30, 10, refused)
+        return claimed, list(store.calls)
+
+    claimed, calls = run(_with_store(db_url, body))
+    assert calls == ["CLAIM_WITH_CONTEXTS", "CLAIM_MESSAGES"]
+    assert len(claimed) == 2 and all(m.context is None for m in claimed)

@@ -15,20 +15,37 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from wapipe.log import bind_correlation_id, get_logger
 from worker.agents import AgentReply, AgentRequest, call_agent, summary_of, text_message
-from worker.config import WorkerConfig
+from worker.config import RoutingRule, WorkerConfig
 from worker.errors import ClaimLost, ProcessingError, ServiceUnavailable, StoreUnavailable
 from worker.metrics import WorkerMetrics
 from worker.registry import ServiceRegistry
-from worker.store import ClaimedMessage, Store
+from worker.store import ClaimedMessage, ClaimRouting, Store
 from worker.workflows import Input, WorkflowEngine
 
 log = get_logger("worker.handler")
 _INFO = logging.getLogger("worker.handler")  # the level structlog filters this logger's lines at
 _WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def keyword_agent(text: str, rules: Sequence[RoutingRule]) -> str | None:
+    """The agent of the first rule with a keyword among the words of `text`, if any.
+
+    Words are runs of \\w, compared lowercased (keywords are lowercased by the config).
+    The same rule as wapipe.keyword_agent, which claim_messages applies in the database;
+    tests/test_worker_routing_rules.py holds the two to the same answers.
+    """
+    if not rules:
+        return None
+    words = {w.lower() for w in _WORD.findall(text)}
+    for rule in rules:
+        if words.intersection(rule.keywords):
+            return rule.agent
+    return None
 
 
 class MessageHandler:
@@ -48,6 +65,14 @@ class MessageHandler:
         self.worker_id = worker_id
         self.metrics = metrics or WorkerMetrics()
         self._known_agents = sorted(registry.services)
+        # what the claim needs to answer each message's context (Store.claim)
+        self.routing = ClaimRouting(
+            default_agent=config.default_agent,
+            known_agents=tuple(self._known_agents),
+            rules=tuple((tuple(rule.keywords), rule.agent) for rule in config.rules),
+            rate_max=config.rate_limit_max,
+            rate_per=config.rate_limit_per,
+        )
 
     async def handle(self, msg: ClaimedMessage) -> None:
         """Process one message to completion, retry or dead letter. Never raises (but cancel)."""
@@ -161,9 +186,10 @@ class MessageHandler:
         user = msg.from_wa_id
         given = Input.of(msg.message_type, msg.payload)
         cfg = self.config
-        # One round trip: rate limit (first attempt only: a retry was already let in),
-        # the active workflow, else the agent to use and its memory.
-        context = await self.store.context(
+        # Rate limit (first attempt only: a retry was already let in), the active
+        # workflow, else the agent to use and its memory: answered with the claim
+        # (claim_messages), else asked for now in one round trip.
+        context = msg.context or await self.store.context(
             user,
             default_agent=cfg.default_agent,
             known_agents=self._known_agents,
@@ -271,13 +297,7 @@ class MessageHandler:
         )
 
     def _rule_agent(self, given: Input) -> str | None:
-        """The agent of the first keyword rule the text matches, if any."""
-        if given.kind == "text" and self.config.rules:
-            words = {w.lower() for w in _WORD.findall(given.value)}
-            for rule in self.config.rules:
-                if words.intersection(rule.keywords):
-                    return rule.agent
-        return None
+        return keyword_agent(given.value, self.config.rules) if given.kind == "text" else None
 
     async def _route(self, user: str, given: Input) -> str:
         rule_agent = self._rule_agent(given)

@@ -13,6 +13,16 @@ CLAIM_MESSAGES: LiteralString = (
     " message_type, priority, attempt, payload, contact, correlation_id, locked_until"
     " FROM wapipe.get_next_queue_message(%(worker_id)s, %(lock_seconds)s, %(batch)s)"
 )
+# The claim plus, for each claimed message, what message_contexts answers for it.
+CLAIM_WITH_CONTEXTS: LiteralString = (
+    "SELECT msg_id, message_id, wamid, conversation_key, phone_number_id, from_wa_id,"
+    " message_type, priority, attempt, payload, contact, correlation_id, locked_until,"
+    " allowed, retry_after_ms, workflow_id, workflow_type, current_step, workflow_data,"
+    " workflow_version, agent, memory_id, session_id, memory_messages, memory_context,"
+    " breaker_state"
+    " FROM wapipe.claim_messages(%(worker_id)s, %(lock_seconds)s, %(batch)s, %(default_agent)s,"
+    " %(known_agents)s::text[], %(rules)s, %(rate_max)s::int, %(rate_per)s::interval)"
+)
 EXTEND_MESSAGE_LOCK: LiteralString = (
     "SELECT wapipe.acquire_message_lock(%(msg_id)s, %(worker_id)s, %(lock_seconds)s)"
 )

@@ -223,7 +223,9 @@ class Worker:
             if want > 0 and worth_it:
                 self.wake.clear()
                 try:
-                    claimed = await self.store.claim(self.worker_id, cfg.lock_seconds, want)
+                    claimed = await self.store.claim(
+                        self.worker_id, cfg.lock_seconds, want, self.handler.routing
+                    )
                     failures = 0
                 except StoreUnavailable as exc:
                     failures += 1

@@ -7,10 +7,12 @@ errors become domain errors here: ClaimLost (SQLSTATE 55000 "does not hold the
 claim"), WorkflowError (a workflow moved, expired or already exists),
 MessageProcessingError (the database refused what we produced), StoreUnavailable.
 
-The two calls every message makes, context() and complete(), are coalesced
+A message's context (rate limit, workflow, agent, memory) comes with its claim
+(claim_messages: one round trip for the batch). The calls each message makes on
+its own, complete() and (without a claimed context) context(), are coalesced
 ("group commit"): each message's task asks for its own result, and whatever
 requests are waiting go to the database as ONE call of the set-based function
-(message_contexts, complete_messages) while the previous call is in flight. Under
+(complete_messages, message_contexts) while the previous call is in flight. Under
 light load a batch holds one request and waits for nothing; under load one round
 trip and one commit serve many messages. Each request still gets its own answer
 or its own error; a batch call that fails as a whole (a deadlock, an argument the
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -67,6 +70,11 @@ class ClaimedMessage:
     contact: dict[str, Any] | None
     correlation_id: str
     locked_until: dt.datetime
+    # what message_contexts answered for it when the claim asked (claim_messages)
+    context: MessageContext | None = None
+
+    def with_context(self, context: MessageContext) -> ClaimedMessage:
+        return dataclasses.replace(self, context=context)
 
 
 @dataclass(frozen=True)
@@ -124,6 +132,17 @@ class _CompleteRequest:
     reply: Any
     memory: dict[str, Any] | None
     handled_by: str | None
+
+
+@dataclass(frozen=True)
+class ClaimRouting:
+    """What claim_messages needs to answer each claimed message's context (one configuration)."""
+
+    default_agent: str
+    known_agents: tuple[str, ...]
+    rules: tuple[tuple[tuple[str, ...], str], ...]  # (keywords, agent), first match wins
+    rate_max: int | None
+    rate_per: str | None
 
 
 @dataclass(frozen=True)
@@ -297,11 +316,43 @@ class Store:
 
     # -- the queue -------------------------------------------------------------
 
-    async def claim(self, worker_id: str, lock_seconds: int, batch: int) -> list[ClaimedMessage]:
-        rows = await self._rows(
-            queries.CLAIM_MESSAGES,
-            {"worker_id": worker_id, "lock_seconds": lock_seconds, "batch": batch},
-        )
+    async def claim(
+        self, worker_id: str, lock_seconds: int, batch: int, routing: ClaimRouting | None = None
+    ) -> list[ClaimedMessage]:
+        """Claim up to `batch` messages; with `routing`, each with its context (one round trip).
+
+        A context call the database refuses as a whole (an argument error) would refuse
+        every claim: then the messages are claimed without contexts, and each asks for
+        its own (Store.context), so a bad one fails alone.
+        """
+        args: dict[str, Any] = {
+            "worker_id": worker_id,
+            "lock_seconds": lock_seconds,
+            "batch": batch,
+        }
+        if routing is not None:
+            try:
+                rows = await self._rows(
+                    queries.CLAIM_WITH_CONTEXTS,
+                    args
+                    | {
+                        "default_agent": routing.default_agent,
+                        "known_agents": list(routing.known_agents),
+                        "rules": Jsonb(
+                            [{"keywords": list(k), "agent": a} for k, a in routing.rules]
+                        ),
+                        "rate_max": routing.rate_max,
+                        "rate_per": routing.rate_per,
+                    },
+                )
+            except MessageProcessingError as exc:
+                log.warning("claim_contexts_refused", error=str(exc))
+            else:
+                return [
+                    ClaimedMessage(*row[:13]).with_context(_context_of(row[13:25], row[25]))
+                    for row in rows
+                ]
+        rows = await self._rows(queries.CLAIM_MESSAGES, args)
         return [ClaimedMessage(*row) for row in rows]
 
     async def extend_lock(self, msg_id: int, worker_id: str, lock_seconds: int) -> bool:

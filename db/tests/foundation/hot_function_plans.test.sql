@@ -4,7 +4,7 @@
 -- these settings the claim merge-joined every conversation with the messages
 -- (O(backlog)) and the ingest seq-scanned processed_messages on a fresh install.
 begin;
-select plan(5);
+select plan(6);
 
 select ok(
   (select p.proconfig @> array['plan_cache_mode=force_generic_plan', 'enable_seqscan=off',
@@ -16,7 +16,8 @@ from unnest(array[
   'wapipe.get_next_queue_message(text, integer, integer)',
   'wapipe.complete_message(bigint, text, jsonb, jsonb, jsonb, text)',
   'wapipe.complete_messages(text, jsonb)',
-  'wapipe.message_contexts(jsonb, text, text[], integer, interval)']) f;
+  'wapipe.message_contexts(jsonb, text, text[], integer, interval)',
+  'wapipe.claim_messages(text, integer, integer, text, text[], jsonb, integer, interval)']) f;
 
 select * from finish();
 rollback;

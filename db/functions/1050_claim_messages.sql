@@ -1,0 +1,113 @@
+-- wapipe.keyword_agent: the agent of the first routing rule whose keywords occur in a text.
+-- Returns that rule's agent, or NULL when no rule matches (or there is no text).
+--
+-- rules = [{"keywords": ["menu", "order"], "agent": "waiter"}, ...], first match wins.
+-- A text's words are its runs of letters, digits and underscores (\w), compared
+-- lowercased: "MENU!" has the word "menu", "menu-card" the words "menu" and "card",
+-- "pay_bill" only "pay_bill". The worker's own matcher (worker.handler) follows the
+-- same rule; tests/test_worker_routing_rules.py holds the two to the same answers.
+CREATE OR REPLACE FUNCTION wapipe.keyword_agent(body text, rules jsonb)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SECURITY DEFINER SET search_path = ''
+AS $$
+  SELECT r.rule->>'agent'
+  FROM jsonb_array_elements(CASE WHEN jsonb_typeof(rules) = 'array' THEN rules ELSE '[]' END)
+         WITH ORDINALITY AS r(rule, n)
+  WHERE jsonb_typeof(r.rule->'keywords') = 'array'
+    AND EXISTS (SELECT 1
+                FROM jsonb_array_elements_text(r.rule->'keywords') AS k(word)
+                WHERE lower(k.word) = ANY (ARRAY(SELECT lower(w[1])
+                                                 FROM regexp_matches(body, '(\w+)', 'g') AS w)))
+  ORDER BY r.n
+  LIMIT 1
+$$;
+COMMENT ON FUNCTION wapipe.keyword_agent(text, jsonb) IS
+  'The agent of the first rule ([{"keywords": [..], "agent": ..}]) with a keyword among the words (\w runs, lowercased) of body; NULL when none matches.';
+
+REVOKE ALL ON FUNCTION wapipe.keyword_agent(text, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION wapipe.keyword_agent(text, jsonb) TO wapipe_worker;
+
+-- wapipe.claim_messages: claim conversation heads and answer what the worker needs to handle each, in one round trip.
+-- Returns one row per claimed message: get_next_queue_message's columns, then message_contexts' for it (its ord left out).
+--
+-- One transaction: get_next_queue_message(worker_id, lock_seconds, batch), then
+-- message_contexts for the claimed messages in claim order, each item built as the
+-- worker builds it: the user is the sender; the preferred agent is keyword_agent of
+-- a text message's body (rules), none for other types; the rate-limit key is
+-- 'user:<wa_id>' on a message's first attempt only (a retry was already let in),
+-- none without rate_max. A call that fails claims nothing: the claim rolls back with
+-- the contexts, so the messages stay where they were.
+-- Plans: generic, key walks only, like the two functions it calls.
+CREATE OR REPLACE FUNCTION wapipe.claim_messages(
+  worker_id text, lock_seconds integer, batch integer, default_agent text,
+  known_agents text[] DEFAULT '{}', rules jsonb DEFAULT '[]',
+  rate_max integer DEFAULT NULL, rate_per interval DEFAULT NULL)
+RETURNS TABLE (
+  msg_id bigint, message_id bigint, wamid text, conversation_key text, phone_number_id text,
+  from_wa_id text, message_type text, priority smallint, attempt integer, payload jsonb,
+  contact jsonb, correlation_id text, locked_until timestamptz,
+  allowed boolean, retry_after_ms integer,
+  workflow_id bigint, workflow_type text, current_step text, workflow_data jsonb,
+  workflow_version integer,
+  agent text, memory_id bigint, session_id text, memory_messages jsonb, memory_context jsonb,
+  breaker_state text)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+  SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off
+  SET enable_mergejoin = off SET enable_hashjoin = off
+AS $$
+#variable_conflict use_column
+DECLARE
+  v_rules jsonb := coalesce(rules, '[]');
+BEGIN
+  -- refused before anything is claimed
+  IF coalesce(default_agent, '') = '' THEN
+    RAISE EXCEPTION 'claim_messages needs a default_agent' USING ERRCODE = '22023';
+  END IF;
+  IF jsonb_typeof(v_rules) <> 'array'
+     OR EXISTS (SELECT 1 FROM jsonb_array_elements(v_rules) r(rule)
+                WHERE jsonb_typeof(r.rule) <> 'object'
+                   OR jsonb_typeof(r.rule->'agent') IS DISTINCT FROM 'string'
+                   OR jsonb_typeof(r.rule->'keywords') IS DISTINCT FROM 'array'
+                   OR EXISTS (SELECT 1 FROM jsonb_array_elements(r.rule->'keywords') k(word)
+                              WHERE jsonb_typeof(k.word) <> 'string')) THEN
+    RAISE EXCEPTION 'rules must be a JSON array of {"keywords": ["word", ...], "agent": "name"}'
+      USING ERRCODE = '22023';
+  END IF;
+
+  RETURN QUERY
+  WITH claimed AS MATERIALIZED (
+    SELECT q.*, q.ordinality::integer AS ord
+    FROM wapipe.get_next_queue_message(claim_messages.worker_id, claim_messages.lock_seconds,
+                                       claim_messages.batch) WITH ORDINALITY AS q
+  ), contexts AS MATERIALIZED (
+    SELECT x.*
+    FROM wapipe.message_contexts(
+           (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                      'user_phone', c.from_wa_id,
+                      'preferred_agent',
+                        CASE WHEN c.message_type = 'text' AND jsonb_array_length(v_rules) > 0
+                             THEN wapipe.keyword_agent(c.payload->'text'->>'body', v_rules) END,
+                      'rate_key',
+                        CASE WHEN c.attempt <= 1 AND claim_messages.rate_max IS NOT NULL
+                             THEN 'user:' || c.from_wa_id END)
+                    ORDER BY c.ord), '[]')
+            FROM claimed c),
+           claim_messages.default_agent, claim_messages.known_agents,
+           claim_messages.rate_max, claim_messages.rate_per) x
+  )
+  SELECT c.msg_id, c.message_id, c.wamid, c.conversation_key, c.phone_number_id, c.from_wa_id,
+         c.message_type, c.priority, c.attempt, c.payload, c.contact, c.correlation_id,
+         c.locked_until,
+         x.allowed, x.retry_after_ms, x.workflow_id, x.workflow_type, x.current_step,
+         x.workflow_data, x.workflow_version, x.agent, x.memory_id, x.session_id,
+         x.memory_messages, x.memory_context, x.breaker_state
+  FROM claimed c
+  JOIN contexts x ON x.ord = c.ord
+  ORDER BY c.ord;
+END
+$$;
+COMMENT ON FUNCTION wapipe.claim_messages(text, integer, integer, text, text[], jsonb, integer, interval) IS
+  'get_next_queue_message, then message_contexts for the claimed messages (sender; keyword_agent of a text body by rules; rate key user:<wa_id> on a first attempt), in one transaction: one row per claimed message with the claim''s and the context''s columns. Raises 22023 for an empty default_agent or malformed rules (nothing claimed), and what the two functions raise.';
+
+REVOKE ALL ON FUNCTION wapipe.claim_messages(text, integer, integer, text, text[], jsonb, integer, interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION wapipe.claim_messages(text, integer, integer, text, text[], jsonb, integer, interval) TO wapipe_worker;
