@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import datetime as dt
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -72,9 +71,6 @@ class ClaimedMessage:
     locked_until: dt.datetime
     # what message_contexts answered for it when the claim asked (claim_messages)
     context: MessageContext | None = None
-
-    def with_context(self, context: MessageContext) -> ClaimedMessage:
-        return dataclasses.replace(self, context=context)
 
 
 @dataclass(frozen=True)
@@ -240,6 +236,41 @@ def _context_of(row: Sequence[Any], breaker_state: str | None) -> MessageContext
     return MessageContext(bool(row[0]), int(row[1] or 0), workflow, agent, memory, breaker_state)
 
 
+def _claimed_with_context(row: Sequence[Any]) -> ClaimedMessage:
+    """A ClaimedMessage with its context from a claim_messages row (13 + 13 columns)."""
+    (
+        msg_id,
+        message_id,
+        wamid,
+        conversation_key,
+        phone_number_id,
+        from_wa_id,
+        message_type,
+        priority,
+        attempt,
+        payload,
+        contact,
+        correlation_id,
+        locked_until,
+    ) = row[:13]
+    return ClaimedMessage(
+        msg_id,
+        message_id,
+        wamid,
+        conversation_key,
+        phone_number_id,
+        from_wa_id,
+        message_type,
+        priority,
+        attempt,
+        payload,
+        contact,
+        correlation_id,
+        locked_until,
+        context=_context_of(row[13:25], row[25]),
+    )
+
+
 class Store:
     def __init__(self, url: str, *, min_size: int = 2, max_size: int = 10, name: str = "worker"):
         self.url = url
@@ -348,10 +379,7 @@ class Store:
             except MessageProcessingError as exc:
                 log.warning("claim_contexts_refused", error=str(exc))
             else:
-                return [
-                    ClaimedMessage(*row[:13]).with_context(_context_of(row[13:25], row[25]))
-                    for row in rows
-                ]
+                return [_claimed_with_context(row) for row in rows]
         rows = await self._rows(queries.CLAIM_MESSAGES, args)
         return [ClaimedMessage(*row) for row in rows]
 
