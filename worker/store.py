@@ -238,37 +238,8 @@ def _context_of(row: Sequence[Any], breaker_state: str | None) -> MessageContext
 
 def _claimed_with_context(row: Sequence[Any]) -> ClaimedMessage:
     """A ClaimedMessage with its context from a claim_messages row (13 + 13 columns)."""
-    (
-        msg_id,
-        message_id,
-        wamid,
-        conversation_key,
-        phone_number_id,
-        from_wa_id,
-        message_type,
-        priority,
-        attempt,
-        payload,
-        contact,
-        correlation_id,
-        locked_until,
-    ) = row[:13]
-    return ClaimedMessage(
-        msg_id,
-        message_id,
-        wamid,
-        conversation_key,
-        phone_number_id,
-        from_wa_id,
-        message_type,
-        priority,
-        attempt,
-        payload,
-        contact,
-        correlation_id,
-        locked_until,
-        context=_context_of(row[13:25], row[25]),
-    )
+    # (mypy cannot see that the slice holds exactly the 13 claim columns)
+    return ClaimedMessage(*row[:13], _context_of(row[13:25], row[25]))  # type: ignore[call-arg]
 
 
 class Store:
