@@ -134,7 +134,8 @@ ORDER BY failure_rate DESC NULLS LAST, calls DESC, agent;
 --          a lock age far beyond the agent timeout (a worker hung inside a call).
 -- Do:      a dead worker's leases expire by themselves (lock_seconds) and wapipe-stale-locks
 --          clears them; to release now: SELECT wapipe.cleanup_stale_message_locks('0 seconds').
--- Index:   conversations_locked_idx (partial: locked_by IS NOT NULL): only leased rows are read.
+-- Index:   none: one pass over conversations (no index holds the lease columns, so that
+--          claims stay HOT updates: migration 0020).
 SELECT coalesce(c.locked_by, 'all holders') AS holder,
        CASE WHEN grouping(c.locked_by) = 1 THEN NULL
             WHEN max(w.worker_id) IS NULL THEN 'unknown'
@@ -406,7 +407,7 @@ ORDER BY (b.state = 'closed'), b.name, ep.endpoint;
 --          crash and clear within minutes.
 -- Do:      SELECT wapipe.cleanup_stale_message_locks('0 seconds'); SELECT
 --          wapipe.cleanup_stuck_webhook_conversations('0 seconds'); then check pg_cron.
--- Index:   conversations_locked_idx (partial: leased), processed_messages_unfinished_idx
+-- Index:   one pass over conversations (leases are not indexed), processed_messages_unfinished_idx
 --          (partial: processed_at IS NULL), outbox_pending_idx (partial: pending/sending); workers is small.
 SELECT 'expired conversation lease' AS kind,
        c.conversation_key AS subject,

@@ -4,7 +4,8 @@
 -- Such a message crashed or hung every worker that took it (e.g. killed by OOM):
 -- claiming it again would loop forever. cleanup_stale_message_locks runs it every
 -- minute; the claim applies the same rule to the heads its walk reaches.
--- Expired leases are few and found through conversations_locked_idx. Plan: generic
+-- Expired leases are found in one pass over conversations (no index holds the lease
+-- columns, so that claims stay HOT updates: migration 0020). Plan: generic
 -- (a custom plan per call, for its timestamp, cost more than the statement).
 CREATE OR REPLACE FUNCTION wapipe._dead_letter_abandoned_claims(expired_before timestamptz)
 RETURNS integer

@@ -118,7 +118,7 @@ BEGIN
   WHERE w.status = 'active'
     AND w.expires_at < now() - make_interval(secs => (t->>'stuck_workflow_grace_seconds')::double precision);
 
-  -- leases the minute cleanup job should have cleared (conversations_locked_idx)
+  -- leases the minute cleanup job should have cleared (one pass over conversations)
   SELECT count(*) INTO stale_locks FROM wapipe.conversations c
   WHERE c.locked_by IS NOT NULL
     AND c.locked_until < now() - make_interval(secs => (t->>'stale_lock_seconds')::double precision);

@@ -12,19 +12,21 @@ SELECT w.worker_id,
        now() - w.heartbeat_at AS heartbeat_age,
        w.stopped_at,
        coalesce(w.stopped_at, now()) - w.started_at AS uptime,
-       l.held_conversations,
+       coalesce(l.held, 0) AS held_conversations,
        w.info
 FROM wapipe.workers w
 CROSS JOIN (
   SELECT coalesce((SELECT (st.value #>> '{}')::double precision FROM wapipe.settings st
                    WHERE st.key = 'health.worker_heartbeat_stale_seconds'), 30) AS stale_seconds
 ) s
--- conversations_locked_idx holds only leased conversations: few, whatever the backlog.
-CROSS JOIN LATERAL (
-  SELECT count(*) AS held_conversations
+-- every worker's leases counted in one pass over conversations (no index holds the lease
+-- columns, so that claims stay HOT updates: migration 0020)
+LEFT JOIN (
+  SELECT c.locked_by, count(*) AS held
   FROM wapipe.conversations c
-  WHERE c.locked_by = w.worker_id AND c.locked_until > now()
-) l
+  WHERE c.locked_by IS NOT NULL AND c.locked_until > now()
+  GROUP BY c.locked_by
+) l ON l.locked_by = w.worker_id
 ORDER BY CASE WHEN w.stopped_at IS NOT NULL THEN 2
               WHEN w.heartbeat_at > now() - make_interval(secs => s.stale_seconds) THEN 0
               ELSE 1 END,
