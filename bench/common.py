@@ -70,8 +70,9 @@ def server_cpu_seconds(url: str) -> float:
 
     with psycopg.connect(url) as conn:
         row = conn.execute("SELECT pg_backend_pid()").fetchone()
-    assert row is not None
-    postmaster = int(_stat(row[0])[1])
+        assert row is not None
+        # read while the backend lives: after the connection closes it may be gone
+        postmaster = int(_stat(row[0])[1])
     # the postmaster's own time plus that of the backends it reaped (cutime, cstime)
     ticks = sum(int(f) for f in _stat(postmaster)[11:15])
     for entry in Path("/proc").iterdir():

@@ -169,6 +169,12 @@ class ServiceRegistry:
         await asyncio.sleep(SUCCESS_FLUSH_SECONDS)
         await self.flush_successes()
 
+    async def close(self) -> None:
+        """Record the successes still waiting for their flush, now; no flush comes later."""
+        if self._flusher is not None:
+            self._flusher.cancel()
+        await self.flush_successes()
+
     async def flush_successes(self) -> None:
         pending, self._successes = self._successes, {}
         for (name, endpoint), durations in pending.items():

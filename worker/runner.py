@@ -27,6 +27,7 @@ import httpx
 from wapipe.log import get_logger
 from wapipe.settings import load_settings
 from worker.agents import NoCookies
+from worker.aio import wait_event
 from worker.config import WorkerConfig
 from worker.errors import StoreUnavailable
 from worker.handler import MessageHandler
@@ -172,7 +173,7 @@ class Worker:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             with contextlib.suppress(Exception):
-                await self.registry.flush_successes()
+                await self.registry.close()
             with contextlib.suppress(Exception):
                 await self.store.worker_stopped(self.worker_id)
             if self.metrics_server is not None:
@@ -203,8 +204,7 @@ class Worker:
                 delay = min(delay * 2, 5.0)
 
     async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.stop.wait(), seconds)
+        await wait_event(self.stop, seconds)
 
     # -- claiming ---------------------------------------------------------------
 
@@ -237,13 +237,15 @@ class Worker:
                     self._start(msg)
                 if len(claimed) == want:
                     continue  # probably more waiting
+            else:
+                # No room worth a claim: the next finished message wakes the loop (its
+                # done callback sets wake). A wake-up left set by a notification would
+                # otherwise turn this wait into a busy loop while the worker is full.
+                self.wake.clear()
             timeout = cfg.poll_interval_seconds if self.listening else FALLBACK_POLL_SECONDS
             if recheck_at is not None:
                 timeout = max(0.0, min(timeout, recheck_at - loop.time()))
-            woke = False
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout)
-                woke = True
+            woke = await wait_event(self.wake, timeout)
             if woke and free > 0:
                 recheck_at = loop.time() + NOTIFY_THROTTLE_SECONDS
             elif recheck_at is not None and loop.time() >= recheck_at:

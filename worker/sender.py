@@ -32,7 +32,6 @@ kept well below the lease and a batch stops sending before its lease runs out.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import os
 import signal
@@ -50,6 +49,7 @@ from wapipe.db import first_line
 from wapipe.log import configure_logging, get_logger, mask_phone
 from wapipe.settings import Settings, load_settings
 from worker import sender_queries as q
+from worker.aio import wait_event
 from worker.graph import TOKEN_INVALID, WINDOW_CLOSED, GraphClient, Outcome, SendResult
 from worker.metrics import WorkerMetrics, send_result_code
 
@@ -221,10 +221,8 @@ class _OutboxStore:
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
     """Sleep up to `seconds`, waking at once when stop is set."""
-    if seconds <= 0 or stop.is_set():
-        return
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    if seconds > 0:
+        await wait_event(stop, seconds)
 
 
 class _Sender:

@@ -31,3 +31,9 @@ async def slow(request: AgentRequest) -> dict[str, Any]:
 
 
 not_callable = 42
+
+
+async def nap(request: AgentRequest) -> dict[str, Any]:
+    """A second's thought, then an answer: keeps a worker's slots busy for a while."""
+    await asyncio.sleep(1.0)
+    return {"reply": "rested"}
