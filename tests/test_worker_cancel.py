@@ -15,9 +15,9 @@ from typing import Any, Literal
 
 import psycopg
 import pytest
-from psycopg.types.json import Jsonb
 
-from tests.payloads import text_message, webhook
+from tests.fakes import ingest
+from tests.payloads import text_message
 from worker.aio import wait_event
 from worker.config import PYTHON_ENDPOINT_PREFIX, ServiceConfig, WorkerConfig
 from worker.main import run_async
@@ -72,10 +72,7 @@ def _config(agent: str = "echo", concurrency: int = 8) -> WorkerConfig:
 
 
 def _ingest(conn: psycopg.Connection[Any], users: range) -> None:
-    conn.execute(
-        "SELECT wapipe.ingest_webhook(%s, 'cid')",
-        (Jsonb(webhook([text_message(f"2507{i:08d}", "hi") for i in users])),),
-    )
+    ingest(conn, [text_message(f"2507{i:08d}", "hi") for i in users])
 
 
 class CountingEvent(asyncio.Event):

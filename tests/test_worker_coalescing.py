@@ -14,6 +14,7 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
+from tests.fakes import ingest
 from tests.payloads import text_message, webhook
 from worker import queries
 from worker.errors import ClaimLost, MessageProcessingError, StoreUnavailable
@@ -283,16 +284,7 @@ ROUTING = ClaimRouting(
 def test_a_claim_with_routing_brings_each_messages_context_in_the_same_call(
     db_url: str, conn: psycopg.Connection[Any]
 ) -> None:
-    conn.execute(
-        "SELECT wapipe.ingest_webhook(%s, 'cid')",
-        (
-            Jsonb(
-                webhook(
-                    [text_message("250700000001", "hi"), text_message("250700000002", "my bill")]
-                )
-            ),
-        ),
-    )
+    ingest(conn, [text_message("250700000001", "hi"), text_message("250700000002", "my bill")])
 
     async def body(store: CountingStore) -> tuple[list[Any], list[str]]:
         claimed = await store.claim("worker-1", 30, 10, ROUTING)
