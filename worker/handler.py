@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from wapipe.log import bind_correlation_id, get_logger
@@ -74,12 +74,20 @@ class MessageHandler:
             rate_per=config.rate_limit_per,
         )
 
-    async def handle(self, msg: ClaimedMessage) -> None:
-        """Process one message to completion, retry or dead letter. Never raises (but cancel)."""
+    async def handle(
+        self, msg: ClaimedMessage, handed_over: Callable[[], None] = lambda: None
+    ) -> None:
+        """Process one message to completion, retry or dead letter. Never raises (but cancel).
+
+        `handed_over` is called once the message's outcome is decided and only its
+        recording in the database remains (complete, retry): the worker then counts
+        the message as no longer handled, and claims the next ones while the
+        recording commits.
+        """
         started = time.perf_counter()
         self.metrics.in_flight.inc()
         try:
-            outcome = await self._handle(msg)
+            outcome = await self._handle(msg, handed_over)
         finally:
             self.metrics.in_flight.dec()
         if outcome in ("done", "retry", "dead"):
@@ -87,17 +95,19 @@ class MessageHandler:
         else:
             self.metrics.unfinished.labels(outcome).inc()
 
-    async def _handle(self, msg: ClaimedMessage) -> str:
+    async def _handle(self, msg: ClaimedMessage, handed_over: Callable[[], None]) -> str:
         """handle(): returns done, retry, dead, claim_lost or store_unavailable."""
         bind_correlation_id(msg.correlation_id or msg.wamid)
         try:
-            handled_by = await self._process(msg)
+            handled_by = await self._process(msg, handed_over)
         except ClaimLost:
             log.warning("claim_lost", msg_id=msg.msg_id, user=msg.from_wa_id, attempt=msg.attempt)
             return "claim_lost"
         except ServiceUnavailable as exc:
+            handed_over()
             return await self._fallback(msg, exc)
         except ProcessingError as exc:
+            handed_over()
             return await self._fail(msg, exc.stored_text(), exc.retryable, exc.code)
         except StoreUnavailable as exc:
             # cannot even record the failure: the lease expires and the message comes back
@@ -105,6 +115,7 @@ class MessageHandler:
             return "store_unavailable"
         except Exception as exc:  # the boundary: an unexpected error is worth another try
             log.exception("unexpected_error", msg_id=msg.msg_id, user=msg.from_wa_id)
+            handed_over()
             return await self._fail(
                 msg, f"{type(exc).__name__}: {exc}", True, type(exc).__name__, logged=True
             )
@@ -182,7 +193,7 @@ class MessageHandler:
             return "done"
         return await self._fail(msg, exc.stored_text(), True, exc.code)
 
-    async def _process(self, msg: ClaimedMessage) -> str:
+    async def _process(self, msg: ClaimedMessage, handed_over: Callable[[], None]) -> str:
         user = msg.from_wa_id
         given = Input.of(msg.message_type, msg.payload)
         cfg = self.config
@@ -199,12 +210,14 @@ class MessageHandler:
             else None,
         )
         if not context.allowed:
+            handed_over()
             await self._refuse(msg, context.retry_after_ms)
             return "rate_limited"
 
         state = context.workflow
         if state is not None and self.workflows.accepts(state, given):
             step = self.workflows.handle(state, given)
+            handed_over()
             await self.store.complete(
                 msg.msg_id,
                 self.worker_id,
@@ -251,6 +264,7 @@ class MessageHandler:
         }
         if answer.context:
             memory_update["context"] = answer.context
+        handed_over()
         await self.store.complete(
             msg.msg_id,
             self.worker_id,

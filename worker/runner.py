@@ -96,7 +96,11 @@ class Worker:
         self.stop = asyncio.Event()
         self.wake = asyncio.Event()
         self.listening = False
+        # Every message this worker holds, from its claim until its outcome is recorded.
         self.in_flight: dict[int, asyncio.Task[None]] = {}
+        # Those of them still being handled (agent or workflow), not yet handed over to
+        # their recording: `concurrency` bounds these.
+        self.handling: set[int] = set()
         self._beats: dict[int, asyncio.TimerHandle] = {}  # next claim extension per message
         self._keepers: set[asyncio.Task[None]] = set()
         self.handled = 0
@@ -214,12 +218,12 @@ class Worker:
         recheck_at: float | None = None
         loop = asyncio.get_running_loop()
         while not self.stop.is_set():
-            free = cfg.concurrency - len(self.in_flight)
+            free = self._free_slots()
             want = min(cfg.batch, free)
             claimed: list[ClaimedMessage] = []
             # While busy, claim once a few slots are free rather than one message per
             # finished one: fewer, fuller claims (each claim is a round trip + set_vt).
-            worth_it = free >= max(1, min(cfg.batch, cfg.concurrency) // 4) or not self.in_flight
+            worth_it = free >= max(1, min(cfg.batch, cfg.concurrency) // 4) or not self.handling
             if want > 0 and worth_it:
                 self.wake.clear()
                 try:
@@ -251,16 +255,36 @@ class Worker:
             elif recheck_at is not None and loop.time() >= recheck_at:
                 recheck_at = None
 
+    def _free_slots(self) -> int:
+        """How many more messages to claim now.
+
+        `concurrency` messages are handled at once. A handled message hands over its
+        slot when only the recording of its outcome remains (complete_messages, which
+        coalesces the completions of many): the next claim then runs while those
+        completions commit, on another connection, instead of after them. At most
+        `concurrency` more messages wait for their recording, so a slow database
+        slows the claims down rather than piling up claimed messages.
+        """
+        cfg = self.config
+        return min(cfg.concurrency - len(self.handling), 2 * cfg.concurrency - len(self.in_flight))
+
     def _start(self, msg: ClaimedMessage) -> None:
         task = asyncio.create_task(self._run_one(msg), name=f"msg-{msg.msg_id}")
         self.in_flight[msg.msg_id] = task
+        self.handling.add(msg.msg_id)
 
         def done(_: asyncio.Task[None]) -> None:
             self.in_flight.pop(msg.msg_id, None)
+            self.handling.discard(msg.msg_id)
             self.handled += 1
             self.wake.set()  # a slot is free
 
         task.add_done_callback(done)
+
+    def _handed_over(self, msg_id: int) -> None:
+        if msg_id in self.handling:
+            self.handling.discard(msg_id)
+            self.wake.set()  # a handling slot is free
 
     async def _run_one(self, msg: ClaimedMessage) -> None:
         me = asyncio.current_task()
@@ -271,7 +295,7 @@ class Worker:
             self.config.lock_seconds / 3, self._extend_lock, msg, me
         )
         try:
-            await self.handler.handle(msg)
+            await self.handler.handle(msg, lambda: self._handed_over(msg.msg_id))
         finally:
             self._beats.pop(msg.msg_id, beat).cancel()
 

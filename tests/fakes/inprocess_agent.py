@@ -37,3 +37,13 @@ async def nap(request: AgentRequest) -> dict[str, Any]:
     """A second's thought, then an answer: keeps a worker's slots busy for a while."""
     await asyncio.sleep(1.0)
     return {"reply": "rested"}
+
+
+# Users whose messages `recorder` was asked about, in call order (in-process workers only).
+CALLS: list[str] = []
+
+
+async def recorder(request: AgentRequest) -> dict[str, Any]:
+    """Note who asked, then answer at once."""
+    CALLS.append(request.user)
+    return {"reply": f"noted: {request.text}"}
