@@ -82,7 +82,8 @@ class MessageHandler:
         `handed_over` is called once the message's outcome is decided and only its
         recording in the database remains (complete, retry): the worker then counts
         the message as no longer handled, and claims the next ones while the
-        recording commits.
+        recording commits. It may be called again (a refused completion is then
+        recorded as a failure); the first call counts.
         """
         started = time.perf_counter()
         self.metrics.in_flight.inc()
