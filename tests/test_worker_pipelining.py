@@ -95,7 +95,8 @@ def test_the_next_message_is_handled_while_the_last_one_commits(
             carol_then = await asyncio.to_thread(_status, conn, CAROL)
             await asyncio.to_thread(blocker.rollback)
             assert await _until(lambda: worker.handled == 3), "not every message finished"
-            return alice_then, calls_while_full, carol_then, _status(conn, CAROL)
+            carol_now = await asyncio.to_thread(_status, conn, CAROL)
+            return alice_then, calls_while_full, carol_then, carol_now
         finally:
             await asyncio.to_thread(blocker.rollback)  # also when an assertion failed
             worker.request_stop()
