@@ -1,19 +1,30 @@
 -- The outbox sender's side of wapipe.outbox: claim rows to send, record each outcome.
 --
 -- Life cycle: pending -> sending (claimed: lease locked_by/locked_until, attempts + 1)
+-- -> [start_outbox_send stamps send_started_at just before the HTTP call]
 -- -> sent | failed | dry_run, or back to pending (retry with backoff, or given back).
--- A row still 'sending' after its lease has an UNKNOWN outcome (the worker died, or
--- its HTTP call ended without an answer): Meta may or may not have accepted it.
--- Such a row is only looked at again outbox.unknown_outcome_grace_seconds after the
--- lease, and before it is sent again the claim looks for a status webhook carrying
--- its biz_opaque_callback_data ('outbox:<id>', message_statuses.callback_data): if
--- Meta reported one, the row is marked sent with that wamid instead of re-sent.
+--
+-- Never sent twice blindly. A row still 'sending' after its lease either
+-- - has no send_started_at: its sender died before calling Meta; the next claim takes
+--   it at once and the lost claim is not counted as an attempt; or
+-- - was started: the outcome is UNKNOWN (the sender died mid-call, or mark_outbox_unknown:
+--   the call ended without an answer). A status webhook carrying its
+--   biz_opaque_callback_data ('outbox:<id>', message_statuses.callback_data) proves
+--   Meta accepted it: the row is marked sent with that wamid once its lease is over,
+--   and from the moment the webhook is stored the recipient's later rows are no longer
+--   held behind it. Without a webhook it is sent again only
+--   outbox.unknown_outcome_grace_seconds after its lease ended.
+-- Only that recipient's later rows wait for it: the claim's one-row-per-recipient rule
+-- is per (phone_number_id, to_wa_id), and rows of other recipients claimed in the same
+-- batch were not started, so they are free when the lease ends.
 -- Remaining window (documented in worker/sender.py): a message Meta accepted whose
 -- first status webhook has not been stored within lease + grace is sent again.
 --
--- The claim's next_attempt_at of a claimed row is set to lease end + grace, so one
--- range scan of outbox_due_idx (next_attempt_at <= now()) finds both due pending
--- rows and unknown-outcome rows past their grace.
+-- next_attempt_at of a claimed row is its lease end (mark_outbox_unknown: the end of
+-- the grace), so one range scan of outbox_due_idx (next_attempt_at <= now()) finds due
+-- pending rows, abandoned claims and unknown-outcome rows to settle; a started row
+-- whose lease ended within the grace and has no webhook yet (at most one per sender
+-- that died) is stepped over by each walk until it is settled.
 
 -- wapipe._outbox_held: lock an outbox row the caller must hold (status sending, locked_by = worker).
 -- Returns the row; raises 55000 when the worker does not hold it (an expired lease not yet taken counts as held).
@@ -44,12 +55,14 @@ REVOKE ALL ON FUNCTION wapipe._outbox_held(bigint, text) FROM PUBLIC;
 -- Returns the claimed rows (status now 'sending', leased to worker_id) with the 24-hour window state.
 --
 -- Candidates, oldest next_attempt_at first, FOR UPDATE SKIP LOCKED: pending rows
--- that are due, and 'sending' rows whose lease ended more than the grace ago. A
--- row is a candidate only when no earlier unfinished row for the same recipient
--- exists (replies to one user go out in order, one at a time). A candidate that
--- was attempted before and has a status webhook with callback_data 'outbox:<id>'
--- is marked sent with that wamid (not returned); an unknown-outcome row already
--- at outbox.max_attempts is failed (not sent again); the rest are claimed.
+-- that are due, and 'sending' rows whose lease ended and that were never started,
+-- or have a status webhook, or were started and the grace has passed. A row is a
+-- candidate only when no earlier unfinished row for the same recipient exists that
+-- Meta has not reported a status for (replies to one user go out in order, one at a
+-- time). A candidate that was attempted before and has a status webhook with
+-- callback_data 'outbox:<id>' is marked sent with that wamid (not returned); a started
+-- unknown-outcome row already at outbox.max_attempts is failed (not sent again); the
+-- rest are claimed.
 -- window_open: the last inbound message from to_wa_id to phone_number_id
 -- (processed_messages.wa_timestamp; conversations.last_inbound_at once finished)
 -- is less than 24 hours old.
@@ -96,11 +109,20 @@ BEGIN
     FROM wapipe.outbox o
     WHERE o.status IN ('pending', 'sending')
       AND o.next_attempt_at <= now()
-      AND (o.status = 'pending' OR o.locked_until IS NULL OR o.locked_until <= now() - grace)
+      AND (o.status = 'pending' OR o.locked_until IS NULL
+           OR (o.locked_until <= now()
+               AND (o.send_started_at IS NULL               -- never called Meta
+                    OR o.locked_until <= now() - grace       -- no webhook within the grace
+                    OR EXISTS (SELECT 1 FROM wapipe.message_statuses s
+                               WHERE s.callback_data = 'outbox:' || o.id))))
+      -- the recipient's earlier unfinished rows hold it back, unless Meta already
+      -- reported a status for them (accepted: the order is kept)
       AND NOT EXISTS (
         SELECT 1 FROM wapipe.outbox e
         WHERE e.phone_number_id = o.phone_number_id AND e.to_wa_id = o.to_wa_id
-          AND e.status IN ('pending', 'sending') AND e.id < o.id)
+          AND e.status IN ('pending', 'sending') AND e.id < o.id
+          AND NOT EXISTS (SELECT 1 FROM wapipe.message_statuses s
+                          WHERE s.callback_data = 'outbox:' || e.id))
     ORDER BY o.next_attempt_at, o.id
     LIMIT claim_outbox.batch
     FOR UPDATE OF o SKIP LOCKED
@@ -136,13 +158,16 @@ BEGIN
    WHERE o.id = ANY (candidates) AND NOT o.id = ANY (settled)
      -- (... IS TRUE: a status test the planner cannot match with outbox_due_idx's
      -- predicate, so the rows are found by primary key, not by walking every due row)
-     AND (o.status = 'sending') IS TRUE AND o.attempts >= max_attempts;
+     AND (o.status = 'sending') IS TRUE AND o.send_started_at IS NOT NULL AND o.attempts >= max_attempts;
 
   RETURN QUERY
   WITH claimed AS (
     UPDATE wapipe.outbox o
        SET status = 'sending', locked_by = claim_outbox.worker_id, locked_until = lease_end,
-           attempts = o.attempts + 1, next_attempt_at = lease_end + grace
+           -- a claim that died before calling Meta was no attempt
+           attempts = o.attempts + CASE WHEN o.status = 'sending' AND o.send_started_at IS NULL
+                                        THEN 0 ELSE 1 END,
+           next_attempt_at = lease_end, send_started_at = NULL
      WHERE o.id = ANY (candidates) AND (o.status IN ('pending', 'sending')) IS TRUE  -- by primary key
        AND NOT o.id = ANY (settled)
     RETURNING o.*
@@ -165,12 +190,53 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION wapipe.claim_outbox(text, integer, integer) IS
-  'Sender: claim up to batch outbox rows (due pending rows and unknown-outcome rows past outbox.unknown_outcome_grace_seconds, '
-  'oldest first, FOR UPDATE SKIP LOCKED, one row per recipient at a time in id order): status sending, lease of lock_seconds, '
-  'attempts + 1. Unknown-outcome rows with a status webhook for outbox:<id> are marked sent instead; those at max attempts are failed. '
+  'Sender: claim up to batch outbox rows (due pending rows, abandoned claims never started (no attempt counted), and started '
+  'rows whose lease ended with a status webhook for outbox:<id> or past outbox.unknown_outcome_grace_seconds; oldest first, '
+  'FOR UPDATE SKIP LOCKED, one row per recipient at a time in id order, a row reported by a status webhook no longer holding '
+  'its recipient back): status sending, lease of lock_seconds, attempts + 1. Rows with a status webhook for outbox:<id> are '
+  'marked sent instead; started unknown-outcome rows at max attempts are failed. '
   'Returns the claimed rows with window_open (last inbound message < 24 h old) and last_inbound_at.';
 REVOKE ALL ON FUNCTION wapipe.claim_outbox(text, integer, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION wapipe.claim_outbox(text, integer, integer) TO wapipe_worker;
+
+-- wapipe.start_outbox_send: take a send token of the row's business number and, when one is free, mark the row started.
+-- Returns 0 when the caller may call Meta now (send_started_at stamped), else milliseconds to wait for a token.
+--
+-- The stamp is what tells an abandoned claim (never started: claimed again at once)
+-- from a send whose outcome is unknown (started: waits for its status webhook or the
+-- grace). Token and stamp in one round trip: the sender asks once per row anyway.
+-- The token bucket is check_rate_limit('send:<phone_number_id>', max_per_window, per).
+-- Raises 55000 when worker_id does not hold the row or its lease has ended: a send
+-- must start while the lease lives, or another sender may already have taken the row.
+CREATE OR REPLACE FUNCTION wapipe.start_outbox_send(id bigint, worker_id text, max_per_window integer, per interval)
+RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+AS $$
+DECLARE
+  o    wapipe.outbox;
+  rate record;
+BEGIN
+  o := wapipe._outbox_held(start_outbox_send.id, start_outbox_send.worker_id);
+  IF o.locked_until IS NULL OR o.locked_until <= now() THEN
+    RAISE EXCEPTION 'the lease of worker % on outbox row % has ended; not started', start_outbox_send.worker_id, o.id
+      USING ERRCODE = '55000';
+  END IF;
+  SELECT r.allowed, r.retry_after_ms INTO rate
+  FROM wapipe.check_rate_limit('send:' || o.phone_number_id, start_outbox_send.max_per_window,
+                               start_outbox_send.per) r;
+  IF NOT rate.allowed THEN
+    RETURN greatest(rate.retry_after_ms, 1);
+  END IF;
+  UPDATE wapipe.outbox x SET send_started_at = now() WHERE x.id = o.id;
+  RETURN 0;
+END
+$$;
+COMMENT ON FUNCTION wapipe.start_outbox_send(bigint, text, integer, interval) IS
+  'Sender, right before the Graph API call of a claimed outbox row: take a token of check_rate_limit(''send:<phone_number_id>'', '
+  'max_per_window, per); with one, stamp send_started_at (from now on the outcome counts as unknown until recorded) and return 0, '
+  'else return the milliseconds to wait. Raises 55000 when worker_id does not hold the row or its lease has ended.';
+REVOKE ALL ON FUNCTION wapipe.start_outbox_send(bigint, text, integer, interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION wapipe.start_outbox_send(bigint, text, integer, interval) TO wapipe_worker;
 
 -- wapipe.mark_outbox_sent: record that Meta accepted a claimed row, with the wamid it returned.
 -- Returns nothing; a repeat with the same wamid is a no-op; raises 55000 when worker_id does not hold the row.
@@ -260,8 +326,9 @@ GRANT EXECUTE ON FUNCTION wapipe.mark_outbox_failed(bigint, text, integer, text,
 -- wapipe.mark_outbox_unknown: record that a send of a claimed row ended without an answer (timeout, dropped connection).
 -- Returns the time after which a claim settles the row (status webhook found: sent; else sent again).
 --
--- The row stays 'sending' with its lease ended now: exactly the state a worker
--- killed mid-call leaves behind, settled by claim_outbox after the grace period.
+-- The row stays 'sending' (started) with its lease ended now: exactly the state a worker
+-- killed mid-call leaves behind. The recipient's later rows go as soon as a status
+-- webhook for outbox:<id> is stored; claim_outbox settles the row itself after the grace.
 CREATE OR REPLACE FUNCTION wapipe.mark_outbox_unknown(id bigint, worker_id text, error text)
 RETURNS timestamptz
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
@@ -273,6 +340,7 @@ BEGIN
   PERFORM wapipe._outbox_held(mark_outbox_unknown.id, mark_outbox_unknown.worker_id);
   UPDATE wapipe.outbox x
      SET locked_until = now(), next_attempt_at = next_at, error_code = NULL,
+         send_started_at = coalesce(x.send_started_at, now()),
          last_error = left(coalesce(mark_outbox_unknown.error, 'send outcome unknown'), 2000)
    WHERE x.id = mark_outbox_unknown.id;
   RETURN next_at;
@@ -280,7 +348,8 @@ END
 $$;
 COMMENT ON FUNCTION wapipe.mark_outbox_unknown(bigint, text, text) IS
   'Sender: the send of a claimed outbox row ended without an answer (Meta may have accepted it). The row stays sending with '
-  'its lease ended; claim_outbox settles it after outbox.unknown_outcome_grace_seconds (returned time) from status webhooks. '
+  'its lease ended; a status webhook for outbox:<id> frees the recipient''s later rows at once; claim_outbox settles it after '
+  'outbox.unknown_outcome_grace_seconds (returned time): sent when a status webhook came, else sent again. '
   'Raises 55000 when worker_id does not hold the row.';
 REVOKE ALL ON FUNCTION wapipe.mark_outbox_unknown(bigint, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION wapipe.mark_outbox_unknown(bigint, text, text) TO wapipe_worker;
@@ -322,7 +391,7 @@ BEGIN
     PERFORM wapipe._outbox_held(outbox_id, release_outbox.worker_id);
   END LOOP;
   UPDATE wapipe.outbox x
-     SET status = 'pending', locked_by = NULL, locked_until = NULL,
+     SET status = 'pending', locked_by = NULL, locked_until = NULL, send_started_at = NULL,
          attempts = greatest(x.attempts - 1, 0),
          next_attempt_at = now() + make_interval(secs => release_outbox.retry_after_seconds)
    WHERE x.id = ANY (release_outbox.ids);

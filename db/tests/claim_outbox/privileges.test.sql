@@ -1,6 +1,6 @@
 -- Only wapipe_worker may call the outbox sender functions; wapipe_ingress, wapipe_monitor and PUBLIC may not.
 begin;
-select plan(28);
+select plan(32);
 select wapipe_tests.reset();
 
 create temp table sender_functions (name text, args text[]);
@@ -10,7 +10,8 @@ insert into sender_functions values
   ('mark_outbox_failed', array['bigint', 'text', 'integer', 'text', 'boolean', 'integer']),
   ('mark_outbox_unknown', array['bigint', 'text', 'text']),
   ('mark_outbox_dry_run', array['bigint', 'text']),
-  ('release_outbox', array['bigint[]', 'text', 'integer']);
+  ('release_outbox', array['bigint[]', 'text', 'integer']),
+  ('start_outbox_send', array['bigint', 'text', 'integer', 'interval']);
 
 select function_privs_are('wapipe', f.name, f.args, r.role, case when r.role = 'wapipe_worker'
          then array['EXECUTE'] else array[]::text[] end,

@@ -24,15 +24,25 @@ RETURNS SETOF bigint LANGUAGE sql AS $$
   SELECT c.id FROM wapipe.claim_outbox(worker_id, batch, 30) c
 $$;
 
--- Pretend the lease of a 'sending' row ended `ago` ago (worker killed mid-send), and its
--- next_attempt_at (lease end + grace) moved back with it.
+-- The sender starts the send of a claimed row (start_outbox_send with a bucket that always has a token).
+CREATE FUNCTION wapipe_tests.start_send(outbox_id bigint, worker_id text DEFAULT 'sender-1')
+RETURNS integer LANGUAGE sql AS $$
+  SELECT wapipe.start_outbox_send(outbox_id, worker_id, 1000, interval '1 second')
+$$;
+
+-- Pretend the lease of a 'sending' row ended `ago` ago (its sender was killed), and its
+-- next_attempt_at (the lease end, as a claim sets it) moved back with it.
 CREATE FUNCTION wapipe_tests.expire_outbox_lease(outbox_id bigint, ago interval)
 RETURNS void LANGUAGE sql AS $$
-  UPDATE wapipe.outbox
-     SET locked_until = now() - ago,
-         next_attempt_at = now() - ago
-           + make_interval(secs => wapipe._setting_num('outbox.unknown_outcome_grace_seconds'))
-   WHERE id = outbox_id
+  UPDATE wapipe.outbox SET locked_until = now() - ago, next_attempt_at = now() - ago WHERE id = outbox_id
+$$;
+
+-- A status webhook from Meta for the message sent for an outbox row (biz_opaque_callback_data outbox:<id>).
+CREATE FUNCTION wapipe_tests.outbox_status(outbox_id bigint, wamid text, status text DEFAULT 'sent')
+RETURNS void LANGUAGE sql AS $$
+  INSERT INTO wapipe.message_statuses (wamid, phone_number_id, status, status_rank, status_at, callback_data)
+  VALUES (wamid, '300100200300400', status, CASE status WHEN 'sent' THEN 2 WHEN 'delivered' THEN 3 ELSE 4 END,
+          now(), 'outbox:' || outbox_id)
 $$;
 
 -- End a retry backoff now.
