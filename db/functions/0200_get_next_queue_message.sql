@@ -12,6 +12,8 @@
 -- _dead_letter_abandoned_claims) and the walk starts again, now finding its
 -- conversation's next message. Only the heads the walk reaches are checked: no
 -- scan of every expired lease per claim (the minute cleanup covers the rest).
+-- Conversations waiting for an unavailable service (defer_message) are not in the
+-- index while they wait: the claim first puts back up to `batch` whose time has come.
 -- Plans: generic, and never a sequential scan, a bitmap scan, a sort (the index gives
 -- the order), a merge or a hash join, so the claim stays an index walk of O(batch)
 -- even when its plan was made while the tables were small or their statistics stale
@@ -52,6 +54,18 @@ BEGIN
       coalesce(get_next_queue_message.batch::text, 'NULL') USING ERRCODE = '22023';
   END IF;
 
+  -- Deferred conversations (defer_message) are out of conversations_claim_idx while
+  -- they wait; those whose time has come go back in, oldest first, at most a batch
+  -- per claim (conversations_deferred_idx), so the walk below never steps over them.
+  UPDATE wapipe.conversations c
+     SET deferred_until = NULL
+   WHERE c.conversation_key = ANY (ARRAY(
+           SELECT d.conversation_key FROM wapipe.conversations d
+           WHERE d.deferred_until IS NOT NULL AND d.deferred_until <= now()
+           ORDER BY d.deferred_until
+           LIMIT get_next_queue_message.batch
+           FOR UPDATE SKIP LOCKED));
+
   LOOP
     SELECT coalesce(array_agg(k.conversation_key ORDER BY k.head_rank, k.conversation_key), '{}'),
            coalesce(array_agg(k.head_message_id ORDER BY k.head_rank, k.conversation_key), '{}'),
@@ -68,7 +82,7 @@ BEGIN
       -- a head pointer left on a finished message is repaired by the cleanup, never claimed
       JOIN wapipe.processed_messages h
         ON h.id = c.head_message_id AND h.status IN ('queued', 'processing')
-      WHERE c.head_message_id IS NOT NULL
+      WHERE c.head_message_id IS NOT NULL AND c.deferred_until IS NULL  -- conversations_claim_idx
         AND c.available_at <= now()
         AND (c.locked_by IS NULL OR c.locked_until <= now())
       ORDER BY c.head_rank

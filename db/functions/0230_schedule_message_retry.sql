@@ -45,7 +45,8 @@ BEGIN
       wapipe._setting_num('retry.max_delay_seconds'));
     next_at := now() + make_interval(secs => delay_secs::double precision);
     UPDATE wapipe.processed_messages m
-       SET status = 'queued', next_attempt_at = next_at, last_error = error, error_history = history
+       SET status = 'queued', next_attempt_at = next_at, last_error = error, error_history = history,
+           waiting_for = NULL  -- a real failure: backing off, no longer waiting for a service
      WHERE m.id = msg.id;
     PERFORM wapipe._release_conversation_lease(msg.conversation_key);
     PERFORM pgmq.set_vt('wapipe_inbound', msg.queue_msg_id, next_at);
@@ -61,7 +62,7 @@ BEGIN
     substring(error FROM '^\s*\[?([A-Za-z0-9_.-]{1,40})\]?:\s'),
     history, msg.attempts, msg.correlation_id);
   UPDATE wapipe.processed_messages m
-     SET status = 'dead', processed_at = now(), next_attempt_at = NULL,
+     SET status = 'dead', processed_at = now(), next_attempt_at = NULL, waiting_for = NULL,
          last_error = error, error_history = history
    WHERE m.id = msg.id;
   PERFORM pgmq.archive('wapipe_inbound', msg.queue_msg_id);

@@ -213,6 +213,8 @@ BEGIN
          SET state = 'closed', state_changed_at = now(), window_started_at = now(),
              half_open_in_flight = 0, half_open_successes = 0, updated_at = now()
        WHERE x.name = breaker_record.name;
+      -- the messages deferred while it was open may go now (defer_message)
+      PERFORM wapipe._wake_deferred(breaker_record.name);
       RETURN 'closed';
     END IF;
     UPDATE wapipe.breakers AS x

@@ -72,6 +72,8 @@ CREATE OR REPLACE FUNCTION wapipe.record_endpoint_health(
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
 AS $$
+DECLARE
+  was_healthy boolean;
 BEGIN
   IF coalesce(record_endpoint_health.service, '') = ''
      OR coalesce(record_endpoint_health.endpoint, '') = '' THEN
@@ -81,15 +83,21 @@ BEGIN
     RAISE EXCEPTION 'healthy must be true or false' USING ERRCODE = '22023';
   END IF;
 
+  SELECT e.healthy INTO was_healthy FROM wapipe.service_endpoints e
+  WHERE e.service = record_endpoint_health.service AND e.endpoint = record_endpoint_health.endpoint;
   INSERT INTO wapipe.service_endpoints AS e (service, endpoint, healthy, last_checked_at, last_error, checked_by)
   VALUES (record_endpoint_health.service, record_endpoint_health.endpoint, record_endpoint_health.healthy,
           now(), left(record_endpoint_health.error, 2000), record_endpoint_health.checked_by)
   ON CONFLICT ON CONSTRAINT service_endpoints_pkey DO UPDATE
     SET healthy = excluded.healthy, last_checked_at = now(),
         last_error = excluded.last_error, checked_by = excluded.checked_by;
+  -- an endpoint back up: the messages deferred for want of one may go now (defer_message)
+  IF record_endpoint_health.healthy AND NOT was_healthy THEN
+    PERFORM wapipe._wake_deferred(record_endpoint_health.service);
+  END IF;
 END
 $$;
 COMMENT ON FUNCTION wapipe.record_endpoint_health(text, text, boolean, text, text) IS
-  'Record one health check of a service endpoint (upsert into service_endpoints with last_checked_at = now()).';
+  'Record one health check of a service endpoint (upsert into service_endpoints with last_checked_at = now()); an endpoint found healthy again wakes the messages deferred for its service.';
 REVOKE ALL ON FUNCTION wapipe.record_endpoint_health(text, text, boolean, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION wapipe.record_endpoint_health(text, text, boolean, text, text) TO wapipe_worker;

@@ -34,7 +34,8 @@ GRANT EXECUTE ON FUNCTION wapipe.keyword_agent(text, jsonb) TO wapipe_worker;
 -- message_contexts for the claimed messages in claim order, each item built as the
 -- worker builds it: the user is the sender; the preferred agent is keyword_agent of
 -- a text message's body (rules), none for other types; the rate-limit key is
--- 'user:<wa_id>' on a message's first attempt only (a retry was already let in),
+-- 'user:<wa_id>' on a message's first attempt only (a retry, or a message claimed
+-- again after a deferral, was already let in),
 -- none without rate_max. A call that fails claims nothing: the claim rolls back with
 -- the contexts, so the messages stay where they were.
 -- Plans: generic, key walks only, like the two functions it calls.
@@ -89,6 +90,9 @@ BEGIN
                              THEN wapipe.keyword_agent(c.payload->'text'->>'body', v_rules) END,
                       'rate_key',
                         CASE WHEN c.attempt <= 1 AND claim_messages.rate_max IS NOT NULL
+                                  -- a deferred message was let in before it waited
+                                  AND (SELECT m.deferrals FROM wapipe.processed_messages m
+                                       WHERE m.id = c.message_id) = 0
                              THEN 'user:' || c.from_wa_id END)
                     ORDER BY c.ord), '[]')
             FROM claimed c),

@@ -87,7 +87,7 @@ BEGIN
     FROM wapipe.conversations c
     JOIN wapipe.processed_messages h
       ON h.id = c.head_message_id AND h.status IN ('queued', 'processing')
-    WHERE c.head_message_id IS NOT NULL
+    WHERE c.head_message_id IS NOT NULL AND c.deferred_until IS NULL
       AND c.available_at <= now()
       AND (c.locked_by IS NULL OR c.locked_until <= now())
     ORDER BY c.head_rank
