@@ -1,0 +1,641 @@
+-- Ingest: a signed webhook POST is stored whole and every item in it gets the rule of
+-- its kind. Private steps first, then wapipe.ingest_webhooks (the orchestrator) and
+-- wapipe.ingest_webhook (the batch of one).
+--
+-- What each kind of update means (README, "What each kind of update means"):
+--   messages: text, media, interactive, button, order, location, contacts,
+--             request_welcome, unsupported ... -> queued for the agent / workflow
+--             reaction, system, revoke, edit     -> recorded, not queued; revoke
+--             cancels a still-queued original, edit rewrites one, system relinks
+--   message_echoes (smb_message_echoes)         -> recorded as the business's turn
+--   statuses (field messages only)              -> message_statuses, never backwards
+--   value.errors                                -> webhook_errors
+--   any other field                             -> webhook_updates
+--   anything that cannot be read                -> quarantine, with the reason
+
+-- wapipe._webhook_items: every item of the POSTs, classified; what cannot be read is a
+-- 'quarantine' item with its reason. Reads no table.
+CREATE OR REPLACE FUNCTION wapipe._webhook_items(payloads jsonb[])
+RETURNS SETOF wapipe.webhook_item
+LANGUAGE sql IMMUTABLE SECURITY DEFINER SET search_path = ''
+AS $$
+  WITH bodies AS (
+    SELECT p.i::integer AS payload_ord, p.body
+    FROM unnest(payloads) WITH ORDINALITY AS p(body, i)
+  ), entries AS (
+    SELECT b.payload_ord, e.entry, (e.ord - 1)::integer AS entry_pos
+    FROM bodies b
+    CROSS JOIN LATERAL jsonb_array_elements(
+      CASE WHEN jsonb_typeof(b.body->'entry') = 'array' THEN b.body->'entry' ELSE '[]' END
+    ) WITH ORDINALITY AS e(entry, ord)
+  ), changes AS (
+    SELECT en.payload_ord, en.entry_pos, ch.change, (ch.ord - 1)::integer AS change_pos
+    FROM entries en
+    CROSS JOIN LATERAL jsonb_array_elements(
+      CASE WHEN jsonb_typeof(en.entry->'changes') = 'array' THEN en.entry->'changes' ELSE '[]' END
+    ) WITH ORDINALITY AS ch(change, ord)
+  ), vals AS (
+    SELECT c.payload_ord, c.entry_pos, c.change_pos, c.change->'value' AS value,
+           coalesce(c.change->>'field', 'messages') AS field,
+           nullif(c.change->'value'->'metadata'->>'phone_number_id', '') AS phone_number_id,
+           c.change->'value'->'metadata'->>'display_phone_number' AS display_phone_number,
+           format('entry[%s].changes[%s]', c.entry_pos, c.change_pos) AS path
+    FROM changes c
+    WHERE jsonb_typeof(c.change->'value') = 'object'
+  ), lists AS (
+    -- the arrays a value may hold, each with the kind of its items
+    SELECT v.*, l.list, l.kind, l.items
+    FROM vals v
+    CROSS JOIN LATERAL (VALUES
+      ('messages', 'message', CASE WHEN v.field = 'messages' THEN v.value->'messages' END),
+      ('statuses', 'status', CASE WHEN v.field = 'messages' THEN v.value->'statuses' END),
+      ('message_echoes', 'echo',
+       CASE WHEN v.field = 'smb_message_echoes' THEN v.value->'message_echoes' END),
+      ('errors', 'error', v.value->'errors')
+    ) AS l(list, kind, items)
+    WHERE l.items IS NOT NULL AND l.items <> 'null'
+  )
+  -- The envelope's own parts that cannot be read.
+  SELECT b.payload_ord, 'quarantine'::text, 'entry'::text, NULL::text, NULL::text, NULL::text,
+         b.body->'entry', NULL::jsonb, '"entry" must be an array'::text, 0, 0, 0
+  FROM bodies b
+  WHERE jsonb_typeof(b.body->'entry') IS DISTINCT FROM 'array'
+  UNION ALL
+  SELECT en.payload_ord, 'quarantine', format('entry[%s]', en.entry_pos), NULL, NULL, NULL,
+         en.entry, NULL, 'an entry must be an object with a "changes" array', en.entry_pos, 0, 0
+  FROM entries en
+  WHERE jsonb_typeof(en.entry->'changes') IS DISTINCT FROM 'array'
+  UNION ALL
+  SELECT c.payload_ord, 'quarantine', format('entry[%s].changes[%s]', c.entry_pos, c.change_pos),
+         c.change->>'field', NULL, NULL, c.change, NULL, 'a change must have a "value" object',
+         c.entry_pos, c.change_pos, 0
+  FROM changes c
+  WHERE jsonb_typeof(c.change->'value') IS DISTINCT FROM 'object'
+  UNION ALL
+  -- Fields other than messages and echoes: kept whole as an update.
+  SELECT v.payload_ord, 'update', v.path, v.field, v.phone_number_id, v.display_phone_number,
+         v.value, NULL, NULL, v.entry_pos, v.change_pos, 0
+  FROM vals v
+  WHERE v.field NOT IN ('messages', 'smb_message_echoes')
+  UNION ALL
+  SELECT l.payload_ord, 'quarantine', format('%s.value.%s', l.path, l.list), l.field,
+         l.phone_number_id, l.display_phone_number, l.items, NULL,
+         format('"%s" must be an array', l.list), l.entry_pos, l.change_pos, 0
+  FROM lists l
+  WHERE jsonb_typeof(l.items) <> 'array'
+  UNION ALL
+  -- Each message, echo, status and error, or the reason it cannot be read.
+  SELECT l.payload_ord,
+         CASE WHEN r.reason IS NULL THEN l.kind ELSE 'quarantine' END,
+         format('%s.value.%s[%s]', l.path, l.list, x.ord - 1), l.field, l.phone_number_id,
+         l.display_phone_number, x.item,
+         CASE WHEN l.kind IN ('message', 'echo') THEN l.value->'contacts' END,
+         r.reason, l.entry_pos, l.change_pos, (x.ord - 1)::integer
+  FROM lists l
+  CROSS JOIN LATERAL jsonb_array_elements(
+    CASE WHEN jsonb_typeof(l.items) = 'array' THEN l.items ELSE '[]' END
+  ) WITH ORDINALITY AS x(item, ord)
+  CROSS JOIN LATERAL (SELECT CASE
+    WHEN l.kind = 'error' THEN NULL
+    WHEN jsonb_typeof(x.item) IS DISTINCT FROM 'object' THEN format('a %s must be an object', l.kind)
+    WHEN jsonb_typeof(x.item->'id') IS DISTINCT FROM 'string' OR x.item->>'id' = ''
+      THEN format('a %s needs an "id" string', l.kind)
+    WHEN l.kind = 'status' AND coalesce(x.item->>'status', '') = ''
+      THEN 'a status needs a "status"'
+    WHEN l.kind = 'status' THEN NULL
+    WHEN l.phone_number_id IS NULL THEN 'the change needs metadata.phone_number_id'
+    WHEN l.kind = 'message' AND coalesce(nullif(x.item->>'from', ''), nullif(x.item->>'from_user_id', ''),
+                                         nullif(x.item->>'group_id', '')) IS NULL
+      THEN 'a message needs a sender: "from", "from_user_id" or "group_id"'
+    WHEN l.kind = 'echo' AND coalesce(nullif(x.item->>'to', ''), nullif(x.item->>'to_user_id', ''),
+                                      nullif(x.item->>'group_id', '')) IS NULL
+      THEN 'an echo needs a recipient: "to", "to_user_id" or "group_id"'
+    WHEN jsonb_typeof(x.item->'type') IS DISTINCT FROM 'string' AND x.item ? 'type'
+      THEN '"type" must be a string'
+    END AS reason) r
+$$;
+COMMENT ON FUNCTION wapipe._webhook_items(jsonb[]) IS
+  'Every item of the webhook POSTs (message, echo, status, error, update), in POST order, or a quarantine item with the reason it cannot be read. Private to ingest_webhooks.';
+REVOKE ALL ON FUNCTION wapipe._webhook_items(jsonb[]) FROM PUBLIC;
+
+
+-- wapipe._user_key_of: the key an identifier is filed under for a business number
+-- (NULL when it has none). The one lookup every identity rule uses.
+CREATE OR REPLACE FUNCTION wapipe._user_key_of(phone_number_id text, identifier text)
+RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = ''
+AS $$
+  SELECT u.user_key FROM wapipe.user_identifiers u
+  WHERE u.phone_number_id = _user_key_of.phone_number_id AND u.identifier = _user_key_of.identifier
+$$;
+COMMENT ON FUNCTION wapipe._user_key_of(text, text) IS
+  'The user key an identifier (BSUID or phone) is linked to for a business number, or NULL.';
+REVOKE ALL ON FUNCTION wapipe._user_key_of(text, text) FROM PUBLIC;
+
+
+-- wapipe._identify_senders: each parsed message with its user's key (from_wa_id) and
+-- the identity the agent is told (contact.identity). Records every identifier.
+--
+-- The rule (invariant 8): a BSUID seen for the first time joins the key of its
+-- phone (an identifier row, or the phone's own conversation: every user from
+-- before 2026), else becomes a key itself; a phone with no row is its own key.
+-- The BSUID's row is the arbiter between concurrent first sights (ON CONFLICT
+-- waits for the other transaction, and the key is read back from the row).
+-- system messages (user_changed_number, user_changed_user_id) link the new
+-- identifiers to the key of the old ones first. Group messages belong to the
+-- group's conversation (key group:<group_id>).
+CREATE OR REPLACE FUNCTION wapipe._identify_senders(msgs wapipe.inbound_message[])
+RETURNS wapipe.inbound_message[]
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+  SET plan_cache_mode = force_generic_plan SET enable_seqscan = off
+  SET enable_hashjoin = off SET enable_mergejoin = off
+AS $$
+DECLARE
+  v_out wapipe.inbound_message[];
+BEGIN
+  -- Relinks announced by system messages: the new ids take the old ids' key.
+  IF EXISTS (SELECT 1 FROM unnest(msgs) m WHERE m.message_type = 'system') THEN
+    INSERT INTO wapipe.user_identifiers AS ui (phone_number_id, identifier, kind, user_key)
+    SELECT DISTINCT ON (s.phone_number_id, n.identifier) s.phone_number_id, n.identifier, n.kind, s.old_key
+    FROM (
+      SELECT m.phone_number_id, m.payload->'system' AS sys,
+             coalesce(wapipe._user_key_of(m.phone_number_id, m.payload->'system'->>'previous_user_id'),
+                      wapipe._user_key_of(m.phone_number_id, m.bsuid),
+                      wapipe._user_key_of(m.phone_number_id, m.phone),
+                      m.phone, m.payload->'system'->>'previous_user_id', m.bsuid) AS old_key
+      FROM unnest(msgs) m
+      WHERE m.message_type = 'system' AND m.group_id IS NULL
+        AND m.payload->'system'->>'type' IN ('user_changed_number', 'user_changed_user_id',
+                                            'customer_changed_number')
+    ) s
+    CROSS JOIN LATERAL (VALUES
+      (nullif(s.sys->>'user_id', ''), 'bsuid'),
+      (nullif(s.sys->>'parent_user_id', ''), 'parent_bsuid'),
+      (nullif(coalesce(s.sys->>'wa_id', s.sys->>'new_wa_id'), ''), 'phone')
+    ) AS n(identifier, kind)
+    WHERE n.identifier IS NOT NULL AND s.old_key IS NOT NULL AND n.identifier <> s.old_key
+    ORDER BY s.phone_number_id, n.identifier
+    ON CONFLICT (phone_number_id, identifier) DO UPDATE
+      SET user_key = excluded.user_key, linked_at = now()
+      WHERE ui.user_key <> excluded.user_key;
+  END IF;
+
+  -- A BSUID seen for the first time.
+  INSERT INTO wapipe.user_identifiers (phone_number_id, identifier, kind, user_key)
+  SELECT DISTINCT ON (m.phone_number_id, m.bsuid) m.phone_number_id, m.bsuid, 'bsuid',
+         coalesce(wapipe._user_key_of(m.phone_number_id, m.phone),
+                  CASE WHEN m.phone IS NOT NULL AND EXISTS (
+                         SELECT 1 FROM wapipe.conversations c
+                         WHERE c.conversation_key = m.phone_number_id || ':' || m.phone)
+                       THEN m.phone END,
+                  m.bsuid)
+  FROM unnest(msgs) m
+  WHERE m.bsuid IS NOT NULL AND m.group_id IS NULL
+    AND wapipe._user_key_of(m.phone_number_id, m.bsuid) IS NULL
+  ORDER BY m.phone_number_id, m.bsuid, m.pos
+  ON CONFLICT DO NOTHING;
+
+  -- A phone seen with a BSUID filed under another key: the phone joins that key.
+  INSERT INTO wapipe.user_identifiers (phone_number_id, identifier, kind, user_key)
+  SELECT DISTINCT ON (m.phone_number_id, m.phone) m.phone_number_id, m.phone, 'phone', k.user_key
+  FROM unnest(msgs) m
+  CROSS JOIN LATERAL (SELECT wapipe._user_key_of(m.phone_number_id, m.bsuid) AS user_key) k
+  WHERE m.phone IS NOT NULL AND m.bsuid IS NOT NULL AND m.group_id IS NULL
+    AND k.user_key <> m.phone
+  ORDER BY m.phone_number_id, m.phone, m.pos
+  ON CONFLICT DO NOTHING;
+
+  -- Every message's key.
+  SELECT array_agg(ROW(
+      m.wamid,
+      CASE WHEN m.group_id IS NOT NULL THEN 'group:' || m.group_id
+           ELSE coalesce(wapipe._user_key_of(m.phone_number_id, m.bsuid),
+                         wapipe._user_key_of(m.phone_number_id, m.phone), m.phone, m.bsuid) END,
+      m.message_type, m.phone_number_id, m.display_phone_number, m.wa_ts, m.payload, m.contact,
+      m.entry_pos, m.change_pos, m.message_pos, m.payload_ord, m.kind, m.phone, m.bsuid,
+      m.parent_bsuid, m.group_id, m.username, m.profile_name, m.pos)::wapipe.inbound_message
+    ORDER BY m.pos)
+  INTO v_out
+  FROM unnest(msgs) m;
+
+  -- What is known of each user (one row per key; written only when something changed).
+  INSERT INTO wapipe.users AS u (phone_number_id, user_key, bsuid, parent_bsuid, phone, username,
+                                 profile_name)
+  SELECT DISTINCT ON (m.phone_number_id, m.from_wa_id) m.phone_number_id, m.from_wa_id, m.bsuid,
+         m.parent_bsuid, m.phone, m.username, m.profile_name
+  FROM unnest(v_out) m
+  WHERE m.group_id IS NULL
+  ORDER BY m.phone_number_id, m.from_wa_id, m.pos DESC
+  ON CONFLICT (phone_number_id, user_key) DO UPDATE
+    SET bsuid = coalesce(excluded.bsuid, u.bsuid),
+        parent_bsuid = coalesce(excluded.parent_bsuid, u.parent_bsuid),
+        phone = coalesce(excluded.phone, u.phone),
+        username = coalesce(excluded.username, u.username),
+        profile_name = coalesce(excluded.profile_name, u.profile_name),
+        updated_at = now()
+    WHERE (u.bsuid, u.parent_bsuid, u.phone, u.username, u.profile_name)
+          IS DISTINCT FROM (coalesce(excluded.bsuid, u.bsuid),
+                            coalesce(excluded.parent_bsuid, u.parent_bsuid),
+                            coalesce(excluded.phone, u.phone),
+                            coalesce(excluded.username, u.username),
+                            coalesce(excluded.profile_name, u.profile_name));
+
+  -- The identity the agent is told: every identifier known for the user now.
+  SELECT array_agg(ROW(
+      m.wamid, m.from_wa_id, m.message_type, m.phone_number_id, m.display_phone_number, m.wa_ts,
+      m.payload,
+      coalesce(m.contact, '{}') || jsonb_build_object('identity', jsonb_strip_nulls(jsonb_build_object(
+        'user', m.from_wa_id,
+        'bsuid', coalesce(m.bsuid, u.bsuid),
+        'parent_bsuid', coalesce(m.parent_bsuid, u.parent_bsuid),
+        'phone', coalesce(m.phone, u.phone),
+        'username', coalesce(m.username, u.username),
+        'name', coalesce(m.profile_name, u.profile_name),
+        'group_id', m.group_id))),
+      m.entry_pos, m.change_pos, m.message_pos, m.payload_ord, m.kind, m.phone, m.bsuid,
+      m.parent_bsuid, m.group_id, m.username, m.profile_name, m.pos)::wapipe.inbound_message
+    ORDER BY m.pos)
+  INTO v_out
+  FROM unnest(v_out) m
+  LEFT JOIN wapipe.users u ON u.phone_number_id = m.phone_number_id AND u.user_key = m.from_wa_id;
+
+  RETURN coalesce(v_out, '{}');
+END
+$$;
+COMMENT ON FUNCTION wapipe._identify_senders(wapipe.inbound_message[]) IS
+  'Each parsed message with its user''s stable key (from_wa_id) and identity (contact.identity): BSUID first, then phone; a first-seen BSUID joins its phone''s key; system messages relink. Records every identifier. Private to ingest_webhooks.';
+REVOKE ALL ON FUNCTION wapipe._identify_senders(wapipe.inbound_message[]) FROM PUBLIC;
+
+
+-- wapipe._store_messages: write the identified messages; returns the webhook event id
+-- of each message stored now (a known wamid is skipped: invariant 2).
+--
+-- A message for the agent goes to processed_messages, the queue (pgmq's INSERT,
+-- written out: a static statement keeps its plan) and the conversation head index,
+-- in one statement. A known wamid (stored before, or by a concurrent POST that
+-- commits first) is skipped by ON CONFLICT before anything of it is written; its
+-- ids, taken up front from the sequences, are simply never used. Rows go in in
+-- wamid order, heads in conversation order: concurrent ingests never deadlock.
+-- Reactions, system messages, revokes, edits and the business's echoes are
+-- recorded (status done, handled_by recorded:<kind>), never queued; a revoke marks
+-- a still-queued original 'revoked' (the worker answers it with nothing), an edit
+-- gives a still-queued original its edited content.
+CREATE OR REPLACE FUNCTION wapipe._store_messages(
+  msgs wapipe.inbound_message[], event_ids bigint[], correlation_ids text[], queued_at timestamptz)
+RETURNS bigint[]
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+  SET plan_cache_mode = force_generic_plan
+  SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
+AS $$
+DECLARE
+  v_new      bigint[];
+  v_recorded bigint[];
+BEGIN
+  WITH aging AS (
+    SELECT make_interval(secs => (s.value #>> '{}')::double precision) AS step
+    FROM wapipe.settings s WHERE s.key = 'claim.priority_aging_seconds'
+  ), candidates AS (
+    SELECT DISTINCT ON (u.wamid) u.*, coalesce(r.priority, 0)::smallint AS priority,
+           u.phone_number_id || ':' || u.from_wa_id AS conversation_key
+    FROM unnest(msgs) u
+    LEFT JOIN wapipe.priority_rules r ON r.message_type = u.message_type
+    WHERE u.kind = 'message'
+      AND u.message_type NOT IN ('reaction', 'system', 'revoke', 'edit')
+    ORDER BY u.wamid, u.pos
+  ), numbered AS (
+    -- ids follow the payloads (the tie-break within one WhatsApp second)
+    SELECT c.*, nextval('wapipe.processed_messages_id_seq'::regclass) AS id,
+           nextval('pgmq.q_wapipe_inbound_msg_id_seq'::regclass) AS queue_msg_id
+    FROM candidates c
+    ORDER BY c.pos
+  ), inserted AS (
+    INSERT INTO wapipe.processed_messages AS pm (
+      id, wamid, conversation_key, phone_number_id, display_phone_number, from_wa_id,
+      message_type, payload, contact, wa_timestamp, priority, queue_msg_id,
+      correlation_id, webhook_event_id)
+    OVERRIDING SYSTEM VALUE
+    SELECT c.id, c.wamid, c.conversation_key, c.phone_number_id, c.display_phone_number,
+           c.from_wa_id, c.message_type, c.payload, c.contact,
+           coalesce(to_timestamp(c.wa_ts), now()), c.priority, c.queue_msg_id,
+           correlation_ids[c.payload_ord], event_ids[c.payload_ord]
+    FROM numbered c
+    ORDER BY c.wamid
+    ON CONFLICT (wamid) DO NOTHING
+    RETURNING pm.id, pm.wamid, pm.queue_msg_id, pm.conversation_key, pm.phone_number_id,
+              pm.from_wa_id, pm.message_type, pm.priority, pm.wa_timestamp, pm.received_at,
+              pm.correlation_id, pm.webhook_event_id
+  ), queued AS (
+    -- The entry only references the stored message; its content lives once, in
+    -- processed_messages.
+    INSERT INTO pgmq.q_wapipe_inbound AS q (msg_id, vt, message, headers)
+    OVERRIDING SYSTEM VALUE
+    SELECT i.queue_msg_id, queued_at,
+           jsonb_build_object('wamid', i.wamid, 'conversation_key', i.conversation_key,
+                              'type', i.message_type),
+           jsonb_build_object('x-pgmq-group', i.conversation_key, 'priority', i.priority,
+                              'correlation_id', i.correlation_id)
+    FROM inserted i
+    ORDER BY i.id
+    RETURNING q.msg_id
+  ), heads AS (
+    -- Head index: a new conversation gets its first new message as head; an idle
+    -- one wakes up; an unclaimed one switches to an earlier message (Meta delivers
+    -- concurrently, so a later message can arrive first). The row stays locked
+    -- until commit, so a worker freeing the conversation sees the new message.
+    INSERT INTO wapipe.conversations AS cv (
+      conversation_key, phone_number_id, wa_id, head_message_id, head_priority,
+      head_wa_timestamp, head_received_at, head_rank, available_at, last_message_at)
+    SELECT DISTINCT ON (i.conversation_key)
+           i.conversation_key, i.phone_number_id, i.from_wa_id, i.id, i.priority,
+           i.wa_timestamp, i.received_at,
+           i.received_at - i.priority * coalesce((SELECT a.step FROM aging a), interval '30 seconds'),
+           now(), now()
+    FROM inserted i
+    ORDER BY i.conversation_key, i.wa_timestamp, i.id
+    ON CONFLICT (conversation_key) DO UPDATE
+      SET head_message_id = excluded.head_message_id, head_priority = excluded.head_priority,
+          head_wa_timestamp = excluded.head_wa_timestamp,
+          head_received_at = excluded.head_received_at, head_rank = excluded.head_rank,
+          available_at = CASE WHEN cv.head_message_id IS NULL THEN excluded.available_at
+                              ELSE cv.available_at END,
+          last_message_at = excluded.last_message_at
+      WHERE cv.head_message_id IS NULL
+         OR ((cv.locked_by IS NULL OR cv.locked_until <= now())
+             AND (excluded.head_wa_timestamp, excluded.head_message_id)
+                 < (cv.head_wa_timestamp, cv.head_message_id))
+    RETURNING 1
+  )
+  -- (queued and heads run to completion whether read or not)
+  SELECT coalesce(array_agg(i.webhook_event_id), '{}') INTO v_new FROM inserted i;
+
+  IF EXISTS (SELECT 1 FROM unnest(msgs) u
+             WHERE u.kind = 'echo' OR u.message_type IN ('reaction', 'system', 'revoke', 'edit')) THEN
+    WITH recorded AS (
+      INSERT INTO wapipe.processed_messages AS pm (
+        wamid, conversation_key, phone_number_id, display_phone_number, from_wa_id,
+        message_type, payload, contact, wa_timestamp, priority, status, handled_by,
+        processed_at, correlation_id, webhook_event_id)
+      SELECT DISTINCT ON (u.wamid) u.wamid, u.phone_number_id || ':' || u.from_wa_id,
+             u.phone_number_id, u.display_phone_number, u.from_wa_id, u.message_type, u.payload,
+             u.contact, coalesce(to_timestamp(u.wa_ts), now()), 0, 'done',
+             'recorded:' || CASE WHEN u.kind = 'echo' THEN 'business_app' ELSE u.message_type END,
+             now(), correlation_ids[u.payload_ord], event_ids[u.payload_ord]
+      FROM unnest(msgs) u
+      WHERE u.kind = 'echo' OR u.message_type IN ('reaction', 'system', 'revoke', 'edit')
+      ORDER BY u.wamid, u.pos
+      ON CONFLICT (wamid) DO NOTHING
+      RETURNING pm.webhook_event_id, pm.message_type, pm.payload, pm.conversation_key
+    ), revoked AS (
+      UPDATE wapipe.processed_messages o
+      SET message_type = 'revoked'
+      FROM recorded r
+      WHERE r.message_type = 'revoke'
+        AND o.wamid = r.payload->'revoke'->>'original_message_id'
+        AND o.conversation_key = r.conversation_key AND o.status = 'queued'
+      RETURNING 1
+    ), edited AS (
+      UPDATE wapipe.processed_messages o
+      SET payload = o.payload || (r.payload->'edit'->'message')
+                    || jsonb_build_object('id', o.wamid, 'edited_by', r.payload->>'id'),
+          message_type = coalesce(r.payload->'edit'->'message'->>'type', o.message_type)
+      FROM recorded r
+      WHERE r.message_type = 'edit' AND jsonb_typeof(r.payload->'edit'->'message') = 'object'
+        AND o.wamid = r.payload->'edit'->>'original_message_id'
+        AND o.conversation_key = r.conversation_key AND o.status = 'queued'
+      RETURNING 1
+    )
+    SELECT coalesce(array_agg(r.webhook_event_id), '{}') INTO v_recorded FROM recorded r;
+    v_new := v_new || v_recorded;
+  END IF;
+  RETURN v_new;
+END
+$$;
+COMMENT ON FUNCTION wapipe._store_messages(wapipe.inbound_message[], bigint[], text[], timestamptz) IS
+  'Write identified messages: deduplicated on wamid; queued with their conversation head, or recorded by kind (reaction, system, revoke, edit, echo) with the revoke/edit effect on a still-queued original. Returns the webhook event id of each message stored now. Private to ingest_webhooks.';
+REVOKE ALL ON FUNCTION wapipe._store_messages(wapipe.inbound_message[], bigint[], text[], timestamptz) FROM PUBLIC;
+
+
+-- wapipe.ingest_webhooks: store several webhook POSTs and what they hold, in one
+-- transaction. Returns one row per payload (ord = 1-based position in payloads).
+--
+-- The ingress groups the POSTs that arrive while a call is running into the next
+-- call, so a burst shares one commit. A payload that is a JSON object with
+-- "object": "whatsapp_business_account" is always stored as its raw event, whatever
+-- it holds (invariant 6); only a payload that is not one raises 22023, and then
+-- nothing is stored. A payload may carry "wapipe_raw_body" (base64): the POST's raw
+-- bytes when they held what jsonb cannot (the ingress put U+FFFD in their place).
+CREATE OR REPLACE FUNCTION wapipe.ingest_webhooks(payloads jsonb[], correlation_ids text[] DEFAULT NULL)
+RETURNS TABLE (ord integer, event_id bigint, new_messages integer, duplicates integer,
+               statuses integer, errors integer, quarantined integer, updates integer)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+-- One plan per statement for the session (a custom plan per call cost more to make
+-- than to run), and never a scan or hash of a whole table: every lookup here is a
+-- key probe, even on a new install whose tables autovacuum has not analysed yet.
+SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
+AS $$
+DECLARE
+  v_n          integer := coalesce(cardinality(payloads), 0);
+  v_bad        record;
+  v_bodies     jsonb[] := payloads;
+  v_raw        bytea[];
+  v_items      wapipe.webhook_item[];
+  v_msgs       wapipe.inbound_message[];
+  v_event_ids  bigint[];
+  v_counts     record;
+  v_new_events bigint[];
+  v_now        timestamptz := clock_timestamp();  -- the queue entries' vt, as pgmq.send sets it
+BEGIN
+  IF v_n = 0 THEN
+    RETURN;
+  END IF;
+  IF correlation_ids IS NOT NULL AND cardinality(correlation_ids) <> v_n THEN
+    RAISE EXCEPTION 'ingest_webhooks: % correlation ids for % payloads', cardinality(correlation_ids), v_n
+      USING ERRCODE = '22023';
+  END IF;
+
+  -- ---------------------------------------------------------------- envelope
+  SELECT p.i, CASE
+           WHEN p.body IS NULL OR jsonb_typeof(p.body) IS DISTINCT FROM 'object'
+             THEN 'not a WhatsApp webhook: the body must be a JSON object'
+           ELSE format('not a WhatsApp webhook: "object" must be "whatsapp_business_account", got %s',
+                       coalesce(left(p.body->>'object', 60), 'nothing')) END AS reason
+  INTO v_bad
+  FROM unnest(payloads) WITH ORDINALITY AS p(body, i)
+  WHERE p.body IS NULL OR jsonb_typeof(p.body) IS DISTINCT FROM 'object'
+     OR p.body->>'object' IS DISTINCT FROM 'whatsapp_business_account'
+  ORDER BY p.i
+  LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION '%', CASE WHEN v_n > 1 THEN format('payload %s: %s', v_bad.i, v_bad.reason)
+                              ELSE v_bad.reason END
+      USING ERRCODE = '22023';
+  END IF;
+
+  -- The raw bytes the ingress could not pass as jsonb travel beside the payload.
+  IF EXISTS (SELECT 1 FROM unnest(payloads) p(body) WHERE p.body ? 'wapipe_raw_body') THEN
+    SELECT array_agg(CASE WHEN p.body ? 'wapipe_raw_body'
+                          THEN decode(p.body->>'wapipe_raw_body', 'base64') END ORDER BY p.i),
+           array_agg(p.body - 'wapipe_raw_body' ORDER BY p.i)
+    INTO v_raw, v_bodies
+    FROM unnest(payloads) WITH ORDINALITY AS p(body, i);
+  END IF;
+
+  -- ---------------------------------------------------------------- walk
+  v_items := ARRAY(SELECT it FROM wapipe._webhook_items(v_bodies) it
+                   ORDER BY it.payload_ord, it.entry_pos, it.change_pos, it.item_pos);
+  SELECT array_agg(nextval('wapipe.webhook_events_id_seq'::regclass)) INTO v_event_ids
+  FROM generate_series(1, v_n);
+
+  -- ---------------------------------------------------------------- quarantine, updates, errors
+  INSERT INTO wapipe.quarantine (webhook_event_id, path, reason, item, replay_payload)
+  SELECT v_event_ids[it.payload_ord], it.path, it.reason, it.item,
+         CASE WHEN it.path LIKE '%.value.%[%]' THEN
+           jsonb_build_object('object', 'whatsapp_business_account', 'entry', jsonb_build_array(
+             jsonb_build_object('id', v_bodies[it.payload_ord]->'entry'->it.entry_pos->'id',
+               'changes', jsonb_build_array(jsonb_build_object(
+                 'field', it.field,
+                 'value', jsonb_strip_nulls(jsonb_build_object(
+                   'messaging_product', 'whatsapp',
+                   'metadata', v_bodies[it.payload_ord]->'entry'->it.entry_pos->'changes'
+                               ->it.change_pos->'value'->'metadata',
+                   'contacts', it.contacts,
+                   substring(it.path FROM '\.value\.([a-z_]+)\['), jsonb_build_array(it.item))))))))
+         ELSE v_bodies[it.payload_ord] END
+  FROM unnest(v_items) it
+  WHERE it.kind = 'quarantine';
+
+  INSERT INTO wapipe.webhook_updates (webhook_event_id, field, phone_number_id, value)
+  SELECT v_event_ids[it.payload_ord], it.field, it.phone_number_id, it.item
+  FROM unnest(v_items) it
+  WHERE it.kind = 'update';
+
+  INSERT INTO wapipe.webhook_errors (webhook_event_id, phone_number_id, code, title, message, details)
+  SELECT v_event_ids[it.payload_ord], it.phone_number_id,
+         CASE WHEN it.item->>'code' ~ '^-?[0-9]{1,9}$' THEN (it.item->>'code')::integer END,
+         it.item->>'title', coalesce(it.item->>'message', it.item->'error_data'->>'details'), it.item
+  FROM unnest(v_items) it
+  WHERE it.kind = 'error';
+
+  -- ---------------------------------------------------------------- statuses
+  -- Statuses of our outbound messages, matched by wamid whoever the recipient is
+  -- (phone, BSUID or nothing): keep the furthest one per wamid; never go back.
+  INSERT INTO wapipe.message_statuses AS ms (
+    wamid, phone_number_id, recipient_id, recipient_user_id, status, status_rank, status_at,
+    errors, conversation, pricing, callback_data, webhook_event_id)
+  SELECT DISTINCT ON (it.item->>'id')
+         it.item->>'id', it.phone_number_id, it.item->>'recipient_id',
+         it.item->>'recipient_user_id', it.item->>'status',
+         wapipe._status_rank(it.item->>'status'),
+         CASE WHEN it.item->>'timestamp' ~ '^[0-9]{1,12}$'
+              THEN to_timestamp((it.item->>'timestamp')::bigint) END,
+         it.item->'errors', it.item->'conversation', it.item->'pricing',
+         it.item->>'biz_opaque_callback_data', v_event_ids[it.payload_ord]
+  FROM unnest(v_items) it
+  WHERE it.kind = 'status'
+  ORDER BY it.item->>'id', wapipe._status_rank(it.item->>'status') DESC,
+           it.item->>'timestamp' DESC
+  ON CONFLICT (wamid) DO UPDATE
+    SET status = excluded.status, status_rank = excluded.status_rank,
+        status_at = excluded.status_at,
+        errors = coalesce(excluded.errors, ms.errors),
+        conversation = coalesce(excluded.conversation, ms.conversation),
+        pricing = coalesce(excluded.pricing, ms.pricing),
+        recipient_id = coalesce(excluded.recipient_id, ms.recipient_id),
+        recipient_user_id = coalesce(excluded.recipient_user_id, ms.recipient_user_id),
+        callback_data = coalesce(excluded.callback_data, ms.callback_data),
+        updated_at = now(), webhook_event_id = excluded.webhook_event_id
+    WHERE excluded.status_rank > ms.status_rank;
+
+  -- ---------------------------------------------------------------- messages
+  SELECT array_agg(ROW(
+      it.item->>'id', NULL,
+      CASE WHEN it.kind = 'echo' THEN 'echo' ELSE coalesce(it.item->>'type', 'unknown') END,
+      it.phone_number_id, it.display_phone_number,
+      CASE WHEN it.item->>'timestamp' ~ '^[0-9]{1,12}$' THEN (it.item->>'timestamp')::bigint END,
+      it.item, ct.contact, it.entry_pos, it.change_pos, it.item_pos, it.payload_ord, it.kind,
+      s.phone, s.bsuid, s.parent_bsuid, nullif(it.item->>'group_id', ''),
+      ct.contact->'profile'->>'username', ct.contact->'profile'->>'name',
+      it.pos::integer)::wapipe.inbound_message
+    ORDER BY it.pos)
+  INTO v_msgs
+  FROM unnest(v_items) WITH ORDINALITY AS it(payload_ord, kind, path, field, phone_number_id,
+                                             display_phone_number, item, contacts, reason,
+                                             entry_pos, change_pos, item_pos, pos)
+  CROSS JOIN LATERAL (SELECT
+      nullif(CASE WHEN it.kind = 'echo' THEN it.item->>'to' ELSE it.item->>'from' END, '') AS phone,
+      nullif(CASE WHEN it.kind = 'echo' THEN it.item->>'to_user_id' ELSE it.item->>'from_user_id' END, '')
+        AS bsuid,
+      nullif(CASE WHEN it.kind = 'echo' THEN it.item->>'to_parent_user_id'
+                  ELSE it.item->>'from_parent_user_id' END, '') AS parent_bsuid) s
+  -- the user's contacts[] entry: nearly always the first and only one
+  CROSS JOIN LATERAL (SELECT CASE
+      WHEN jsonb_typeof(it.contacts) <> 'array' THEN NULL
+      WHEN (s.phone IS NOT NULL AND it.contacts->0->>'wa_id' = s.phone)
+        OR (s.bsuid IS NOT NULL AND it.contacts->0->>'user_id' = s.bsuid) THEN it.contacts->0
+      ELSE (SELECT c FROM jsonb_array_elements(it.contacts) c
+            WHERE (s.phone IS NOT NULL AND c->>'wa_id' = s.phone)
+               OR (s.bsuid IS NOT NULL AND c->>'user_id' = s.bsuid)
+            LIMIT 1) END AS contact) ct
+  WHERE it.kind IN ('message', 'echo');
+
+  IF cardinality(v_msgs) > 0 THEN
+    v_msgs := wapipe._identify_senders(v_msgs);
+    v_new_events := wapipe._store_messages(v_msgs, v_event_ids, correlation_ids, v_now);
+  ELSE
+    v_new_events := '{}';
+  END IF;
+
+  -- ---------------------------------------------------------------- raw events
+  INSERT INTO wapipe.webhook_events (
+    id, correlation_id, payload, raw_body, new_messages, duplicates, statuses, errors,
+    quarantined, updates)
+  OVERRIDING SYSTEM VALUE
+  SELECT v_event_ids[g.i], correlation_ids[g.i], v_bodies[g.i], v_raw[g.i], c.new, c.total - c.new,
+         c.statuses, c.errors, c.quarantined, c.updates
+  FROM generate_series(1, v_n) g(i)
+  CROSS JOIN LATERAL (
+    SELECT count(*) FILTER (WHERE it.kind IN ('message', 'echo'))::integer AS total,
+           count(*) FILTER (WHERE it.kind = 'status')::integer AS statuses,
+           count(*) FILTER (WHERE it.kind = 'error')::integer AS errors,
+           count(*) FILTER (WHERE it.kind = 'quarantine')::integer AS quarantined,
+           count(*) FILTER (WHERE it.kind = 'update')::integer AS updates,
+           (SELECT count(*) FROM unnest(v_new_events) e WHERE e = v_event_ids[g.i])::integer AS new
+    FROM unnest(v_items) it
+    WHERE it.payload_ord = g.i) c;
+
+  -- Wake the workers (LISTEN on pgmq's channel) once per call; they also poll, so a
+  -- wake-up another concurrent ingest sends instead of this one costs little latency.
+  IF cardinality(v_new_events) > 0 THEN
+    PERFORM wapipe._wake_workers();
+  END IF;
+
+  RETURN QUERY
+  SELECT g.i::integer, e.id, e.new_messages, e.duplicates, e.statuses, e.errors, e.quarantined,
+         e.updates
+  FROM generate_series(1, v_n) g(i)
+  JOIN wapipe.webhook_events e ON e.id = v_event_ids[g.i]
+  ORDER BY g.i;
+END
+$$;
+COMMENT ON FUNCTION wapipe.ingest_webhooks(jsonb[], text[]) IS
+  'Store several webhook POSTs in one transaction (each its own raw event, correlation_ids[i] for payloads[i]): messages deduplicated on wamid and queued by conversation and priority (or recorded, by kind), statuses (never backwards), value.errors, other fields as updates, and what cannot be read in quarantine. Returns one row per payload (ord, event_id, new_messages, duplicates, statuses, errors, quarantined, updates). Raises 22023 naming the first payload that is not a WhatsApp webhook object, and then stores nothing.';
+REVOKE ALL ON FUNCTION wapipe.ingest_webhooks(jsonb[], text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION wapipe.ingest_webhooks(jsonb[], text[]) TO wapipe_ingress;
+
+
+-- wapipe.ingest_webhook: one POST; the batch of one.
+CREATE OR REPLACE FUNCTION wapipe.ingest_webhook(payload jsonb, correlation_id text DEFAULT NULL)
+RETURNS TABLE (event_id bigint, new_messages integer, duplicates integer, statuses integer, errors integer)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+AS $$
+BEGIN
+  RETURN QUERY
+  SELECT r.event_id, r.new_messages, r.duplicates, r.statuses, r.errors
+  FROM wapipe.ingest_webhooks(ARRAY[payload], ARRAY[correlation_id]) r;
+END
+$$;
+COMMENT ON FUNCTION wapipe.ingest_webhook(jsonb, text) IS
+  'Store a whole webhook POST in one transaction (wapipe.ingest_webhooks with one payload). Returns (event_id, new_messages, duplicates, statuses, errors). Raises 22023 for a payload that is not a WhatsApp webhook object.';
+REVOKE ALL ON FUNCTION wapipe.ingest_webhook(jsonb, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION wapipe.ingest_webhook(jsonb, text) TO wapipe_ingress;
