@@ -15,7 +15,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from wapipe.cluster import Cluster
 from wapipe.db import connect
@@ -27,6 +28,9 @@ from wapipe.settings import cluster_settings, database_url, load_settings, mask_
 # What `wapipe run` uses when the environment names no secret / verify token.
 DEV_APP_SECRET = "wapipe-dev-secret"
 DEV_VERIFY_TOKEN = "wapipe-dev-verify"
+# The business number of the webhooks dev-send and the playground post.
+DEV_PHONE_NUMBER_ID = "300100200300400"
+DEV_DISPLAY_NUMBER = "250780000100"
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -96,15 +100,42 @@ def cmd_db_status(_: argparse.Namespace) -> int:
 class ChildProcess:
     name: str
     argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)  # on top of this process's environment
 
 
-def _children() -> list[ChildProcess]:
-    """The processes `wapipe run` supervises; each issue adds its own."""
-    return [
-        ChildProcess("ingress", [sys.executable, "-m", "wapipe.cli", "ingress"]),
-        ChildProcess("worker", [sys.executable, "-m", "wapipe.cli", "worker"]),
+def _children(playground_port: int | None = None) -> list[ChildProcess]:
+    """The processes `wapipe run` supervises; each issue adds its own.
+
+    With a playground port, the playground runs too and the worker's sender sends to
+    its Graph API stand-in, with a token that is not a real one (so it really sends)."""
+    worker_env: dict[str, str] = {}
+    children = [ChildProcess("ingress", [sys.executable, "-m", "wapipe.cli", "ingress"])]
+    if playground_port is not None:
+        from wapipe.playground import PLAYGROUND_ACCESS_TOKEN, graph_api_url
+
+        worker_env = {
+            "WHATSAPP_API_URL": graph_api_url(playground_port),
+            "WHATSAPP_ACCESS_TOKEN": PLAYGROUND_ACCESS_TOKEN,
+        }
+        children.append(
+            ChildProcess(
+                "playground",
+                [
+                    sys.executable,
+                    "-m",
+                    "wapipe.cli",
+                    "playground",
+                    "--port",
+                    str(playground_port),
+                    "--no-banner",
+                ],
+            )
+        )
+    children += [
+        ChildProcess("worker", [sys.executable, "-m", "wapipe.cli", "worker"], worker_env),
         ChildProcess("demo-agent", [sys.executable, "-m", "wapipe.cli", "demo-agent"]),
     ]
+    return children
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -156,8 +187,35 @@ def cmd_ingress(args: argparse.Namespace) -> int:
     return 0
 
 
-def dev_webhook(text: str, wa_id: str = "250788123456") -> bytes:
-    """A text.json-style webhook with a fresh wamid (for trying the ingress by hand)."""
+def dev_webhook(
+    text: str,
+    wa_id: str | None = "250788123456",
+    *,
+    user_id: str | None = None,
+    username: str | None = None,
+    name: str = "Dev",
+    message: dict[str, Any] | None = None,
+) -> bytes:
+    """A text.json-style webhook with a fresh wamid (for trying the ingress by hand).
+
+    The playground posts every user message through this builder too: `message`
+    replaces the text (its type and content, e.g. an interactive reply and its
+    context), and a user without a phone number is sent as Meta sends one
+    (text_username_only.json): `from_user_id`, a contact with `user_id` and
+    `profile.username`, no `from` and no `wa_id`.
+    """
+    profile: dict[str, str] = {"name": name}
+    if username:
+        profile["username"] = username
+    contact: dict[str, Any] = {"profile": profile}
+    sender: dict[str, str] = {}
+    if wa_id:
+        contact["wa_id"] = wa_id
+        sender["from"] = wa_id
+    if user_id:
+        contact["user_id"] = user_id
+        sender["from_user_id"] = user_id
+    content = message if message is not None else {"type": "text", "text": {"body": text}}
     payload = {
         "object": "whatsapp_business_account",
         "entry": [
@@ -169,17 +227,16 @@ def dev_webhook(text: str, wa_id: str = "250788123456") -> bytes:
                         "value": {
                             "messaging_product": "whatsapp",
                             "metadata": {
-                                "display_phone_number": "250780000100",
-                                "phone_number_id": "300100200300400",
+                                "display_phone_number": DEV_DISPLAY_NUMBER,
+                                "phone_number_id": DEV_PHONE_NUMBER_ID,
                             },
-                            "contacts": [{"profile": {"name": "Dev"}, "wa_id": wa_id}],
+                            "contacts": [contact],
                             "messages": [
                                 {
-                                    "from": wa_id,
+                                    **sender,
                                     "id": f"wamid.dev-{uuid.uuid4().hex}",
                                     "timestamp": str(int(time.time())),
-                                    "type": "text",
-                                    "text": {"body": text},
+                                    **content,
                                 }
                             ],
                         },
@@ -235,13 +292,13 @@ def cmd_dev_send(args: argparse.Namespace) -> int:
     return 0 if response.status_code == 200 else 1
 
 
-def _wait_ready(base_url: str, timeout_seconds: float) -> bool:
+def _wait_ready(base_url: str, timeout_seconds: float, path: str = "/readyz") -> bool:
     import httpx
 
     deadline = time.monotonic() + timeout_seconds
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
+            if httpx.get(f"{base_url}{path}", timeout=1).status_code == 200:
                 return True
         except httpx.HTTPError:
             pass
@@ -264,11 +321,17 @@ def _print_monitoring_urls(ingress_base: str) -> None:
     print(f"demo agent: {demo_url}/agent (the worker sends the outbox too)")
 
 
-def _print_ingress_banner() -> None:
+def _print_ingress_banner(playground_url: str | None = None) -> None:
     base = _ingress_url()
     secret = _dev_secret()
     ready = _wait_ready(base, 20)
     token = os.environ.get("WHATSAPP_VERIFY_TOKEN", "")
+    if playground_url:
+        origin = playground_url.split("/?", 1)[0]
+        up = _wait_ready(origin, 20, "/healthz")
+        print(f"chat with your agent in the browser (local WhatsApp): {playground_url}")
+        if not up:
+            print("  (the playground is NOT answering yet, see its log)")
     print(f"ingress: {base}/webhook ({'ready' if ready else 'NOT ready yet, see its log'})")
     _print_monitoring_urls(base)
     print(f"app secret: {secret}   verify token: {token}")
@@ -279,7 +342,25 @@ def _print_ingress_banner() -> None:
     print("  " + signed_curl(f"{base}/webhook", dev_webhook("hello"), secret))
 
 
-def cmd_run(_args: argparse.Namespace) -> int:
+def _playground_port_for_run() -> int:
+    """WAPIPE_PLAYGROUND_PORT (8070); when that default is taken, any free port."""
+    import socket
+
+    from wapipe.playground import HOST, playground_port_from_env
+
+    port = playground_port_from_env()
+    if os.environ.get("WAPIPE_PLAYGROUND_PORT", "").strip():
+        return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((HOST, port))
+            return port
+        except OSError:
+            probe.bind((HOST, 0))
+            return int(probe.getsockname()[1])
+
+
+def cmd_run(args: argparse.Namespace) -> int:
     started_cluster = False
     cluster: Cluster | None = None
     if not os.environ.get("DATABASE_URL"):
@@ -292,6 +373,15 @@ def cmd_run(_args: argparse.Namespace) -> int:
     os.environ.setdefault("WHATSAPP_VERIFY_TOKEN", DEV_VERIFY_TOKEN)
     # the status page is on locally, with a token of this run unless one is given
     os.environ.setdefault("WAPIPE_STATUS_TOKEN", secrets.token_urlsafe(16))
+    # No access token: replies go to the local WhatsApp (the playground) instead of nowhere.
+    playground_port: int | None = None
+    playground_url: str | None = None
+    if not os.environ.get("WHATSAPP_ACCESS_TOKEN", "").strip() and not args.no_playground:
+        playground_port = _playground_port_for_run()
+        os.environ.setdefault("WAPIPE_PLAYGROUND_TOKEN", secrets.token_urlsafe(16))
+        playground_url = (
+            f"http://127.0.0.1:{playground_port}/?token={os.environ['WAPIPE_PLAYGROUND_TOKEN']}"
+        )
     # Ctrl-C / SIGTERM from here on only sets `stop`: whatever moment it comes, the
     # children are stopped and the cluster this run started is shut down below.
     stop = threading.Event()
@@ -299,11 +389,12 @@ def cmd_run(_args: argparse.Namespace) -> int:
         signal.signal(signum, lambda *_: stop.set())
     procs: list[tuple[ChildProcess, subprocess.Popen[bytes]]] = []
     try:
-        for child in _children():
-            procs.append((child, subprocess.Popen(child.argv)))
+        for child in _children(playground_port):
+            env = {**os.environ, **child.env} if child.env else None
+            procs.append((child, subprocess.Popen(child.argv, env=env)))
             print(f"started {child.name} (pid {procs[-1][1].pid})", flush=True)
         if any(child.name == "ingress" for child, _ in procs) and not stop.is_set():
-            _print_ingress_banner()
+            _print_ingress_banner(playground_url)
         if not procs:
             print("no processes to run yet: the database is ready; press Ctrl-C to stop")
         sys.stdout.flush()
@@ -330,6 +421,35 @@ def cmd_run(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_playground(args: argparse.Namespace) -> int:
+    from wapipe.log import configure_logging
+    from wapipe.playground import (
+        HOST,
+        PlaygroundConfig,
+        graph_api_url,
+        playground_port_from_env,
+        refuse_real_access_token,
+        serve,
+    )
+
+    settings = load_settings()
+    refuse_real_access_token(settings.access_token, settings.api_url)
+    port = args.port or playground_port_from_env()
+    token = os.environ.get("WAPIPE_PLAYGROUND_TOKEN", "").strip() or secrets.token_urlsafe(16)
+    webhook_url = args.webhook_url or f"{_ingress_url()}/webhook"
+    configure_logging("playground")
+    if not args.no_banner:
+        print(f"local WhatsApp: http://{HOST}:{port}/?token={token}")
+        print(f"posting signed webhooks to {webhook_url}")
+        print(
+            "point the worker's sender at it: "
+            f"WHATSAPP_API_URL={graph_api_url(port)} WHATSAPP_ACCESS_TOKEN=anything-but-real",
+            flush=True,
+        )
+    serve(PlaygroundConfig(webhook_url, _dev_secret(), token), port)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wapipe", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -351,9 +471,23 @@ def build_parser() -> argparse.ArgumentParser:
     psql.add_argument("psql_args", nargs=argparse.REMAINDER)
     psql.set_defaults(handler=cmd_db_psql)
 
-    sub.add_parser("run", help="the whole system on the local cluster").set_defaults(
-        handler=cmd_run
+    run = sub.add_parser("run", help="the whole system on the local cluster")
+    run.add_argument(
+        "--no-playground",
+        action="store_true",
+        help="do not start the local WhatsApp (replies then stay in the outbox as dry_run)",
     )
+    run.set_defaults(handler=cmd_run)
+
+    playground = sub.add_parser(
+        "playground", help="a local WhatsApp in the browser, against a running ingress"
+    )
+    playground.add_argument("--port", type=int, help="port (WAPIPE_PLAYGROUND_PORT, 8070)")
+    playground.add_argument(
+        "--webhook-url", help="where to post the webhooks (default: the local ingress)"
+    )
+    playground.add_argument("--no-banner", action="store_true", help=argparse.SUPPRESS)
+    playground.set_defaults(handler=cmd_playground)
 
     ingress = sub.add_parser("ingress", help="the webhook ingress (uvicorn)")
     ingress.add_argument("--host", help="bind address (WAPIPE_INGRESS_HOST, 127.0.0.1)")
