@@ -54,7 +54,7 @@ class Runtime:
     """What the lifespan opens and every endpoint uses."""
 
     settings: Settings
-    pool: AsyncConnectionPool[Any]
+    db: store.Database
     metrics: IngressMetrics
     batcher: store.IngestBatcher
     expected_migrations: frozenset[str]
@@ -62,6 +62,11 @@ class Runtime:
     readiness_checked_at: float = float("-inf")
     readiness_problem: str | None = "not checked yet"
     status_token: str = ""  # WAPIPE_STATUS_TOKEN; empty: GET /status answers 404
+
+    @property
+    def pool(self) -> AsyncConnectionPool[Any]:
+        """The pool; DatabaseUnavailable at once while the database is down."""
+        return self.db.pool
 
 
 class State(TypedDict):
@@ -234,6 +239,11 @@ def _reject_constant(name: str) -> Any:
 
 async def _readiness_problem(runtime: Runtime) -> str | None:
     timeout = min(runtime.settings.db_timeout_seconds, 3.0)
+    if not runtime.db.up:
+        try:
+            runtime.db.ensure_up()
+        except DatabaseUnavailable as exc:
+            return str(exc)
     try:
         pending = await store.pending_migrations(runtime.pool, runtime.expected_migrations, timeout)
     except DatabaseUnavailable as exc:
@@ -306,16 +316,16 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         current = settings or load_settings()
         check_startup_settings(current)
         try:
-            pool = await store.open_pool(current)
+            db = await store.Database.open(current, on_change=metrics.db_up.set)
         except DatabaseUnavailable as exc:
             log.error("ingress cannot start", reason=str(exc))
             raise
         runtime = Runtime(
             settings=current,
-            pool=pool,
+            db=db,
             metrics=metrics,
             batcher=store.IngestBatcher(
-                pool,
+                db,
                 batch_max=current.ingest_batch_max,
                 calls_max=current.ingest_calls_max,
                 timeout=current.db_timeout_seconds,
@@ -326,15 +336,15 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         log.info(
             "ingress started",
             database=mask_url(current.database_url),
-            pool_min=current.pool_min_size,
-            pool_max=current.pool_max_size,
+            pool_min=store.pool_min_size(current),
+            pool_max=store.pool_max_size(current),
             secrets=len(current.app_secrets),
             status_page=bool(runtime.status_token),
         )
         try:
             yield {"runtime": runtime}
         finally:
-            await pool.close()
+            await db.close()
             log.info("ingress stopped")
 
     routes = [

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
 _SIZE_BUCKETS = (256, 1024, 4096, 16384, 65536, 262144, 1048576, 3145728, 4194304)
@@ -63,6 +63,13 @@ class IngressMetrics:
             "wapipe_ingress_db_unavailable",
             "POSTs answered 503 because the database was unreachable or too slow",
             registry=r,
+        )
+        self.db_up = Gauge(
+            "wapipe_ingress_db_up",
+            "1 while the ingress reaches the database, 0 while it answers every POST 503 "
+            "at once and probes for the database's return",
+            registry=r,
+            multiprocess_mode="livemin",
         )
 
     def render(self) -> bytes:

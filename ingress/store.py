@@ -3,19 +3,28 @@
 Database errors become domain errors here: PayloadRejected (the database says
 the payload is not acceptable: a 4xx) and DatabaseUnavailable (unreachable,
 too slow, or failing for reasons the sender cannot fix: 503, Meta retries).
+
+Database holds the pool and knows whether the database is reachable: once a
+connection fails and a fresh one cannot be made either, every call fails at
+once (no POST waits out its budget while the database is down) and a probe
+reconnects every few hundred milliseconds; the first connection that works
+brings a fresh, warmed pool and the calls go through again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, LiteralString
 
 import psycopg
 from psycopg import errors as pg_errors
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
 from ingress import queries
 from wapipe.db import CONNECT_TIMEOUT_SECONDS, first_line
@@ -55,16 +64,27 @@ def expected_migrations() -> frozenset[str]:
     )
 
 
+def pool_min_size(settings: Settings) -> int:
+    """Connections opened (and warmed) at start-up: at least one per ingest call
+    the batcher runs at once, so a burst never waits for the pool to grow."""
+    return min(max(settings.pool_min_size, settings.ingest_calls_max), pool_max_size(settings))
+
+
+def pool_max_size(settings: Settings) -> int:
+    return max(settings.pool_max_size, settings.pool_min_size, 1)
+
+
 def new_pool(settings: Settings) -> AsyncConnectionPool[Any]:
     timeout_ms = int(settings.db_timeout_seconds * 1000)
     return AsyncConnectionPool(
         settings.database_url,
-        min_size=settings.pool_min_size,
-        max_size=max(settings.pool_max_size, settings.pool_min_size),
+        min_size=pool_min_size(settings),
+        max_size=pool_max_size(settings),
         max_waiting=2000,
         timeout=settings.db_timeout_seconds,
         name="wapipe-ingress",
         open=False,
+        configure=warm_connection,
         kwargs={
             "autocommit": True,
             "connect_timeout": CONNECT_TIMEOUT_SECONDS,
@@ -79,15 +99,77 @@ def new_pool(settings: Settings) -> AsyncConnectionPool[Any]:
     )
 
 
+def _warm_up_payloads() -> list[str]:
+    """A message and a status no one sent: what the first real POSTs carry."""
+    wamid = f"wamid.wapipe-warm-up-{uuid.uuid4().hex}"
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "10000000000", "phone_number_id": "0"},
+        "contacts": [{"profile": {"name": "warm-up"}, "wa_id": "10000000000"}],
+        "messages": [
+            {
+                "from": "10000000000",
+                "id": wamid,
+                "timestamp": "0",
+                "type": "text",
+                "text": {"body": "warm-up"},
+            }
+        ],
+        "statuses": [
+            {"id": f"{wamid}-s", "status": "sent", "timestamp": "0", "recipient_id": "10000000000"}
+        ],
+    }
+    envelope = {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "0", "changes": [{"field": "messages", "value": value}]}],
+    }
+    first = json.dumps(envelope)
+    second = first.replace(wamid, f"{wamid}-2")
+    return [first, second]
+
+
+async def warm_connection(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Run both ingest calls once on a new connection, in a transaction rolled back.
+
+    A fresh backend plans every statement of the ingest functions on its first
+    call (several milliseconds); doing it here, before the pool hands the
+    connection out, keeps that cost off the first POSTs. Nothing is stored (the
+    transaction is rolled back; only sequence numbers are spent). A refusal (a
+    schema not migrated yet…) only skips the warm-up; a broken connection
+    raises, and the pool makes a new one.
+    """
+    payloads = _warm_up_payloads()
+    try:
+        async with conn.transaction(force_rollback=True):
+            await conn.execute(
+                queries.INGEST_WEBHOOK, {"payload": payloads[0], "correlation_id": "warm-up"}
+            )
+            await conn.execute(
+                queries.INGEST_WEBHOOKS,
+                {"payloads": "[" + ",".join(payloads) + "]", "correlation_ids": ["warm-up"] * 2},
+            )
+    except psycopg.OperationalError:
+        raise
+    except psycopg.Error as exc:
+        log.info("connection not warmed up", reason=first_line(str(exc)))
+
+
+async def _connect_once(url: str, timeout: float) -> None:
+    """One direct connection, closed at once; raises if the database cannot be reached."""
+    async with asyncio.timeout(timeout):
+        conn = await psycopg.AsyncConnection.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+        await conn.close()
+
+
 async def open_pool(settings: Settings) -> AsyncConnectionPool[Any]:
-    """A pool with min_size connections, or DatabaseUnavailable with the reason in one line."""
+    """A pool with its min size of warmed connections, or DatabaseUnavailable with the
+    reason in one line."""
     url = settings.database_url
     try:  # one direct connection first: the pool's own error only says "timeout"
-        probe = await psycopg.AsyncConnection.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS)
-        await probe.close()
-    except psycopg.Error as exc:
+        await _connect_once(url, settings.db_timeout_seconds + CONNECT_TIMEOUT_SECONDS)
+    except (psycopg.Error, TimeoutError) as exc:
         raise DatabaseUnavailable(
-            f"cannot connect to {mask_url(url)}: {first_line(str(exc))}"
+            f"cannot connect to {mask_url(url)}: {first_line(str(exc)) or 'timeout'}"
         ) from exc
     pool = new_pool(settings)
     try:
@@ -95,32 +177,183 @@ async def open_pool(settings: Settings) -> AsyncConnectionPool[Any]:
     except PoolTimeout as exc:
         await pool.close()
         raise DatabaseUnavailable(
-            f"cannot open {settings.pool_min_size} connections to {mask_url(url)}: "
+            f"cannot open {pool_min_size(settings)} connections to {mask_url(url)}: "
             f"{first_line(str(exc))}"
         ) from exc
     return pool
 
 
+class Database:
+    """The ingress's pool and whether the database is reachable.
+
+    Up: calls take connections from the pool. A call whose connection fails
+    (refused, reset, closed by a restart) asks `confirm_reachable`: one direct
+    connection attempt, shared by every call that asks meanwhile. If it works,
+    the database is up (a restart left dead connections behind): the pool's
+    idle connections are checked and the call tries again. If it fails, the
+    database is down: the pool is closed (calls waiting for a connection fail
+    at once), every call fails at once with DatabaseUnavailable, and a probe
+    tries a direct connection every `probe_seconds`; the first that works opens
+    a fresh pool (min size, warmed) and the database is up again. The pool's
+    own reconnection backs off for seconds, which is why it is replaced rather
+    than left to recover. A call that times out only starts a check in the
+    background (a slow database is not a down one).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        pool: AsyncConnectionPool[Any],
+        on_change: Callable[[bool], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._pool: AsyncConnectionPool[Any] | None = pool
+        self._on_change = on_change
+        self.down_reason = ""
+        self.down_since = 0.0
+        self._check: asyncio.Task[bool] | None = None
+        self._probe: asyncio.Task[None] | None = None
+        self._closing: set[asyncio.Task[None]] = set()
+        self._closed = False
+        if on_change is not None:
+            on_change(True)
+
+    @classmethod
+    async def open(
+        cls, settings: Settings, on_change: Callable[[bool], None] | None = None
+    ) -> Database:
+        """Start-up: the database must be reachable (DatabaseUnavailable otherwise)."""
+        return cls(settings, await open_pool(settings), on_change)
+
+    @property
+    def up(self) -> bool:
+        return self._pool is not None
+
+    @property
+    def pool(self) -> AsyncConnectionPool[Any]:
+        """The pool while the database is up; DatabaseUnavailable at once while it is down."""
+        self.ensure_up()
+        assert self._pool is not None
+        return self._pool
+
+    def ensure_up(self) -> None:
+        """DatabaseUnavailable (with the reason) while the database is down."""
+        if self._pool is None:
+            down_for = time.monotonic() - self.down_since
+            raise DatabaseUnavailable(
+                f"database unreachable for {down_for:.1f} s: {self.down_reason}"
+            )
+
+    async def confirm_reachable(self, reason: str) -> bool:
+        """After a connection error: can a fresh connection be made? False: down."""
+        if self._pool is None or self._closed:
+            return False
+        if self._check is None:
+            self._check = asyncio.create_task(self._run_check(reason))
+        return await asyncio.shield(self._check)
+
+    def suspect(self, reason: str) -> None:
+        """A call timed out: check in the background whether the database went away."""
+        if self._pool is not None and self._check is None and not self._closed:
+            self._check = asyncio.create_task(self._run_check(reason))
+
+    async def _run_check(self, reason: str) -> bool:
+        try:
+            pool = self._pool
+            try:
+                await _connect_once(self.settings.database_url, self.settings.db_timeout_seconds)
+            except (psycopg.Error, TimeoutError) as exc:
+                self._go_down(f"{reason}; reconnecting: {first_line(str(exc)) or 'timeout'}")
+                return False
+            if pool is not None and self._pool is pool:
+                # Reachable: connections broken by a restart are replaced now.
+                await pool.check()
+            return True
+        finally:
+            self._check = None
+
+    def _go_down(self, reason: str) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None or self._closed:
+            return
+        self.down_reason = reason
+        self.down_since = time.monotonic()
+        log.error(
+            "database unreachable: POSTs answered 503 at once until it is back",
+            reason=reason,
+            probe_seconds=self.settings.db_probe_seconds,
+        )
+        if self._on_change is not None:
+            self._on_change(False)
+        self._close_later(pool)
+        self._probe = asyncio.create_task(self._probe_until_up())
+
+    def _close_later(self, pool: AsyncConnectionPool[Any]) -> None:
+        task = asyncio.create_task(pool.close(timeout=1.0))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def _probe_until_up(self) -> None:
+        settings = self.settings
+        attempts = 0
+        while not self._closed:
+            await asyncio.sleep(settings.db_probe_seconds)
+            attempts += 1
+            try:
+                await _connect_once(settings.database_url, settings.db_timeout_seconds)
+            except (psycopg.Error, TimeoutError) as exc:
+                self.down_reason = first_line(str(exc)) or "timeout"
+                continue
+            try:
+                pool = await open_pool(settings)
+            except DatabaseUnavailable as exc:
+                self.down_reason = str(exc)
+                continue
+            if self._closed:
+                await pool.close()
+                return
+            self._pool = pool
+            log.warning(
+                "database reachable again: POSTs are stored again",
+                down_seconds=round(time.monotonic() - self.down_since, 3),
+                probes=attempts,
+            )
+            if self._on_change is not None:
+                self._on_change(True)
+            return
+
+    async def close(self) -> None:
+        self._closed = True
+        for task in (self._probe, self._check):
+            if task is not None:
+                task.cancel()
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+
+
 async def ingest(
-    pool: AsyncConnectionPool[Any], payload_json: str, correlation_id: str, timeout: float
+    db: Database, payload_json: str, correlation_id: str, timeout: float
 ) -> IngestResult:
     """Store one webhook in ONE round trip; returns once the transaction committed."""
     params = {"payload": payload_json, "correlation_id": correlation_id}
-    rows = await _call(pool, queries.INGEST_WEBHOOK, params, timeout)
+    rows = await _call(db, queries.INGEST_WEBHOOK, params, timeout)
     if len(rows) != 1:
         raise DatabaseUnavailable("ingest_webhook returned no row")
     return IngestResult(*(int(v) for v in rows[0]))
 
 
 async def ingest_many(
-    pool: AsyncConnectionPool[Any],
+    db: Database,
     payloads_json: list[str],
     correlation_ids: list[str],
     timeout: float,
 ) -> list[IngestResult]:
     """Store several webhooks in ONE round trip and ONE transaction (all or nothing)."""
     params = {"payloads": "[" + ",".join(payloads_json) + "]", "correlation_ids": correlation_ids}
-    rows = await _call(pool, queries.INGEST_WEBHOOKS, params, timeout)
+    rows = await _call(db, queries.INGEST_WEBHOOKS, params, timeout)
     if len(rows) != len(payloads_json):
         raise DatabaseUnavailable(
             f"ingest_webhooks returned {len(rows)} rows for {len(payloads_json)} payloads"
@@ -140,21 +373,24 @@ async def ingest_many(
 
 
 async def _call(
-    pool: AsyncConnectionPool[Any], sql: LiteralString, params: dict[str, Any], timeout: float
+    db: Database, sql: LiteralString, params: dict[str, Any], timeout: float
 ) -> list[tuple[Any, ...]]:
-    """Run one autocommit ingest statement; its rows once the transaction committed."""
+    """Run one autocommit ingest statement; its rows once the transaction committed.
+
+    Fails at once while the database is down (Database.pool raises).
+    """
     deadline = time.monotonic() + timeout
     last_error = "no attempt"
     try:
         async with asyncio.timeout(timeout):
-            for attempt in range(_ATTEMPTS):
+            for _attempt in range(_ATTEMPTS):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
                 try:
                     # autocommit: the statement's own transaction has committed
                     # when the result arrives.
-                    async with pool.connection(timeout=remaining) as conn:
+                    async with db.pool.connection(timeout=remaining) as conn:
                         cur = await conn.execute(sql, params)
                         rows: list[tuple[Any, ...]] = await cur.fetchall()
                         return rows
@@ -163,15 +399,17 @@ async def _call(
                 except psycopg.DataError as exc:  # raised by psycopg itself (e.g. NUL)
                     raise PayloadRejected(first_line(str(exc))) from exc
                 except (PoolTimeout, pg_errors.QueryCanceled) as exc:
+                    db.suspect(f"database too slow: {first_line(str(exc))}")
                     raise DatabaseUnavailable(f"database too slow: {first_line(str(exc))}") from exc
-                except psycopg.OperationalError as exc:
+                except (PoolClosed, psycopg.OperationalError) as exc:
+                    # Refused, reset, or a connection a restart broke: is it down?
                     last_error = first_line(str(exc))
-                    if attempt + 1 < _ATTEMPTS:
-                        await asyncio.sleep(0.05 * (attempt + 1))
-                    continue
+                    if not await db.confirm_reachable(f"connection failed: {last_error}"):
+                        break
                 except psycopg.Error as exc:
                     raise DatabaseUnavailable(f"database error: {_reason(exc)}") from exc
     except TimeoutError as exc:
+        db.suspect(f"no answer within {timeout:g} s")
         raise DatabaseUnavailable(f"database did not answer within {timeout:g} s") from exc
     raise DatabaseUnavailable(f"database unreachable: {last_error}")
 
@@ -199,10 +437,8 @@ class IngestBatcher:
     Written here because no library does group commit for psycopg.
     """
 
-    def __init__(
-        self, pool: AsyncConnectionPool[Any], *, batch_max: int, calls_max: int, timeout: float
-    ) -> None:
-        self.pool = pool
+    def __init__(self, db: Database, *, batch_max: int, calls_max: int, timeout: float) -> None:
+        self.db = db
         self.batch_max = max(1, batch_max)
         self.calls_max = max(1, calls_max)
         self.timeout = timeout
@@ -211,7 +447,10 @@ class IngestBatcher:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def ingest(self, payload_json: str, correlation_id: str) -> IngestResult:
-        """Store one webhook (possibly with others); returns once it is committed."""
+        """Store one webhook (possibly with others); returns once it is committed.
+
+        While the database is down: DatabaseUnavailable at once, nothing queued."""
+        self.db.ensure_up()
         result: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
         self._waiting.append(_Waiting(payload_json, correlation_id, result))
         self._start_calls()
@@ -249,7 +488,7 @@ class IngestBatcher:
             return
         try:
             results = await ingest_many(
-                self.pool,
+                self.db,
                 [w.payload_json for w in group],
                 [w.correlation_id for w in group],
                 self.timeout,
@@ -272,7 +511,7 @@ class IngestBatcher:
 
     async def _alone(self, item: _Waiting) -> None:
         try:
-            res = await ingest(self.pool, item.payload_json, item.correlation_id, self.timeout)
+            res = await ingest(self.db, item.payload_json, item.correlation_id, self.timeout)
         except Exception as exc:
             _settle(item.result, exc=exc)
         else:

@@ -91,6 +91,9 @@ class Settings:
     # Whole budget of one database call (connection + ingest); past it: 503.
     db_timeout_seconds: float = 5.0
     readiness_cache_seconds: float = 2.0
+    # While the database is unreachable the ingress answers 503 at once and tries
+    # a new connection this often (WAPIPE_DB_PROBE_SECONDS).
+    db_probe_seconds: float = 0.2
     # Group commit of the ingress: POSTs that arrive while ingest calls run share
     # the next call (at most this many POSTs per call, this many calls at once).
     ingest_batch_max: int = 16
@@ -115,6 +118,7 @@ def load_settings() -> Settings:
         pool_min_size=_int_env("WAPIPE_DB_POOL_MIN", 2),
         pool_max_size=_int_env("WAPIPE_DB_POOL_MAX", 10),
         db_timeout_seconds=float(os.environ.get("WAPIPE_DB_TIMEOUT_SECONDS", "5")),
+        db_probe_seconds=max(0.01, float(os.environ.get("WAPIPE_DB_PROBE_SECONDS", "0.2"))),
         ingest_batch_max=max(1, _int_env("WAPIPE_INGEST_BATCH_MAX", 16)),
         ingest_calls_max=max(1, _int_env("WAPIPE_INGEST_CALLS_MAX", 4)),
     )
