@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ingress import store
 from ingress.metrics import IngressMetrics
+from ingress.payload import storable
 from ingress.signature import SignatureCheck, check_signature
 from ingress.status import status_page, status_token_from_env
 from wapipe.errors import DatabaseUnavailable, WapipeError
@@ -133,7 +134,7 @@ async def receive_webhook(request: Request) -> Response:
 
     try:
         text = body.decode("utf-8")
-        json.loads(text, parse_constant=_reject_constant)
+        parsed = json.loads(text, parse_constant=_reject_constant)
     except UnicodeDecodeError:
         return _refuse(400, "body is not valid UTF-8")
     except RecursionError:
@@ -141,6 +142,7 @@ async def receive_webhook(request: Request) -> Response:
     except ValueError as exc:
         return _refuse(400, f"body is not valid JSON: {str(exc).splitlines()[0]}")
 
+    text = storable(text, parsed, body)
     started = time.perf_counter()
     try:
         result = await runtime.batcher.ingest(text, cid)

@@ -76,6 +76,7 @@ def stored_counts(url: str) -> dict[str, int]:
     return dict(zip(keys, (int(v) for v in row), strict=True))
 
 
+RECORDED_SAMPLES = frozenset({"reaction", "smb_message_echo"})
 NOTHING_STORED = {"events": 0, "messages": 0, "conversations": 0, "statuses": 0, "queued": 0}
 
 
@@ -97,7 +98,10 @@ def test_every_sample_is_accepted_and_stored(client: TestClient, db_url: str, na
     result = response.json()
     counts = stored_counts(db_url)
     assert counts["events"] == 1
-    assert counts["messages"] == counts["queued"] == result["new_messages"]
+    assert counts["messages"] == result["new_messages"]
+    # reactions and the business's echoes are recorded, never queued for the agent
+    recorded = name in RECORDED_SAMPLES
+    assert counts["queued"] == (0 if recorded else counts["messages"])
     assert counts["statuses"] == result["statuses"]
     with psycopg.connect(db_url, autocommit=True) as conn:
         row = conn.execute("SELECT correlation_id FROM wapipe.webhook_events").fetchone()
@@ -323,16 +327,10 @@ def test_invalid_json_or_utf8_is_a_400_with_a_one_line_reason(
         [1, 2, 3],
         "just a string",
         {"object": "page", "entry": []},
-        {"object": "whatsapp_business_account", "entry": {}},
-        {
-            "object": "whatsapp_business_account",
-            "entry": [
-                {"changes": [{"value": {"metadata": {}, "messages": [{"type": "text"}]}}]}
-            ],
-        },
-        {"object": "whatsapp_business_account", "entry": [], "x": "nul \u0000 inside"},
+        {"entry": []},
+        {"object": ["whatsapp_business_account"], "entry": []},
     ],
-    ids=["object", "array", "string", "page", "entry-object", "message-no-id", "nul-escape"],
+    ids=["object", "array", "string", "page", "no-object", "object-not-text"],
 )
 def test_json_that_is_not_a_webhook_is_a_400_and_stores_nothing(
     client: TestClient, db_url: str, payload: Any
@@ -341,6 +339,99 @@ def test_json_that_is_not_a_webhook_is_a_400_and_stores_nothing(
     response = client.post("/webhook", content=body, headers=signed_headers(body))
     assert response.status_code == 400, response.text
     assert stored_counts(db_url) == NOTHING_STORED
+
+
+# -- a signed WhatsApp webhook is always stored (invariant 6) ---------------------
+
+
+def stored_rows(url: str, sql: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute(sql).fetchall()  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"object": "whatsapp_business_account", "entry": {}},
+        {"object": "whatsapp_business_account"},
+        {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {"changes": [{"value": {"metadata": {}, "messages": [{"type": "text"}]}}]}
+            ],
+        },
+        {"object": "whatsapp_business_account", "entry": [{"changes": "?"}, 7]},
+    ],
+    ids=["entry-object", "no-entry", "message-no-id", "odd-entries"],
+)
+def test_a_whatsapp_webhook_that_cannot_be_read_is_stored_and_quarantined(
+    client: TestClient, db_url: str, payload: Any
+) -> None:
+    body = json.dumps(payload).encode()
+    response = client.post("/webhook", content=body, headers=signed_headers(body))
+    assert response.status_code == 200, response.text
+    assert stored_counts(db_url)["events"] == 1
+    held = stored_rows(db_url, "SELECT count(*) FROM wapipe.quarantine WHERE status = 'held'")
+    assert held[0][0] >= 1
+
+
+def test_one_username_only_user_among_100_sinks_nothing(client: TestClient, db_url: str) -> None:
+    """One POST: 100 phone users and one user known only by BSUID -> 101 stored, 200."""
+    doc = json.loads(sample("text_username_only"))
+    value = doc["entry"][0]["changes"][0]["value"]
+    for i in range(100):
+        phone = f"2507881{i:05d}"
+        value["contacts"].append({"profile": {"name": f"U{i}"}, "wa_id": phone})
+        value["messages"].append(
+            {
+                "from": phone,
+                "id": f"wamid.batch{i:03d}",
+                "timestamp": "1780000001",
+                "type": "text",
+                "text": {"body": f"hi {i}"},
+            }
+        )
+    body = json.dumps(doc).encode()
+    response = client.post("/webhook", content=body, headers=signed_headers(body))
+    assert response.status_code == 200, response.text
+    assert response.json()["new_messages"] == 101
+    counts = stored_counts(db_url)
+    assert counts["messages"] == counts["queued"] == 101
+    assert counts["conversations"] == 101
+    rows = stored_rows(
+        db_url,
+        "SELECT conversation_key, contact->'identity' FROM wapipe.processed_messages"
+        " WHERE from_wa_id LIKE 'RW.%'",
+    )
+    assert rows == [
+        (
+            "300100200300400:RW.4471902245518830",
+            {
+                "user": "RW.4471902245518830",
+                "bsuid": "RW.4471902245518830",
+                "parent_bsuid": "RW.ENT.9903318274405126",
+                "username": "@keza.rw",
+                "name": "Keza",
+            },
+        )
+    ]
+
+
+def test_a_text_with_nul_is_stored_with_its_raw_bytes(client: TestClient, db_url: str) -> None:
+    doc = json.loads(text_message("before"))
+    doc["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["body"] = "a\u0000b \ud800c"
+    body = json.dumps(doc, ensure_ascii=True).encode()
+    assert b"\\u0000" in body and b"\\ud800" in body
+    response = client.post("/webhook", content=body, headers=signed_headers(body))
+    assert response.status_code == 200, response.text
+    assert response.json()["new_messages"] == 1
+    rows = stored_rows(
+        db_url,
+        "SELECT m.payload #>> '{text,body}', e.raw_body, e.payload ? 'wapipe_raw_body'"
+        " FROM wapipe.processed_messages m JOIN wapipe.webhook_events e"
+        " ON e.id = m.webhook_event_id",
+    )
+    assert rows == [("a\ufffdb \ufffdc", body, False)]
 
 
 # -- correlation id, probes, metrics, routing ------------------------------------

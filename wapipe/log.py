@@ -19,10 +19,15 @@ from typing import Any
 
 import structlog
 
-__all__ = ["bind_correlation_id", "configure_logging", "get_logger", "mask_phone"]
+__all__ = ["bind_correlation_id", "configure_logging", "get_logger", "mask_person", "mask_phone"]
 
 # 10-15 digits not glued to other digits, optionally with a leading "+".
 _PHONE_RE = re.compile(r"(?<![0-9])\+?([0-9]{10,15})(?![0-9])")
+# A business-scoped user id: country code, a dot, optionally ENT., then the id
+# (RW.4471902245518830, RW.ENT.9903318274405126).
+_BSUID_RE = re.compile(r"(?<![A-Za-z0-9])([A-Z]{2}\.(?:ENT\.)?)([A-Za-z0-9]{4})([A-Za-z0-9]{3,})")
+# Keys whose values name a person: masked whatever their shape.
+_PERSON_KEYS = frozenset({"username", "profile_name"})
 _REDACTED = "[redacted]"
 # Keys whose values may carry what a user wrote or the raw webhook.
 _SECRET_KEYS = frozenset(
@@ -33,8 +38,18 @@ _TRUSTED_KEYS = frozenset({"timestamp", "level", "pid", "process", "logger"})
 
 
 def mask_phone(s: str) -> str:
-    """Every phone-number-like digit run in s masked: 250788123456 -> +250788***456."""
-    return _PHONE_RE.sub(lambda m: f"+{m.group(1)[:6]}***{m.group(1)[-3:]}", s)
+    """Every phone number and business-scoped user id in s masked:
+    250788123456 -> +250788***456, RW.4471902245518830 -> RW.4471***830."""
+    s = _PHONE_RE.sub(lambda m: f"+{m.group(1)[:6]}***{m.group(1)[-3:]}", s)
+    if "." in s:
+        s = _BSUID_RE.sub(lambda m: f"{m.group(1)}{m.group(2)}***{m.group(3)[-3:]}", s)
+    return s
+
+
+def mask_person(value: Any) -> str:
+    """A username or profile name: its first two characters, then ***."""
+    text = str(value)
+    return f"{text[:2]}***" if text else text
 
 
 def _redact(value: Any) -> Any:
@@ -45,13 +60,18 @@ def _redact(value: Any) -> Any:
     if isinstance(value, int):
         return mask_phone(str(value)) if abs(value) >= 10**9 else value
     if isinstance(value, Mapping):
-        return {
-            k: (_REDACTED if str(k).lower() in _SECRET_KEYS else _redact(v))
-            for k, v in value.items()
-        }
+        return {k: _redact_field(str(k).lower(), v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [_redact(v) for v in value]
     return mask_phone(repr(value))
+
+
+def _redact_field(key: str, value: Any) -> Any:
+    if key in _SECRET_KEYS:
+        return _REDACTED
+    if key in _PERSON_KEYS and value is not None:
+        return mask_person(value)
+    return _redact(value)
 
 
 def _redact_event(
@@ -60,10 +80,7 @@ def _redact_event(
     for key in list(event_dict):
         if key in _TRUSTED_KEYS:
             continue
-        if key.lower() in _SECRET_KEYS:
-            event_dict[key] = _REDACTED
-        else:
-            event_dict[key] = _redact(event_dict[key])
+        event_dict[key] = _redact_field(key.lower(), event_dict[key])
     return event_dict
 
 

@@ -6,6 +6,7 @@
   200 -> {"reply": <Graph API message object | array of them | plain text | null>,
           "context": {...optional, merged into the memory context},
           "workflow": {...optional action, e.g. {"action": "start", "workflow_type": "order"}}}
+Every protocol's answer is checked and normalised in worker.replies (one seam).
 `openai` protocol: POST {endpoint}/v1/chat/completions with the history as chat
 messages; the first choice's content becomes a text reply.
 `python` protocol: an agent in the worker process, `callable = "package.module:function"`:
@@ -32,24 +33,25 @@ import httpx
 from wapipe.errors import WapipeError
 from worker.config import PYTHON_ENDPOINT_PREFIX, ServiceConfig
 from worker.errors import AgentError
+from worker.replies import AgentReply as AgentReply
+from worker.replies import normalize_reply as normalize_reply
+from worker.replies import openai_answer, python_answer, wapipe_answer
+from worker.replies import text_message as text_message
 
 
 @dataclass(frozen=True)
 class AgentRequest:
     agent: str
-    user: str  # the wa_id: the agent needs it (orders, accounts); it is never logged
+    # the user's stable key (their phone, BSUID or group:<id>); never logged unmasked
+    user: str
     message: dict[str, Any]
     text: str
     history: list[dict[str, Any]]
     context: dict[str, Any]
     correlation_id: str
-
-
-@dataclass(frozen=True)
-class AgentReply:
-    messages: list[dict[str, Any]]
-    context: dict[str, Any] = field(default_factory=dict)
-    workflow: dict[str, Any] | None = None
+    # every identifier known for the user: user, bsuid, parent_bsuid, phone (only when
+    # Meta shared one), username, name, group_id (README, "Identity")
+    identity: dict[str, Any] = field(default_factory=dict)
 
 
 class NoCookies(http.cookiejar.CookieJar):
@@ -98,41 +100,28 @@ async def _post_json(
     return await client.send(request)
 
 
-def text_message(body: str) -> dict[str, Any]:
-    return {"type": "text", "text": {"body": body}}
-
-
-def normalize_reply(raw: Any) -> list[dict[str, Any]]:
-    """Plain text, one Graph API message object or a list of them -> list of objects."""
-    if raw is None or raw == "":
-        return []
-    if isinstance(raw, str):
-        return [text_message(raw)]
-    if isinstance(raw, dict):
-        if "type" not in raw and isinstance(raw.get("text"), str):
-            return [text_message(raw["text"])]
-        return [raw]
-    if isinstance(raw, list):
-        out: list[dict[str, Any]] = []
-        for item in raw:
-            out.extend(normalize_reply(item))
-        return out
-    raise AgentError(
-        f"reply must be text, a message object or a list, got {type(raw).__name__}",
-        code="agent_bad_reply",
-        retryable=False,
-    )
+def _text_at(value: Any, *keys: str) -> str | None:
+    """value[keys[0]][keys[1]]... when every step is an object and the end is text."""
+    for key in keys:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value if isinstance(value, str) else None
 
 
 def summary_of(messages: list[dict[str, Any]]) -> str:
-    """What the assistant said, as text for the conversation memory."""
+    """What the assistant said, as text for the conversation memory.
+
+    Its messages were checked by worker.replies (or built by the worker itself);
+    still, nothing here can raise on an odd shape.
+    """
     parts: list[str] = []
     for m in messages:
-        kind = m.get("type")
+        kind = m.get("type") if isinstance(m, dict) else None
         if kind == "text":
-            parts.append(str(m.get("text", {}).get("body", "")))
+            parts.append(_text_at(m, "text", "body") or _text_at(m, "text") or "")
         elif kind == "interactive":
-            parts.append(str(m.get("interactive", {}).get("body", {}).get("text", "[interactive]")))
+            parts.append(_text_at(m, "interactive", "body", "text") or "[interactive]")
         else:
             parts.append(f"[{kind}]")
     return "\n".join(p for p in parts if p)
@@ -184,16 +173,15 @@ def _check_status(service: ServiceConfig, response: httpx.Response) -> None:
     )
 
 
-def _json_body(service: ServiceConfig, response: httpx.Response) -> dict[str, Any]:
+def _json_body(service: ServiceConfig, response: httpx.Response) -> Any:
+    """The parsed body; its shape is worker.replies' to check. Not JSON at all (a proxy's
+    error page, a cut-off body) stays retryable."""
     try:
-        body = json.loads(response.content)
+        return json.loads(response.content)
     except ValueError as exc:
         raise AgentError(
             f"{service.name} answered with invalid JSON", code="agent_bad_json"
         ) from exc
-    if not isinstance(body, dict):
-        raise AgentError(f"{service.name} answered a non-object", code="agent_bad_json")
-    return body
 
 
 async def _call_wapipe(
@@ -209,6 +197,7 @@ async def _call_wapipe(
         {
             "agent": request.agent,
             "user": request.user,
+            "identity": request.identity,
             "message": request.message,
             "text": request.text,
             "history": request.history,
@@ -219,20 +208,7 @@ async def _call_wapipe(
         timeout,
     )
     _check_status(service, response)
-    return _wapipe_answer(service, _json_body(service, response))
-
-
-def _wapipe_answer(service: ServiceConfig, body: dict[str, Any]) -> AgentReply:
-    """A `wapipe` protocol answer body as an AgentReply (malformed: not retryable)."""
-    context = body.get("context") or {}
-    workflow = body.get("workflow") or None
-    if not isinstance(context, dict) or not (workflow is None or isinstance(workflow, dict)):
-        raise AgentError(
-            f"{service.name}: context and workflow must be objects",
-            code="agent_bad_reply",
-            retryable=False,
-        )
-    return AgentReply(normalize_reply(body.get("reply")), context, workflow)
+    return wapipe_answer(_json_body(service, response), agent=service.name)
 
 
 async def _call_openai(
@@ -263,17 +239,7 @@ async def _call_openai(
         timeout,
     )
     _check_status(service, response)
-    body = _json_body(service, response)
-    try:
-        content = body["choices"][0]["message"]["content"]
-    except (KeyError, IndexError, TypeError) as exc:
-        raise AgentError(
-            f"{service.name}: no choices[0].message.content", code="agent_bad_reply"
-        ) from exc
-    return AgentReply(normalize_reply(str(content or "")))
-
-
-_ANSWER_KEYS = frozenset(("reply", "context", "workflow"))
+    return openai_answer(_json_body(service, response), agent=service.name)
 
 
 @lru_cache(maxsize=64)
@@ -316,8 +282,4 @@ async def _call_python(
         raise AgentError(
             f"{service.name} raised {type(exc).__name__}", code="agent_exception"
         ) from exc
-    if isinstance(answer, AgentReply):
-        return answer
-    if isinstance(answer, dict) and answer.keys() & _ANSWER_KEYS:
-        return _wapipe_answer(service, answer)
-    return AgentReply(normalize_reply(answer))
+    return python_answer(answer, agent=service.name)

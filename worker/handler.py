@@ -8,10 +8,14 @@
 4. complete_message: reply + memory append + workflow action, one transaction.
 5. Failures: typed errors decide retry vs dead letter; anything unexpected is
    retryable. Each failure is logged once (correlation id, masked user, no body).
+   A call that never reached its service (breaker open, no healthy endpoint) is no
+   failure: the service's fallback answers (`reply`) or the message waits for the
+   service without spending an attempt (`retry`: wapipe.defer_message).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 import time
@@ -46,6 +50,15 @@ def keyword_agent(text: str, rules: Sequence[RoutingRule]) -> str | None:
         if words.intersection(rule.keywords):
             return rule.agent
     return None
+
+
+def identity_of(msg: ClaimedMessage) -> dict[str, Any]:
+    """What the agent is told of the user: every identifier wapipe knows (the ingest
+    wrote them into the contact); for a message stored before 2026, its phone."""
+    known = (msg.contact or {}).get("identity")
+    if isinstance(known, dict) and known.get("user"):
+        return known
+    return {"user": msg.from_wa_id, "phone": msg.from_wa_id}
 
 
 class MessageHandler:
@@ -91,13 +104,13 @@ class MessageHandler:
             outcome = await self._handle(msg, handed_over)
         finally:
             self.metrics.in_flight.dec()
-        if outcome in ("done", "retry", "dead"):
+        if outcome in ("done", "retry", "dead", "deferred"):
             self.metrics.message_finished(outcome, time.perf_counter() - started)
         else:
             self.metrics.unfinished.labels(outcome).inc()
 
     async def _handle(self, msg: ClaimedMessage, handed_over: Callable[[], None]) -> str:
-        """handle(): returns done, retry, dead, claim_lost or store_unavailable."""
+        """handle(): returns done, retry, deferred, dead, claim_lost or store_unavailable."""
         bind_correlation_id(msg.correlation_id or msg.wamid)
         try:
             handled_by = await self._process(msg, handed_over)
@@ -192,10 +205,60 @@ class MessageHandler:
                 error_code=exc.code,
             )
             return "done"
-        return await self._fail(msg, exc.stored_text(), True, exc.code)
+        return await self._defer(msg, exc, service.name, service.config.max_wait_seconds)
+
+    async def _defer(
+        self, msg: ClaimedMessage, exc: ServiceUnavailable, service: str, max_wait: int | None
+    ) -> str:
+        """The service was not called: wait for it without spending an attempt."""
+        available_at = exc.context.get("available_at")
+        try:
+            until = await self.store.defer(
+                msg.msg_id,
+                self.worker_id,
+                service,
+                available_at if isinstance(available_at, dt.datetime) else None,
+                exc.stored_text(),
+                max_wait,
+            )
+        except ClaimLost:
+            log.warning("claim_lost", msg_id=msg.msg_id, user=msg.from_wa_id, error_code=exc.code)
+            return "claim_lost"
+        except StoreUnavailable:
+            log.error(
+                "message_deferral_unrecorded",
+                msg_id=msg.msg_id,
+                user=msg.from_wa_id,
+                error_code=exc.code,
+            )
+            return "store_unavailable"
+        if until is None:
+            log.warning(
+                "message_dead_lettered",
+                msg_id=msg.msg_id,
+                user=msg.from_wa_id,
+                attempt=msg.attempt,
+                error_code="service_unavailable_too_long",
+                service=service,
+            )
+            return "dead"
+        log.info(
+            "message_deferred",
+            msg_id=msg.msg_id,
+            user=msg.from_wa_id,
+            service=service,
+            error_code=exc.code,
+            until=until.isoformat(),
+        )
+        return "deferred"
 
     async def _process(self, msg: ClaimedMessage, handed_over: Callable[[], None]) -> str:
         user = msg.from_wa_id
+        if msg.message_type == "revoked":
+            # the user deleted it before it was handled: answered with nothing
+            handed_over()
+            await self.store.complete(msg.msg_id, self.worker_id, reply=None, handled_by="revoked")
+            return "revoked"
         given = Input.of(msg.message_type, msg.payload)
         cfg = self.config
         # Rate limit (first attempt only: a retry was already let in), the active
@@ -244,6 +307,7 @@ class MessageHandler:
             history=memory.messages,
             context=memory.context,
             correlation_id=msg.correlation_id or msg.wamid,
+            identity=identity_of(msg),
         )
         service = self.registry.service(agent).config
         try:
