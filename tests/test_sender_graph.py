@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
-from worker.graph import Outcome, build_message, classify_error, parse_response
+from worker.graph import (
+    BSUID_NOT_SUPPORTED,
+    GraphClient,
+    InvalidRecipient,
+    Outcome,
+    SendResult,
+    build_message,
+    classify_error,
+    mask_recipient,
+    parse_response,
+    recipient_fields,
+)
 
 
 def test_build_message_wraps_the_outbox_body() -> None:
@@ -26,7 +41,7 @@ def test_retryable_codes(code: int) -> None:
     assert classify_error(code, 400) is Outcome.RETRY
 
 
-@pytest.mark.parametrize("code", [131047, 131026, 131048, 190])
+@pytest.mark.parametrize("code", [131047, 131026, 131048, 190, 131062])
 def test_non_retryable_codes(code: int) -> None:
     assert classify_error(code, 400) is Outcome.FAIL
     assert classify_error(code, 500) is Outcome.FAIL
@@ -66,3 +81,90 @@ def test_parse_non_json_5xx_and_2xx_without_id() -> None:
     assert not parse_response(503, b"<html>", 1).breaker_ok
     assert parse_response(200, b"{}", 1).outcome is Outcome.UNKNOWN
     assert not parse_response(400, b'{"error": {"code": 190}}', 1).breaker_ok
+
+
+ADDRESSING = json.loads(
+    (Path(__file__).parent / "fixtures" / "graph_api" / "send_addressing.json").read_text()
+)
+TEXT = {"type": "text", "text": {"body": "hello"}}
+
+
+@pytest.mark.parametrize("case", ADDRESSING["cases"], ids=lambda c: c["name"])
+def test_send_request_addresses_each_kind_of_recipient_as_the_cloud_api_documents(
+    case: dict[str, Any],
+) -> None:
+    message = build_message(case["recipient"], TEXT, "outbox:9")
+    assert message == {
+        "type": "text",
+        "text": {"body": "hello"},
+        "messaging_product": "whatsapp",
+        **case["address"],
+        "biz_opaque_callback_data": "outbox:9",
+    }
+    # Meta lets "to" win when both are present: a BSUID send must carry no "to"
+    assert not ("to" in message and "recipient" in message)
+
+
+@pytest.mark.parametrize("recipient", ADDRESSING["refused"])
+def test_an_address_that_is_no_phone_bsuid_or_group_is_refused(recipient: str) -> None:
+    with pytest.raises(InvalidRecipient):
+        recipient_fields(recipient)
+
+
+def test_address_keys_in_the_body_never_override_the_envelope() -> None:
+    body = {**TEXT, "to": "250700000999", "recipient": "RW.1", "recipient_type": "group"}
+    message = build_message("RW.4471902245518830", body, "outbox:1")
+    assert "to" not in message
+    assert (message["recipient"], message["recipient_type"]) == (
+        "RW.4471902245518830",
+        "individual",
+    )
+
+
+def test_bsuid_not_supported_is_failed_not_retried_nor_counted_against_the_api() -> None:
+    body = json.dumps(
+        {
+            "error": {
+                "message": "Business-scoped User ID recipients are not supported for this message",
+                "code": BSUID_NOT_SUPPORTED,
+                "fbtrace_id": "T",
+            }
+        }
+    ).encode()
+    result = parse_response(400, body, 3)
+    assert (result.outcome, result.error_code, result.breaker_ok) == (Outcome.FAIL, 131062, True)
+    assert "not supported" in result.error
+
+
+@pytest.mark.parametrize(
+    ("recipient", "masked"),
+    [
+        ("250788123456", "+250788***456"),
+        ("RW.4471902245518830", "RW.44***830"),
+        ("RW.ENT.9903318274405126", "RW.EN***126"),
+        ("group:120363027445891234", "group:+120363***234"),
+        ("RW.12345", "RW***"),
+    ],
+)
+def test_logs_get_a_masked_recipient(recipient: str, masked: str) -> None:
+    assert mask_recipient(recipient) == masked
+    assert recipient.removeprefix("group:") not in mask_recipient(recipient)
+
+
+def test_an_invalid_address_fails_without_a_request() -> None:
+    calls: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(200)
+
+    async def send() -> SendResult:
+        transport = httpx.MockTransport(answer)
+        async with httpx.AsyncClient(transport=transport) as client:
+            graph = GraphClient("http://graph.invalid/v21.0", "t", client=client)
+            return await graph.send("300100200300400", "someone@example", TEXT, "outbox:2")
+
+    result = asyncio.run(send())
+    assert calls == []
+    assert (result.outcome, result.http_status, result.breaker_ok) == (Outcome.FAIL, None, True)
+    assert "someone@example" not in result.error

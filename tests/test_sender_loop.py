@@ -370,12 +370,16 @@ def test_unknown_outcome_of_a_killed_worker_is_resolved_from_a_status(
 ) -> None:
     inbound(db, USER_A)
     row_id = queue_reply(db, USER_A)
-    # a worker claimed it, Meta accepted it, the worker died before recording the wamid
+    # a worker claimed and started it, Meta accepted it, the worker died before recording
+    # the wamid; once its lease is over the status webhook settles it (no grace to wait)
     db.execute("SELECT * FROM wapipe.claim_outbox('dead-worker', 10, 30)")
+    db.execute(
+        "SELECT wapipe.start_outbox_send(%s, 'dead-worker', 8, '1 second'::interval)", (row_id,)
+    )
     payload = status_webhook("wamid.accepted.before.crash", USER_A, f"outbox:{row_id}")
     db.execute("SELECT wapipe.ingest_webhook(%s::jsonb, 'test')", (json.dumps(payload),))
     db.execute(
-        "UPDATE wapipe.outbox SET locked_until = now() - interval '121 seconds',"
+        "UPDATE wapipe.outbox SET locked_until = now() - interval '1 second',"
         " next_attempt_at = now() - interval '1 second' WHERE id = %s",
         (row_id,),
     )
@@ -392,13 +396,44 @@ def test_dropped_answer_is_not_resent_when_meta_reports_the_message(
     fake.script(Drop(accepted=True))
     run_until(db_url, fake.url, lambda: outbox(db, row_id)["last_error"] is not None)
     assert outbox(db, row_id)["status"] == "sending", "outcome unknown: parked, not retried"
+    later = queue_reply(db, USER_A, "the next reply")
     payload = status_webhook("wamid.fake.1", USER_A, f"outbox:{row_id}")
     db.execute("SELECT wapipe.ingest_webhook(%s::jsonb, 'test')", (json.dumps(payload),))
+    # the webhook frees the user's next reply at once, within the grace
+    run_until(db_url, fake.url, lambda: outbox(db, later)["status"] == "sent", linger=0.2)
+    assert outbox(db, row_id)["status"] == "sending", "settled when its grace is over"
     db.execute(
-        "UPDATE wapipe.outbox SET locked_until = now() - interval '121 seconds',"
+        "UPDATE wapipe.outbox SET locked_until = now() - interval '31 seconds',"
         " next_attempt_at = now() - interval '1 second' WHERE id = %s",
         (row_id,),
     )
     run_until(db_url, fake.url, lambda: outbox(db, row_id)["status"] == "sent", linger=0.2)
-    assert len(fake.requests) == 1
+    assert len(fake.requests) == 2, "the first reply once, then the next one"
     assert outbox(db, row_id)["sent_wamid"] == "wamid.fake.1"
+
+
+def test_reply_to_a_bsuid_is_sent_with_recipient_and_131062_is_not_retried(
+    db: psycopg.Connection[Any], db_url: str, fake: FakeGraphApi, capfd: pytest.CaptureFixture[str]
+) -> None:
+    bsuid, other = "RW.4471902245518830", "RW.ENT.9903318274405126"
+    # templates: no 24-hour window needed, so no inbound message has to be faked for a BSUID
+    template = {"type": "template", "template": {"name": "hello", "language": {"code": "en"}}}
+    first = queue_reply(db, bsuid, body=template)
+    refused = queue_reply(db, other, body=template)
+    fake.script(Error(131062, message="Business-scoped User ID recipients are not supported"))
+    configure_logging("sender-test")
+    run_until(
+        db_url,
+        fake.url,
+        lambda: {outbox(db, first)["status"], outbox(db, refused)["status"]} == {"sent", "failed"},
+    )
+    sent, failed = (first, refused) if outbox(db, first)["status"] == "sent" else (refused, first)
+    assert outbox(db, failed)["error_code"] == 131062
+    assert outbox(db, failed)["attempts"] == 1, "not retried"
+    for request in fake.requests:
+        assert "to" not in request.json and request.json["recipient"] in (bsuid, other)
+        assert request.json["recipient_type"] == "individual"
+    assert len(fake.requests) == 2
+    assert outbox(db, sent)["sent_wamid"].startswith("wamid.fake.")
+    logged = capfd.readouterr()
+    assert bsuid not in logged.out + logged.err and other not in logged.out + logged.err

@@ -1,16 +1,31 @@
 """WhatsApp Cloud API (Graph) client of the sender: build the send request, classify the answer.
 
 `POST {api_url}/{phone_number_id}/messages` with the outbox body plus
-messaging_product, recipient_type, `to` and biz_opaque_callback_data
+messaging_product, the address of the recipient and biz_opaque_callback_data
 ("outbox:<id>", echoed by status webhooks: the link that settles a send whose
-outcome was lost). Every answer becomes one typed `SendResult`:
+outcome was lost).
+
+The outbox row's recipient is the best address wapipe knows for the user, and
+`recipient_fields` turns it into the Cloud API's fields:
+
+- a phone number (digits only; a leading "+" is dropped): `"to": "<phone>"`;
+- a business-scoped user ID (BSUID: two-letter country code, a dot,
+  alphanumerics, e.g. `RW.4471902245518830`; parent BSUIDs such as
+  `RW.ENT.9903318274405126`): `"recipient": "<BSUID>"` and no `to` (Meta lets
+  `to` win when both are present, so a `to` or `recipient` inside the body is
+  dropped);
+- `group:<group_id>`: `"recipient_type": "group", "to": "<group_id>"`.
+Anything else is refused before any request (FAIL, nothing sent).
+
+Every answer becomes one typed `SendResult`:
 
 - sent: HTTP 2xx with messages[0].id (the wamid);
 - retry: codes 130429, 131000, 131016, 1, 2, 4, 80007, any HTTP 5xx, and
   network errors before the request went out (connect errors) - with backoff;
   131056 (pair rate limit) is retried with the per-recipient pair backoff;
 - fail: 131047 (24-hour window closed), 131026, 131048, 190 (token: alert),
-  and any other Meta error on a 4xx - retrying cannot help;
+  131062 (BSUID recipients are not supported for this message, e.g. some
+  template kinds), and any other Meta error on a 4xx - retrying cannot help;
 - unknown: the request may have reached Meta but no answer came (read timeout,
   connection dropped mid-answer): not retried blindly, see worker/sender.py.
 """
@@ -18,6 +33,7 @@ outcome was lost). Every answer becomes one typed `SendResult`:
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from enum import Enum
@@ -27,17 +43,22 @@ import httpx
 
 __all__ = [
     "BREAKER_FAILURE_CODES",
+    "BSUID_NOT_SUPPORTED",
+    "GROUP_PREFIX",
     "NON_RETRYABLE_CODES",
     "PAIR_RATE_LIMIT",
     "RETRYABLE_CODES",
     "TOKEN_INVALID",
     "WINDOW_CLOSED",
     "GraphClient",
+    "InvalidRecipient",
     "Outcome",
     "SendResult",
     "build_message",
     "classify_error",
+    "mask_recipient",
     "parse_response",
+    "recipient_fields",
 ]
 
 # Meta error codes (developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes).
@@ -45,7 +66,9 @@ RETRYABLE_CODES = frozenset({130429, 131000, 131016, 1, 2, 4, 80007})
 PAIR_RATE_LIMIT = 131056
 WINDOW_CLOSED = 131047
 TOKEN_INVALID = 190
-NON_RETRYABLE_CODES = frozenset({WINDOW_CLOSED, 131026, 131048, TOKEN_INVALID})
+# "Business-scoped User ID recipients are not supported for this message"
+BSUID_NOT_SUPPORTED = 131062
+NON_RETRYABLE_CODES = frozenset({WINDOW_CLOSED, 131026, 131048, TOKEN_INVALID, BSUID_NOT_SUPPORTED})
 # Outcomes that say the Graph API (or our access to it) is unwell, as opposed to
 # a problem with one message or one recipient: these count against the breaker.
 BREAKER_FAILURE_CODES = frozenset({*RETRYABLE_CODES, TOKEN_INVALID})
@@ -75,20 +98,67 @@ class SendResult:
         """False when this outcome should count as a Graph API failure for the breaker."""
         if self.outcome is Outcome.SENT:
             return True
+        if self.outcome is Outcome.FAIL and self.http_status is None:
+            return True  # refused before any request (bad address): not the API's fault
         if self.http_status is None or self.http_status >= 500:
             return False  # network trouble or server error
         return self.error_code not in BREAKER_FAILURE_CODES
 
 
-def build_message(to_wa_id: str, body: dict[str, Any], callback_data: str) -> dict[str, Any]:
-    """The JSON of one send: the outbox body plus the envelope (the envelope wins on conflicts)."""
-    return {
-        **body,
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "to": to_wa_id,
-        "biz_opaque_callback_data": callback_data,
-    }
+GROUP_PREFIX = "group:"
+_PHONE_RE = re.compile(r"\+?([0-9]{5,20})")
+# Country code, then one or more dot-separated alphanumeric parts (parent BSUIDs have two).
+_BSUID_RE = re.compile(r"[A-Z]{2}(?:\.[A-Za-z0-9]+){1,3}")
+_GROUP_ID_RE = re.compile(r"[A-Za-z0-9._=-]{1,128}")
+# Body keys that address a message: only the envelope may set them.
+_ADDRESS_KEYS = ("to", "recipient", "recipient_type")
+
+
+class InvalidRecipient(ValueError):
+    """An outbox recipient that is neither a phone number, a BSUID nor group:<id>."""
+
+
+def recipient_fields(recipient: str) -> dict[str, str]:
+    """The Cloud API address fields for an outbox recipient (see the module docstring)."""
+    if recipient.startswith(GROUP_PREFIX):
+        group_id = recipient[len(GROUP_PREFIX) :]
+        if _GROUP_ID_RE.fullmatch(group_id):
+            return {"recipient_type": "group", "to": group_id}
+    elif phone := _PHONE_RE.fullmatch(recipient):
+        return {"recipient_type": "individual", "to": phone.group(1)}
+    elif _BSUID_RE.fullmatch(recipient):
+        return {"recipient_type": "individual", "recipient": recipient}
+    raise InvalidRecipient(f"not a phone number, BSUID or group:<id>: {mask_recipient(recipient)}")
+
+
+def build_message(recipient: str, body: dict[str, Any], callback_data: str) -> dict[str, Any]:
+    """The JSON of one send: the outbox body plus the envelope (the envelope wins on conflicts).
+
+    Raises InvalidRecipient for an address the Cloud API cannot take."""
+    message = {k: v for k, v in body.items() if k not in _ADDRESS_KEYS}
+    message.update(
+        {
+            "messaging_product": "whatsapp",
+            **recipient_fields(recipient),
+            "biz_opaque_callback_data": callback_data,
+        }
+    )
+    return message
+
+
+def mask_recipient(recipient: str) -> str:
+    """A recipient fit for a log line: the kind and a few characters, never the whole identifier.
+
+    250788123456 -> +250788***456, RW.4471902245518830 -> RW.44***830,
+    RW.ENT.9903318274405126 -> RW.EN***126, group:120363012345678901 -> group:+120363***901."""
+    if recipient.startswith(GROUP_PREFIX):
+        return GROUP_PREFIX + mask_recipient(recipient[len(GROUP_PREFIX) :])
+    if phone := _PHONE_RE.fullmatch(recipient):
+        digits = phone.group(1)
+        return f"+{digits[:6]}***{digits[-3:]}" if len(digits) >= 10 else "***"
+    if len(recipient) < 12:
+        return f"{recipient[:2]}***"
+    return f"{recipient[:5]}***{recipient[-3:]}"
 
 
 def classify_error(error_code: int | None, http_status: int) -> Outcome:
@@ -197,14 +267,16 @@ class GraphClient:
         return f"{self.api_url}/{phone_number_id}/messages"
 
     async def send(
-        self, phone_number_id: str, to_wa_id: str, body: dict[str, Any], callback_data: str
+        self, phone_number_id: str, recipient: str, body: dict[str, Any], callback_data: str
     ) -> SendResult:
         """POST one message; never raises for HTTP or network trouble (see SendResult)."""
         started = time.monotonic()
         try:
-            response = await self._client.post(
-                self.url_for(phone_number_id), json=build_message(to_wa_id, body, callback_data)
-            )
+            message = build_message(recipient, body, callback_data)
+        except InvalidRecipient as exc:
+            return SendResult(Outcome.FAIL, 0, error=str(exc))
+        try:
+            response = await self._client.post(self.url_for(phone_number_id), json=message)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             # Nothing reached Meta: safe to retry.
             return SendResult(Outcome.RETRY, _ms_since(started), error=_network_text(exc))

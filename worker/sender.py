@@ -5,9 +5,10 @@
 
 1. fails it with 131047 without calling Meta when the recipient's 24-hour
    customer-service window is closed and the body is not a template;
-2. takes a token from `check_rate_limit('send:<phone_number_id>', rate/10, '100 ms')`
-   (80/s per business number by default, bursts of at most rate/10), waiting while
-   there is none;
+2. starts the send (start_outbox_send): takes a token of the business number's
+   bucket (`check_rate_limit('send:<phone_number_id>', rate/10, '100 ms')`: 80/s by
+   default, bursts of at most rate/10), waiting while there is none, and stamps the
+   row started - from then on a crash leaves its outcome unknown;
 3. asks the shared `whatsapp-graph` breaker; when it is open the rest of the batch
    is given back unsent (release_outbox: no attempt counted) and the loop waits;
 4. POSTs it (worker.graph) and records the outcome with the breaker and on the row:
@@ -16,17 +17,23 @@
 
 With no WHATSAPP_ACCESS_TOKEN every claimed row is marked dry_run: nothing is sent.
 
+The recipient is the outbox row's address: a phone number, a BSUID or
+group:<group_id> (worker.graph.recipient_fields builds the Cloud API fields);
+logs show it masked (worker.graph.mask_recipient).
+
 No reply sent twice (invariant 4). A row whose send outcome is unknown - the
-worker died between the HTTP call and recording its result, or the call ended
-without an answer (read timeout, dropped connection) - stays 'sending'. The claim
-looks at it again only outbox.unknown_outcome_grace_seconds (120 s) after its
-lease and first looks for a status webhook carrying its biz_opaque_callback_data
-"outbox:<id>": if Meta reported one, the row is marked sent with that wamid.
-Remaining window, honestly: if Meta accepted the message but none of its status
-webhooks for it was stored within lease + grace (webhooks delayed or our ingress
-down for that long), the message is sent a second time. A send that outlives its
-lease (lock_seconds) plus the grace could also be duplicated; the HTTP timeout is
-kept well below the lease and a batch stops sending before its lease runs out.
+worker died between starting the send and recording its result, or the call ended
+without an answer (read timeout, dropped connection) - stays 'sending'. As soon as
+a status webhook carrying its biz_opaque_callback_data "outbox:<id>" is stored, the
+recipient's later replies may go, and once its lease is over the row is marked sent
+with that wamid. Without one it is sent again outbox.unknown_outcome_grace_seconds
+(30 s) after its lease ended. Only that recipient waits: rows of a dead sender's
+batch that it never started are claimed again when the lease ends. Remaining
+window, honestly: if Meta accepted the message but none of its status webhooks was
+stored within lease + grace (webhooks delayed, or our ingress or database down for
+that long), the message is sent a second time. A send that outlives its lease
+(lock_seconds) plus the grace could also be duplicated; the HTTP timeout is kept
+well below the lease and a batch starts no send after its lease budget.
 """
 
 from __future__ import annotations
@@ -46,11 +53,18 @@ from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from wapipe.db import first_line
-from wapipe.log import configure_logging, get_logger, mask_phone
+from wapipe.log import configure_logging, get_logger
 from wapipe.settings import Settings, load_settings
 from worker import sender_queries as q
 from worker.aio import wait_event
-from worker.graph import TOKEN_INVALID, WINDOW_CLOSED, GraphClient, Outcome, SendResult
+from worker.graph import (
+    TOKEN_INVALID,
+    WINDOW_CLOSED,
+    GraphClient,
+    Outcome,
+    SendResult,
+    mask_recipient,
+)
 from worker.metrics import WorkerMetrics, send_result_code
 
 __all__ = ["LeaseLost", "OutboxRow", "SenderConfig", "SenderUnavailable", "main", "run_sender"]
@@ -184,22 +198,22 @@ class _OutboxStore:
         )
         return count
 
-    async def take_send_token(self, phone_number_id: str, rate_per_second: int) -> int:
-        """0 when a send may go now, else milliseconds to wait for a token."""
+    async def start_send(self, row_id: int, worker_id: str, rate_per_second: int) -> int:
+        """0 when the send may go now (the row is stamped started), else milliseconds to wait."""
         # A bucket of a tenth of a second's worth of tokens refilled at the full rate:
         # the same 80/s on average, but a burst after a pause stays within rate/10,
         # so no one-second window sees much more than the rate.
         burst = max(1, rate_per_second // 10)
-        rows = await self._rows(
-            q.CHECK_RATE_LIMIT,
+        wait_ms: int = await self._scalar(
+            q.START_SEND,
             {
-                "key": f"send:{phone_number_id}",
+                "id": row_id,
+                "worker_id": worker_id,
                 "max_per_window": burst,
                 "per": f"{burst * 1000 / rate_per_second} milliseconds",
             },
         )
-        allowed, _remaining, retry_after_ms = rows[0]
-        return 0 if allowed else max(int(retry_after_ms), 1)
+        return wait_ms
 
     async def breaker_allow(self, name: str) -> str:
         state: str = await self._scalar(q.BREAKER_ALLOW, {"name": name})
@@ -271,7 +285,7 @@ class _Sender:
                 log.info(
                     "outbox_dry_run",
                     outbox_id=row.id,
-                    to=mask_phone(row.to_wa_id),
+                    to=mask_recipient(row.to_wa_id),
                     message_type=row.body.get("type"),
                     window_open=row.window_open,
                     correlation_id=row.correlation_id,
@@ -295,7 +309,15 @@ class _Sender:
                     retryable=False,
                 )
                 continue
-            if not await self._pace(row, send_until):
+            try:
+                started = await self._start(row, send_until)
+            except LeaseLost as exc:
+                # Our lease ended (a stall): another sender may hold the rest of the batch.
+                log.warning(
+                    "outbox_lease_lost", outbox_id=row.id, worker_id=self.worker_id, error=str(exc)
+                )
+                return 0.0
+            if not started:
                 await self._release(unsent, 0, "pacing past the lease budget")
                 return 0.0
             state = await self.store.breaker_allow(self.config.breaker_name)
@@ -314,11 +336,12 @@ class _Sender:
             await self._record(row, result)
         return 0.0
 
-    async def _pace(self, row: OutboxRow, send_until: float) -> bool:
-        """Wait for a send token of the business number; False when none comes in time."""
+    async def _start(self, row: OutboxRow, send_until: float) -> bool:
+        """Wait for a send token of the business number and mark the row started; False when
+        none comes in time (the row is not started)."""
         while True:
-            wait_ms = await self.store.take_send_token(
-                row.phone_number_id, self.config.rate_per_second
+            wait_ms = await self.store.start_send(
+                row.id, self.worker_id, self.config.rate_per_second
             )
             if wait_ms == 0:
                 return True
@@ -339,7 +362,7 @@ class _Sender:
     async def _record(self, row: OutboxRow, result: SendResult) -> None:
         fields: dict[str, Any] = {
             "outbox_id": row.id,
-            "to": mask_phone(row.to_wa_id),
+            "to": mask_recipient(row.to_wa_id),
             "attempt": row.attempts,
             "duration_ms": result.duration_ms,
             "correlation_id": row.correlation_id,
@@ -377,7 +400,7 @@ class _Sender:
         )
         fields: dict[str, Any] = {
             "outbox_id": row.id,
-            "to": mask_phone(row.to_wa_id),
+            "to": mask_recipient(row.to_wa_id),
             "attempt": row.attempts,
             "error_code": error_code,
             "http_status": http_status,

@@ -18,9 +18,8 @@ MARK_DRY_RUN: LiteralString = "SELECT wapipe.mark_outbox_dry_run(%(id)s, %(worke
 RELEASE: LiteralString = (
     "SELECT wapipe.release_outbox(%(ids)s::bigint[], %(worker_id)s, %(retry_after_seconds)s)"
 )
-CHECK_RATE_LIMIT: LiteralString = (
-    "SELECT allowed, remaining, retry_after_ms"
-    " FROM wapipe.check_rate_limit(%(key)s, %(max_per_window)s, %(per)s::interval)"
+START_SEND: LiteralString = (
+    "SELECT wapipe.start_outbox_send(%(id)s, %(worker_id)s, %(max_per_window)s, %(per)s::interval)"
 )
 BREAKER_ALLOW: LiteralString = "SELECT wapipe.breaker_allow(%(name)s)"
 BREAKER_RECORD: LiteralString = (

@@ -4,6 +4,15 @@ It records every POST /{phone_number_id}/messages (time, path, auth header, JSON
 and answers with a fresh wamid, unless a scripted behaviour is queued:
 `script(Error(130429), Error(131047), Http(500), Drop())` is consumed one per
 request, then it answers normally again. `latency_seconds` delays every answer.
+
+Addressing as the Cloud API documents it (2026): `"to": "<phone>"`, or
+`"recipient": "<BSUID>"` for a business-scoped user ID, or
+`"recipient_type": "group", "to": "<group_id>"`; when both `to` and `recipient`
+are present `to` wins. The answer's contacts[] echo the address the way Meta
+does: `{"input", "wa_id"}` for a phone, `{"input", "user_id"}` for a BSUID. A
+request with neither field gets Meta's error 100. `status_webhook(recorded)`
+builds the status webhook Meta would POST for an accepted request (with its
+biz_opaque_callback_data), for tests that play Meta's side.
 """
 
 from __future__ import annotations
@@ -60,6 +69,73 @@ class Recorded:
     json: dict[str, Any]
     answer: str  # "wamid:<id>", "error:<code>", "http:<status>", "drop"
 
+    @property
+    def address(self) -> str | None:
+        """Whom Meta sends it to: `to` if present (it wins), else `recipient`."""
+        return _address(self.json)
+
+    @property
+    def wamid(self) -> str | None:
+        return self.answer.removeprefix("wamid:") if self.answer.startswith("wamid:") else None
+
+
+def _address(payload: dict[str, Any]) -> str | None:
+    for key in ("to", "recipient"):
+        value = payload.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _is_phone(address: str) -> bool:
+    return address.lstrip("+").isdigit()
+
+
+def status_webhook(
+    recorded: Recorded, status: str = "sent", *, timestamp: int | None = None
+) -> dict[str, Any]:
+    """The status webhook Meta POSTs for an accepted request (statuses[] with the wamid, the
+    recipient as phone or BSUID, and the request's biz_opaque_callback_data)."""
+    wamid = recorded.wamid
+    if wamid is None:
+        raise ValueError("only an accepted request has a status")
+    address = recorded.address or ""
+    item: dict[str, Any] = {
+        "id": wamid,
+        "status": status,
+        "timestamp": str(timestamp if timestamp is not None else int(time.time())),
+    }
+    if recorded.json.get("recipient_type") == "group":
+        item["recipient_type"] = "group"
+        item["recipient_id"] = address
+    elif _is_phone(address):
+        item["recipient_id"] = address
+    else:
+        item["recipient_user_id"] = address
+    if "biz_opaque_callback_data" in recorded.json:
+        item["biz_opaque_callback_data"] = recorded.json["biz_opaque_callback_data"]
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": "900800700600500",
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {
+                                "display_phone_number": "250780000100",
+                                "phone_number_id": recorded.phone_number_id,
+                            },
+                            "statuses": [item],
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+
 
 @dataclass
 class FakeGraphApi:
@@ -89,9 +165,10 @@ class FakeGraphApi:
         with self._lock:
             return len(self.requests)
 
-    def to(self, wa_id: str) -> list[Recorded]:
+    def to(self, address: str) -> list[Recorded]:
+        """Requests addressed to this phone number, BSUID or group id (as Meta reads them)."""
         with self._lock:
-            return [r for r in self.requests if r.json.get("to") == wa_id]
+            return [r for r in self.requests if r.address == address]
 
     def max_per_window(self, window_seconds: float = 1.0) -> int:
         """Most requests that arrived within any window of this length (sliding)."""
@@ -109,6 +186,21 @@ class FakeGraphApi:
     async def _messages(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         payload = await request.json()
+        address = _address(payload) if isinstance(payload, dict) else None
+        if address is None:
+            # Meta checks the request before it takes anything from a script
+            await JSONResponse(
+                {
+                    "error": {
+                        "message": "(#100) The parameter to is required.",
+                        "type": "OAuthException",
+                        "code": 100,
+                        "fbtrace_id": "AbCdEf",
+                    }
+                },
+                status_code=400,
+            )(scope, receive, send)
+            return
         with self._lock:
             behaviour = self._script.popleft() if self._script else None
             wamid = f"wamid.fake.{next(self._ids)}"
@@ -161,10 +253,17 @@ class FakeGraphApi:
         elif isinstance(behaviour, Http):
             response = JSONResponse("upstream trouble", status_code=behaviour.status)
         else:
+            contact: dict[str, str] = (
+                {"input": address}
+                if payload.get("recipient_type") == "group"
+                else {"input": address, "wa_id": address.lstrip("+")}
+                if _is_phone(address)
+                else {"input": address, "user_id": address}
+            )
             response = JSONResponse(
                 {
                     "messaging_product": "whatsapp",
-                    "contacts": [{"input": payload.get("to"), "wa_id": payload.get("to")}],
+                    "contacts": [contact],
                     "messages": [{"id": wamid}],
                 }
             )
