@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -81,6 +83,7 @@ def client(test_dbs: ScratchDatabases) -> Iterator[TestClient]:
     url = test_dbs.clone("props")
     try:
         app = create_app(ingress_settings(url), configure_logs=False)
+        app.state.url = url  # the tests read what was stored
         with TestClient(app) as c:
             yield c
     finally:
@@ -129,10 +132,87 @@ def test_correctly_signed_random_json_never_5xx(client: TestClient, payload: Any
 
 @PROPERTY_SETTINGS
 @given(payload=webhooks)
-def test_correctly_signed_webhook_shapes_never_5xx(client: TestClient, payload: Any) -> None:
+def test_correctly_signed_webhook_shapes_are_stored(client: TestClient, payload: Any) -> None:
+    """A WhatsApp webhook object is always stored and answered 200 (invariant 6)."""
     body = json.dumps(payload).encode()
     response = client.post("/webhook", content=body, headers=signed_headers(body))
-    assert response.status_code in {200, 400}, response.text
+    assert response.status_code == 200, response.text
+
+
+# Any unicode, NUL and lone surrogates included (json.dumps escapes them).
+odd_text = st.text(st.characters(codec=None, exclude_categories=()), max_size=12)
+junk_items = st.one_of(
+    json_values,
+    messages,
+    st.fixed_dictionaries({"id": st.text(min_size=1, max_size=10), "type": json_values}),
+    st.fixed_dictionaries({"from_user_id": odd_text, "type": st.just("text")}),
+)
+
+
+@PROPERTY_SETTINGS
+@given(
+    junk=st.lists(junk_items, max_size=4),
+    where=st.lists(st.integers(min_value=0, max_value=6), max_size=4),
+    bodies=st.lists(odd_text, min_size=2, max_size=2),
+    extra=st.dictionaries(st.text(max_size=6), json_values, max_size=3),
+    junk_change=json_values,
+)
+def test_mutated_envelopes_keep_every_valid_message(
+    client: TestClient,
+    test_dbs: ScratchDatabases,
+    junk: list[Any],
+    where: list[int],
+    bodies: list[str],
+    extra: dict[str, Any],
+    junk_change: Any,
+) -> None:
+    """Random junk among valid messages (removed fields, wrong types, unknown fields,
+    odd unicode): 200, and every valid message is stored and queued."""
+    run = uuid.uuid4().hex[:12]
+    good = [
+        {
+            "from": "250788000111",
+            "from_user_id": "RW.11112222333",
+            "id": f"wamid.{run}.{i}",
+            "timestamp": "1780000000",
+            "type": "text",
+            "text": {"body": text},
+        }
+        for i, text in enumerate(bodies)
+    ]
+    items: list[Any] = list(good)
+    for n, item in enumerate(junk):
+        items.insert(where[n] % (len(items) + 1) if n < len(where) else len(items), item)
+    doc = {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": "1",
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "metadata": {"phone_number_id": "300100200300400"},
+                            "messages": items,
+                            **extra,
+                        },
+                    },
+                    junk_change,
+                ],
+            },
+            junk_change,
+        ],
+    }
+    body = json.dumps(doc).encode()
+    response = client.post("/webhook", content=body, headers=signed_headers(body))
+    assert response.status_code == 200, response.text
+    with psycopg.connect(client.app.state.url, autocommit=True) as conn:  # type: ignore[attr-defined]
+        stored = conn.execute(
+            "SELECT count(*) FROM wapipe.processed_messages WHERE wamid LIKE %s"
+            " AND status = 'queued'",
+            (f"wamid.{run}.%",),
+        ).fetchone()
+    assert stored == (len(good),)
 
 
 @PROPERTY_SETTINGS
