@@ -38,6 +38,7 @@ class FakeAgent:
     status: int = 200  # anything else: answered with that HTTP status
     demo: bool = False
     healthy: bool = True  # what GET /healthz says, independent of how calls go
+    answer: Any = None  # when set: every call is answered 200 with this JSON as is
     calls: list[AgentCall] = field(default_factory=list)
     health_checks: int = 0
     _server: ThreadingHTTPServer | None = None
@@ -68,7 +69,7 @@ class FakeAgent:
                 with contextlib.suppress(OSError):  # the client or stop() closed it
                     super().finish()
 
-            def _send(self, code: int, body: dict[str, Any]) -> None:
+            def _send(self, code: int, body: Any) -> None:
                 data = json.dumps(body).encode()
                 self.send_response(code)
                 self.send_header("Content-Type", "application/json")
@@ -91,6 +92,8 @@ class FakeAgent:
                 call.ended = time.monotonic()
                 if fake.status != 200:
                     self._send(fake.status, {"error": "fake failure"})
+                elif fake.answer is not None:
+                    self._send(200, fake.answer)
                 elif fake.demo:
                     self._send(200, demo_answer(call.text, req.get("context") or {}))
                 else:
