@@ -25,6 +25,7 @@ BEGIN
       ('wapipe-message-retention', '5 * * * *', 'SELECT wapipe.cleanup_old_messages()'),
       ('wapipe-memory-retention', '15 * * * *', 'SELECT wapipe.cleanup_conversation_memory()'),
       ('wapipe-breaker-history', '25 * * * *', 'SELECT wapipe.cleanup_breaker_history()'),
+      ('wapipe-quarantine-retention', '45 * * * *', 'SELECT wapipe.cleanup_quarantine()'),
       -- pg_cron never trims its own run log.
       ('wapipe-cron-history', '35 3 * * *',
        'DELETE FROM cron.job_run_details WHERE coalesce(end_time, start_time) < now() - interval ''7 days''')

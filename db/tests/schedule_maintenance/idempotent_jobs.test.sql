@@ -2,8 +2,8 @@
 begin;
 select plan(4);
 
-select is(wapipe.schedule_maintenance(), 7, 'seven jobs scheduled');
-select is(wapipe.schedule_maintenance(), 7, 'a second run reports the same seven');
+select is(wapipe.schedule_maintenance(), 8, 'eight jobs scheduled');
+select is(wapipe.schedule_maintenance(), 8, 'a second run reports the same eight');
 select results_eq(
   $$ select jobname::text collate "default", schedule, command from cron.job where jobname like 'wapipe-%' order by jobname $$,
   $$ values
@@ -13,6 +13,7 @@ select results_eq(
      ('wapipe-expire-workflows', '* * * * *', 'SELECT count(*) FROM wapipe.expire_workflows()'),
      ('wapipe-memory-retention', '15 * * * *', 'SELECT wapipe.cleanup_conversation_memory()'),
      ('wapipe-message-retention', '5 * * * *', 'SELECT wapipe.cleanup_old_messages()'),
+     ('wapipe-quarantine-retention', '45 * * * *', 'SELECT wapipe.cleanup_quarantine()'),
      ('wapipe-stale-locks', '* * * * *', 'SELECT wapipe.cleanup_stale_message_locks()'),
      ('wapipe-stuck-conversations', '* * * * *', 'SELECT wapipe.cleanup_stuck_webhook_conversations()') $$,
   'each job once, every minute / hourly / daily');
