@@ -38,5 +38,6 @@ STATUS_SERIES: LiteralString = (
 )
 STATUS_BREAKERS: LiteralString = (
     "SELECT name, kind, state, since, window_calls, window_failures, window_failure_rate,"
-    " times_opened, healthy_endpoints, total_endpoints FROM wapipe.circuit_breaker_status"
+    " times_opened, healthy_endpoints, total_endpoints, deferred_messages"
+    " FROM wapipe.circuit_breaker_status"
 )

@@ -314,6 +314,7 @@ def render_page(snapshot: store.StatusSnapshot) -> str:
         opened,
         healthy,
         total,
+        deferred,
     ) in snapshot.breakers:
         rate_text = "-" if rate is None else f"{float(rate) * 100:.0f} %"
         rows.append(
@@ -323,13 +324,15 @@ def render_page(snapshot: store.StatusSnapshot) -> str:
             f"{_text(str(state).replace('_', '-'))}</td>"
             f"<td>{_when(since, now)}</td><td>{_text(calls)}</td><td>{_text(failures)}</td>"
             f"<td>{rate_text}</td><td>{_text(opened)}</td>"
-            f"<td>{_text(healthy)} / {_text(total)}</td>"
+            f"<td>{_text(healthy)} / {_text(total)}</td><td>{_text(deferred)}</td>"
             "</tr>"
         )
     board = (
         "<table><thead><tr><th>breaker</th><th>kind</th><th>state</th><th>since</th>"
         "<th>calls (window)</th><th>failures</th><th>failure rate</th><th>times opened</th>"
-        "<th>healthy endpoints</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+        "<th>healthy endpoints</th><th>messages waiting</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
         if rows
         else '<p class="muted">No breakers yet (they appear with the first call).</p>'
     )

@@ -21,6 +21,7 @@ WORKER_METRICS = {
     "wapipe_queue_oldest_age_seconds": "gauge",
     "wapipe_dead_letters": "gauge",
     "wapipe_breaker_state": "gauge",
+    "wapipe_deferred_messages": "gauge",
     "wapipe_sender_results_total": "counter",
 }
 _SERIES_SUFFIXES = {

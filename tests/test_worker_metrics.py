@@ -48,7 +48,7 @@ def scrape(port: int) -> Samples:
 
 def test_every_documented_worker_series_is_exposed() -> None:
     metrics = WorkerMetrics()
-    metrics.set_queue_gauges(3, 12.5, 1, ["agent-a"], [])
+    metrics.set_queue_gauges(3, 12.5, 1, ["agent-a"], [], deferred={"agent-a": 2})
     metrics.handle_seconds.observe(0.1)
     metrics.sender_results.labels("ok").inc()
     names = {s[0] for s in parse(generate_latest(metrics.registry).decode())}

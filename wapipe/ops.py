@@ -183,6 +183,14 @@ def health_json(row: Row) -> str:
     return json.dumps(row, default=_json_default, indent=2, sort_keys=False)
 
 
+def _waiting(by_service: dict[str, int]) -> str:
+    """Messages deferred for unavailable services: '3 (waiter 2, payments 1)', or 0."""
+    total = sum(int(n) for n in by_service.values())
+    if not total:
+        return "0"
+    return f"{total} (" + ", ".join(f"{k} {v}" for k, v in sorted(by_service.items())) + ")"
+
+
 def render_health(row: Row, colour: bool) -> str:
     status = str(row["status"])
     details: dict[str, Any] = row["details"] or {}
@@ -203,6 +211,7 @@ def render_health(row: Row, colour: bool) -> str:
         ("oldest message age", format_duration(row["oldest_message_age"])),
         ("in flight", str(row["in_flight"])),
         ("retrying", str(row["retrying"])),
+        ("waiting for a service", _waiting(details.get("deferred_by_service") or {})),
         ("dead letters", str(row["dead_letters"])),
         ("breakers open", f"{row['breakers_open']} ({breakers})" if row["breakers_open"] else "0"),
         ("breakers half-open", half_open or "-"),

@@ -53,6 +53,9 @@ class ServiceConfig:
     model: str = ""
     system_prompt: str = ""
     breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
+    # longest a message waits for this service while it is unavailable before it
+    # goes to the dead letters; None: the retry.max_wait_seconds setting (3600 s)
+    max_wait_seconds: int | None = None
 
     @property
     def in_process(self) -> bool:
@@ -188,6 +191,9 @@ def _service(raw: dict[str, Any], source: str) -> ServiceConfig:
     if fallback not in FALLBACKS:
         raise WapipeError(f"{source}: service {name!r} fallback must be one of {FALLBACKS}")
     b = raw.get("breaker", {})
+    max_wait = int(raw["max_wait_seconds"]) if "max_wait_seconds" in raw else None
+    if max_wait is not None and max_wait <= 0:
+        raise WapipeError(f"{source}: service {name!r} max_wait_seconds must be positive")
     defaults = ServiceConfig(name=name, endpoints=())
     return ServiceConfig(
         name=name,
@@ -209,4 +215,5 @@ def _service(raw: dict[str, Any], source: str) -> ServiceConfig:
             min_calls=int(b["min_calls"]) if "min_calls" in b else None,
             half_open_calls=int(b["half_open_calls"]) if "half_open_calls" in b else None,
         ),
+        max_wait_seconds=max_wait,
     )

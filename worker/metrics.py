@@ -16,7 +16,7 @@ import asyncio
 import datetime as dt
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 from wsgiref.simple_server import WSGIServer
 
@@ -75,12 +75,13 @@ class WorkerMetrics:
         self.messages = Counter(
             "wapipe_worker_messages",
             "Messages this worker finished, by outcome (done: completed or answered by a "
-            "fallback / rate-limit notice; retry: failed attempt, backing off; "
+            "fallback / rate-limit notice; retry: failed attempt, backing off; deferred: "
+            "its service was unavailable, given back without spending an attempt; "
             "dead: dead-lettered)",
             ["outcome"],
             registry=r,
         )
-        for outcome in ("done", "retry", "dead"):
+        for outcome in ("done", "retry", "deferred", "dead"):
             self.messages.labels(outcome)
         self.handle_seconds = Histogram(
             "wapipe_worker_handle_seconds",
@@ -137,6 +138,14 @@ class WorkerMetrics:
             ["service"],
             registry=r,
         )
+        self.deferred = Gauge(
+            "wapipe_deferred_messages",
+            "Messages waiting for an unavailable service (breaker open, no healthy endpoint) "
+            "without spending attempts, by service (wapipe.system_health())",
+            ["service"],
+            registry=r,
+        )
+        self._deferred_services: set[str] = set()
         self.gauges_refreshed = Gauge(
             "wapipe_worker_gauges_refreshed_timestamp_seconds",
             "When the queue / breaker gauges were last read from the database",
@@ -184,6 +193,7 @@ class WorkerMetrics:
         breakers_open: Iterable[str],
         breakers_half_open: Iterable[str],
         now: dt.datetime | None = None,
+        deferred: Mapping[str, int] | None = None,
     ) -> None:
         self.queue_depth.set(depth)
         self.queue_oldest_age.set(max(oldest_age_seconds or 0.0, 0.0))
@@ -193,6 +203,10 @@ class WorkerMetrics:
         self._breaker_names.update(states)
         for name in self._breaker_names:
             self.breaker_state.labels(name).set(BREAKER_STATE_VALUES[states.get(name, "closed")])
+        deferred = deferred or {}
+        self._deferred_services.update(deferred)
+        for name in self._deferred_services:  # a service no longer waited for shows 0
+            self.deferred.labels(name).set(int(deferred.get(name, 0)))
         self.gauges_refreshed.set((now or dt.datetime.now(dt.UTC)).timestamp())
 
     # -- the cached database read -------------------------------------------------
@@ -208,8 +222,10 @@ class WorkerMetrics:
             return False
         if row is None:
             return False
-        depth, age, dead, open_names, half_open = row
-        self.set_queue_gauges(int(depth), age, int(dead), open_names, half_open)
+        depth, age, dead, open_names, half_open, deferred = row
+        self.set_queue_gauges(
+            int(depth), age, int(dead), open_names, half_open, deferred=dict(deferred or {})
+        )
         return True
 
     async def refresh_loop(self, pool: AsyncConnectionPool[Any], interval_seconds: float) -> None:

@@ -32,6 +32,11 @@ RELEASE_MESSAGE_LOCK: LiteralString = (
 SCHEDULE_RETRY: LiteralString = (
     "SELECT wapipe.schedule_message_retry(%(msg_id)s, %(worker_id)s, %(error)s, %(retryable)s)"
 )
+# A call that never reached its service: back without spending an attempt.
+DEFER_MESSAGE: LiteralString = (
+    "SELECT wapipe.defer_message(%(msg_id)s, %(worker_id)s, %(service)s, %(until)s,"
+    " %(reason)s, %(max_wait_seconds)s::int)"
+)
 COMPLETE_MESSAGE: LiteralString = (
     "SELECT message_id, outbox_ids, processing_ms FROM wapipe.complete_message("
     "%(msg_id)s, %(worker_id)s, %(reply)s, %(memory)s, %(workflow)s, %(handled_by)s)"
@@ -98,6 +103,7 @@ LISTEN_INBOUND: LiteralString = 'LISTEN "pgmq.q_wapipe_inbound.INSERT"'
 # Queue gauges of the worker's /metrics, read at most once per refresh interval.
 QUEUE_GAUGES: LiteralString = (
     "SELECT queue_depth, extract(epoch FROM oldest_message_age)::float8, dead_letters,"
-    " coalesce(details->'breakers_open', '[]'), coalesce(details->'breakers_half_open', '[]')"
+    " coalesce(details->'breakers_open', '[]'), coalesce(details->'breakers_half_open', '[]'),"
+    " coalesce(details->'deferred_by_service', '{}')"
     " FROM wapipe.system_health()"
 )

@@ -7,12 +7,19 @@ health_interval_seconds per endpoint, recorded with record_endpoint_health) and
 passively (a connection failure marks the endpoint down at once; the shared
 circuit breaker counts every call's outcome for all worker processes). A call
 goes to a healthy endpoint chosen by power of two choices on in-flight requests.
+
+A call that cannot reach the service (breaker open, no healthy endpoint, every
+endpoint refusing the connection) raises ServiceUnavailable with `available_at`
+in its context: when it is worth trying again (the next health check; None for an
+open breaker, whose next trial the database knows). The handler defers the message
+until then without spending an attempt (wapipe.defer_message).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -54,6 +61,7 @@ class Service:
         self.config = config
         self.endpoints = [Endpoint(url) for url in config.endpoints]
         self.rechecked_at = float("-inf")  # monotonic time of the last on-demand re-check
+        self.checked_at = time.monotonic()  # monotonic time of the last health check
 
     @property
     def name(self) -> str:
@@ -97,6 +105,26 @@ class ServiceRegistry:
     def service(self, name: str) -> Service:
         return self.services[name]
 
+    def next_health_check_at(self, name: str) -> dt.datetime:
+        """When this worker next checks the service's endpoints (wall clock).
+
+        The periodic round comes health_interval_seconds after the last check; a call
+        re-checks on demand, at most every ON_DEMAND_RECHECK_SECONDS, so never sooner
+        than that. A check that finds an endpoint healthy again also wakes the deferred
+        messages at once (record_endpoint_health), whichever worker makes it.
+        """
+        svc = self.services[name]
+        since = time.monotonic() - svc.checked_at
+        wait = max(self.config.health_interval_seconds - since, ON_DEMAND_RECHECK_SECONDS)
+        return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=wait)
+
+    def _unavailable(self, name: str, message: str, code: str) -> ServiceUnavailable:
+        """ServiceUnavailable for a call that reached no endpoint, with when to try again."""
+        available_at = None if code == "breaker_open" else self.next_health_check_at(name)
+        return ServiceUnavailable(
+            message, code=code, context={"service": name, "available_at": available_at}
+        )
+
     async def configure_breakers(self) -> None:
         for svc in self.services.values():
             p = svc.config.breaker
@@ -130,10 +158,13 @@ class ServiceRegistry:
         state = "closed" if breaker_closed else await self.store.breaker_allow(name)
         self.metrics.observe_breaker(name, state)
         if state == "open":
-            raise ServiceUnavailable(f"{name}: circuit breaker open", code="breaker_open")
+            raise self._unavailable(name, f"{name}: circuit breaker open", "breaker_open")
         tried: set[str] = set()
         while True:
-            endpoint = svc.choose(exclude=tried)
+            try:
+                endpoint = svc.choose(exclude=tried)
+            except ServiceUnavailable as exc:
+                raise self._unavailable(name, str(exc), exc.code) from None
             tried.add(endpoint.url)
             endpoint.in_flight += 1
             started = time.monotonic()
@@ -148,6 +179,10 @@ class ServiceRegistry:
                     endpoint.healthy = False
                     if any(e.healthy and e.url not in tried for e in svc.endpoints):
                         continue
+                    # no endpoint took the connection: the service was not called
+                    raise self._unavailable(
+                        name, f"{name}: no endpoint reachable ({exc})", "no_healthy_endpoint"
+                    ) from exc
                 raise
             except asyncio.CancelledError:
                 # shutdown or lost claim: not the service's fault, nothing recorded;
@@ -207,6 +242,7 @@ class ServiceRegistry:
             healthy, error = True, None
         else:
             healthy, error = await self._get_health(svc, endpoint)
+        svc.checked_at = time.monotonic()
         if healthy != endpoint.healthy:
             log.info(
                 "endpoint_health_changed",

@@ -378,6 +378,29 @@ class Store:
         )
         return result
 
+    async def defer(
+        self,
+        msg_id: int,
+        worker_id: str,
+        service: str,
+        until: dt.datetime | None,
+        reason: str,
+        max_wait_seconds: int | None,
+    ) -> dt.datetime | None:
+        """defer_message: when it may be claimed again; None: dead-lettered (waited too long)."""
+        result: dt.datetime | None = await self._scalar(
+            queries.DEFER_MESSAGE,
+            {
+                "msg_id": msg_id,
+                "worker_id": worker_id,
+                "service": service,
+                "until": until,
+                "reason": reason,
+                "max_wait_seconds": max_wait_seconds,
+            },
+        )
+        return result
+
     async def complete(
         self,
         msg_id: int,

@@ -80,7 +80,9 @@ BEGIN
   ), requeued AS (
     UPDATE wapipe.processed_messages m
        SET status = 'queued', attempts = 0, queue_msg_id = s.msg_id, next_attempt_at = NULL,
-           claimed_by = NULL, claimed_at = NULL, processed_at = NULL, processing_ms = NULL
+           claimed_by = NULL, claimed_at = NULL, processed_at = NULL, processing_ms = NULL,
+           -- a replay is a fresh start: any wait for a service begins again
+           deferrals = 0, deferred_since = NULL, waiting_for = NULL
       FROM picked p JOIN sent s ON s.ord = p.o
      WHERE m.id = p.id
     RETURNING p.dead_letter_id, m.id, m.wamid, m.queue_msg_id, m.conversation_key

@@ -44,6 +44,9 @@ DECLARE
   paused_jobs   text[];
   last_failure  text;
   age_secs      numeric;
+  deferred      bigint;
+  deferred_by   jsonb;
+  active_oldest timestamptz;
 BEGIN
   IF thresholds IS NULL THEN
     thresholds := '{}';
@@ -75,13 +78,37 @@ BEGIN
   -- _unfinished_received_idx
   SELECT count(*) FILTER (WHERE m.status = 'queued'),
          count(*) FILTER (WHERE m.status = 'processing'),
-         count(*) FILTER (WHERE m.status = 'queued' AND m.attempts > 0)
+         -- waiting for an unavailable service is not retrying (counted as deferred below)
+         count(*) FILTER (WHERE m.status = 'queued' AND m.attempts > 0 AND m.waiting_for IS NULL)
     INTO queued, in_flight, retrying
   FROM wapipe.processed_messages m WHERE m.processed_at IS NULL;
   queue_depth := queued + in_flight;
   SELECT m.received_at INTO oldest_at FROM wapipe.processed_messages m
   WHERE m.processed_at IS NULL ORDER BY m.received_at LIMIT 1;
   oldest_message_age := now() - oldest_at;
+
+  -- messages waiting for an unavailable service (defer_message): the deferred
+  -- conversations (conversations_deferred_idx), each head's service, with the messages
+  -- queued behind the head. A wait is degraded, never critical by itself: the age
+  -- verdict below looks at the oldest message of the other conversations.
+  SELECT coalesce(jsonb_object_agg(w.service, w.n), '{}'), coalesce(sum(w.n), 0)
+    INTO deferred_by, deferred
+  FROM (SELECT h.waiting_for AS service, count(*) AS n
+        FROM wapipe.conversations c
+        JOIN wapipe.processed_messages h ON h.id = c.head_message_id
+        JOIN wapipe.processed_messages m
+          ON m.conversation_key = c.conversation_key AND m.processed_at IS NULL
+        WHERE c.deferred_until IS NOT NULL AND h.status = 'queued' AND h.waiting_for IS NOT NULL
+        GROUP BY h.waiting_for) w;
+  IF deferred > 0 THEN
+    SELECT m.received_at INTO active_oldest FROM wapipe.processed_messages m
+    WHERE m.processed_at IS NULL
+      AND NOT EXISTS (SELECT 1 FROM wapipe.conversations c
+                      WHERE c.conversation_key = m.conversation_key AND c.deferred_until IS NOT NULL)
+    ORDER BY m.received_at LIMIT 1;
+  ELSE
+    active_oldest := oldest_at;
+  END IF;
 
   -- dead letters still waiting (dead_letters_pending_idx), one per message still dead
   -- (each found by primary key)
@@ -153,7 +180,7 @@ BEGIN
   ORDER BY d.start_time DESC LIMIT 1;
 
   -- verdicts, critical first
-  age_secs := extract(epoch FROM oldest_message_age);
+  age_secs := extract(epoch FROM now() - active_oldest);
   IF age_secs >= (t->>'oldest_age_critical_seconds')::numeric THEN
     crit := crit || format('oldest message waiting %s s (critical at %s s)', round(age_secs), t->>'oldest_age_critical_seconds');
   ELSIF age_secs >= (t->>'oldest_age_degraded_seconds')::numeric THEN
@@ -166,6 +193,11 @@ BEGIN
   END IF;
   IF queue_depth > 0 AND workers_alive = 0 THEN
     crit := crit || format('no live worker while %s messages wait', queue_depth);
+  END IF;
+  IF deferred > 0 THEN
+    degr := degr || format('%s messages waiting for unavailable services: %s', deferred,
+                           (SELECT string_agg(format('%s (%s)', k, v), ', ' ORDER BY k)
+                            FROM jsonb_each_text(deferred_by) e(k, v)));
   END IF;
   IF retrying >= (t->>'retrying_critical')::numeric THEN
     crit := crit || format('%s messages retrying (critical at %s)', retrying, t->>'retrying_critical');
@@ -219,6 +251,8 @@ BEGIN
   details := jsonb_build_object(
     'queued', queued,
     'oldest_message_at', oldest_at,
+    'deferred', deferred,
+    'deferred_by_service', deferred_by,
     'breakers_open', to_jsonb(open_names),
     'breakers_half_open', to_jsonb(half_open),
     'dead_workers', to_jsonb(dead_workers),
@@ -234,9 +268,11 @@ END
 $$;
 COMMENT ON FUNCTION wapipe.system_health(jsonb) IS
   'One-row health summary: status ok|degraded|critical with reasons; queue_depth (queued + processing), '
-  'oldest_message_age, in_flight, retrying, dead_letters (pending), breakers_open, workers_alive, '
-  'stuck_workflows, cron_failures_last_hour and last_cron_run of the wapipe-* pg_cron jobs, details '
-  '(names, outbox, jobs, effective thresholds). Thresholds: health.* settings, overridden per call by '
+  'oldest_message_age, in_flight, retrying (not counting messages waiting for a service), dead_letters '
+  '(pending), breakers_open, workers_alive, stuck_workflows, cron_failures_last_hour and last_cron_run '
+  'of the wapipe-* pg_cron jobs, details (names, deferred and deferred_by_service: messages waiting for '
+  'an unavailable service, a degraded reason; outbox, jobs, effective thresholds); the age verdict '
+  'leaves out conversations waiting for a service. Thresholds: health.* settings, overridden per call by '
   'the thresholds object (keys without "health."); unknown or non-numeric keys raise 22023.';
 REVOKE ALL ON FUNCTION wapipe.system_health(jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION wapipe.system_health(jsonb) TO wapipe_monitor, wapipe_worker;

@@ -26,7 +26,8 @@ SELECT b.name,
        b.last_failure_at,
        b.last_error,
        e.healthy_endpoints,
-       e.total_endpoints
+       e.total_endpoints,
+       d.deferred_messages
 FROM wapipe.breakers b
 -- Effective policy: the breaker's own value, else breaker.<kind>.<key>, else
 -- breaker.default.<key> (the rule of wapipe._breaker_setting, which the monitor
@@ -67,6 +68,15 @@ CROSS JOIN LATERAL (
   FROM wapipe.service_endpoints se
   WHERE se.service = b.name
 ) e
+-- messages waiting for the service (defer_message): deferred conversations
+-- (conversations_deferred_idx) whose head waits for it, with the messages behind the head
+CROSS JOIN LATERAL (
+  SELECT count(*) AS deferred_messages
+  FROM wapipe.conversations c
+  JOIN wapipe.processed_messages h ON h.id = c.head_message_id
+  JOIN wapipe.processed_messages m ON m.conversation_key = c.conversation_key AND m.processed_at IS NULL
+  WHERE c.deferred_until IS NOT NULL AND h.status = 'queued' AND h.waiting_for = b.name
+) d
 ORDER BY b.name;
 
 COMMENT ON VIEW wapipe.circuit_breaker_status IS
@@ -76,5 +86,6 @@ COMMENT ON VIEW wapipe.circuit_breaker_status IS
   'window_failure_rate: the current sliding window. failure_rate, open_seconds, window_seconds, '
   'min_calls, half_open_calls: effective policy (override, else breaker.<kind>.*, else '
   'breaker.default.*). healthy_endpoints / total_endpoints: service_endpoints rows whose service is '
-  'the breaker name.';
+  'the breaker name. deferred_messages: messages waiting for the service without spending attempts '
+  '(defer_message), the heads and the messages behind them.';
 GRANT SELECT ON wapipe.circuit_breaker_status TO wapipe_monitor;
