@@ -8,7 +8,7 @@
   const $ = (id) => document.getElementById(id);
   const STATUS_LEVEL = { sent: 1, delivered: 2, read: 3 };
   const TICKS = {
-    sending: '\u{1F552}', accepted: '\u{1F552}', sent: '\u2713', delivered: '\u2713\u2713',
+    sending: '\u25F7', accepted: '\u25F7', sent: '\u2713', delivered: '\u2713\u2713',
     read: '\u2713\u2713', failed: '!',
   };
   const state = {
@@ -164,17 +164,17 @@
         img.alt = media.caption || kind;
         bubble.append(img);
       } else {
-        bubble.append(mediaCard('\u{1F5BC}', kind, media.link || (media.id ? `media id ${media.id}` : '')));
+        bubble.append(mediaCard('\u25A3', kind, media.link || (media.id ? `media id ${media.id}` : '')));
       }
       if (media.caption) bubble.append(textBlock(media.caption));
     } else if (kind === 'audio' || kind === 'video' || kind === 'document') {
       const media = c[kind] || {};
-      const icons = { audio: '\u{1F3B5}', video: '\u{1F3AC}', document: '\u{1F4C4}' };
+      const icons = { audio: '\u266A', video: '\u25B6', document: '\u2263' };
       bubble.append(mediaCard(icons[kind], media.filename || kind, media.link || (media.id ? `media id ${media.id}` : '')));
       if (media.caption) bubble.append(textBlock(media.caption));
     } else if (kind === 'template') {
       const t = c.template || {};
-      bubble.append(textBlock(`\u{1F4C4} template \u00b7 ${(t.language && t.language.code) || ''}`, 'template-tag'));
+      bubble.append(textBlock(`\u2263 template \u00b7 ${(t.language && t.language.code) || ''}`, 'template-tag'));
       bubble.append(textBlock(t.name || '', 'header'));
       const params = [];
       for (const comp of t.components || []) {
@@ -190,12 +190,12 @@
       }
     } else if (kind === 'location') {
       const loc = c.location || {};
-      bubble.append(mediaCard('\u{1F4CD}', loc.name || 'location', [loc.address, `${loc.latitude}, ${loc.longitude}`].filter(Boolean).join(' \u00b7 ')));
+      bubble.append(mediaCard('\u2316', loc.name || 'location', [loc.address, `${loc.latitude}, ${loc.longitude}`].filter(Boolean).join(' \u00b7 ')));
     } else if (kind === 'reaction') {
       bubble.append(textBlock(`reacted ${(c.reaction && c.reaction.emoji) || ''}`));
     } else if (kind === 'contacts') {
       const names = (c.contacts || []).map((x) => (x.name && x.name.formatted_name) || '?');
-      bubble.append(mediaCard('\u{1F464}', names.join(', ') || 'contact', ''));
+      bubble.append(mediaCard('\u263A', names.join(', ') || 'contact', ''));
     } else {
       bubble.append(textBlock(`[${kind}]`, 'footer'));
     }
