@@ -23,6 +23,7 @@ from wapipe.db import connect
 from wapipe.errors import WapipeError
 from wapipe.migrate import migrate, pending_migrations
 from wapipe.ops import add_ops_commands
+from wapipe.quarantine import add_quarantine_commands
 from wapipe.settings import cluster_settings, database_url, load_settings, mask_url
 
 # What `wapipe run` uses when the environment names no secret / verify token.
@@ -524,6 +525,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev_send.add_argument("--curl", action="store_true", help="print a curl command instead")
     dev_send.set_defaults(handler=cmd_dev_send)
     add_ops_commands(sub)  # health, workers, dlq (wapipe/ops.py)
+    add_quarantine_commands(sub)  # quarantine list|show|replay (wapipe/quarantine.py)
     return parser
 
 

@@ -47,6 +47,7 @@ DECLARE
   deferred      bigint;
   deferred_by   jsonb;
   active_oldest timestamptz;
+  quarantined   bigint;
 BEGIN
   IF thresholds IS NULL THEN
     thresholds := '{}';
@@ -155,6 +156,9 @@ BEGIN
   SELECT count(*) INTO outbox_failed FROM wapipe.outbox o
   WHERE o.created_at > now() - interval '1 day' AND o.status = 'failed';
 
+  -- what signed POSTs held that wapipe could not read, still held (quarantine_held_idx)
+  SELECT count(*) INTO quarantined FROM wapipe.quarantine q WHERE q.status = 'held';
+
   -- pg_cron: the wapipe-* jobs of this database and their recent runs
   SELECT coalesce(jsonb_agg(jsonb_build_object(
            'job', j.jobname, 'schedule', j.schedule, 'active', j.active,
@@ -237,6 +241,9 @@ BEGIN
   ELSIF cron_failures_last_hour >= (t->>'cron_failures_degraded')::numeric AND cron_failures_last_hour > 0 THEN
     degr := degr || format('%s failed pg_cron run(s) in the last hour; last: %s', cron_failures_last_hour, last_failure);
   END IF;
+  IF quarantined > 0 THEN
+    degr := degr || format('%s webhook item(s) in quarantine (wapipe quarantine list)', quarantined);
+  END IF;
   IF cardinality(paused_jobs) > 0 THEN
     degr := degr || format('pg_cron jobs paused: %s', array_to_string(paused_jobs, ', '));
   END IF;
@@ -259,6 +266,7 @@ BEGIN
     'stale_locks', stale_locks,
     'outbox_oldest_unsent_at', outbox_oldest,
     'outbox_failed_last_day', outbox_failed,
+    'quarantined', quarantined,
     'cron_jobs', cron_jobs,
     'cron_last_failure', last_failure,
     'thresholds', t,
@@ -271,7 +279,8 @@ COMMENT ON FUNCTION wapipe.system_health(jsonb) IS
   'oldest_message_age, in_flight, retrying (not counting messages waiting for a service), dead_letters '
   '(pending), breakers_open, workers_alive, stuck_workflows, cron_failures_last_hour and last_cron_run '
   'of the wapipe-* pg_cron jobs, details (names, deferred and deferred_by_service: messages waiting for '
-  'an unavailable service, a degraded reason; outbox, jobs, effective thresholds); the age verdict '
+  'an unavailable service, a degraded reason; quarantined: webhook items held in quarantine, a degraded '
+  'reason; outbox, jobs, effective thresholds); the age verdict '
   'leaves out conversations waiting for a service. Thresholds: health.* settings, overridden per call by '
   'the thresholds object (keys without "health."); unknown or non-numeric keys raise 22023.';
 REVOKE ALL ON FUNCTION wapipe.system_health(jsonb) FROM PUBLIC;

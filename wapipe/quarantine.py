@@ -1,0 +1,159 @@
+"""`wapipe quarantine list|show|replay`: what signed POSTs held that wapipe could not read.
+
+For the schema owner, like `wapipe dlq`: list and show read wapipe.quarantine (no role
+but the owner may), replay goes through wapipe.replay_quarantine, which does the work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any, LiteralString
+
+from psycopg.rows import dict_row
+
+from wapipe.db import connect
+from wapipe.errors import WapipeError
+from wapipe.log import mask_phone
+from wapipe.ops import _json_default, _raise_domain_error, format_time, render_table
+from wapipe.settings import database_url
+
+_HELD: LiteralString = (
+    " FROM wapipe.quarantine x WHERE x.status = ANY (%(states)s)"
+    " AND (%(reason)s::text IS NULL OR x.reason ILIKE %(reason)s)"
+)
+QUARANTINE_LIST: LiteralString = (
+    "SELECT x.id, x.received_at, x.status, x.path, x.reason, x.webhook_event_id"
+    + _HELD
+    + " ORDER BY x.received_at, x.id LIMIT %(limit)s"
+)
+QUARANTINE_COUNT: LiteralString = "SELECT count(*)" + _HELD
+QUARANTINE_SHOW: LiteralString = (
+    "SELECT x.id, x.received_at, x.status, x.path, x.reason, x.webhook_event_id, x.resolved_at,"
+    " x.replay_event_id, x.item, x.replay_payload FROM wapipe.quarantine x WHERE x.id = %(id)s"
+)
+REPLAY_QUARANTINE: LiteralString = (
+    "SELECT quarantine_id, outcome, event_id FROM wapipe.replay_quarantine("
+    "ids => %(ids)s, reason_like => %(reason)s, dry_run => %(dry_run)s,"
+    " max_count => %(max_count)s)"
+)
+
+
+def _states(args: argparse.Namespace) -> list[str]:
+    return ["held", "replayed", "discarded"] if args.all else ["held"]
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    params = {"states": _states(args), "reason": args.reason, "limit": args.limit}
+    with connect(database_url()) as conn, conn.cursor(row_factory=dict_row) as cur:
+        try:
+            cur.execute(QUARANTINE_COUNT, params)
+            total_row = cur.fetchone()
+            cur.execute(QUARANTINE_LIST, params)
+        except Exception as exc:
+            _raise_domain_error(exc)
+        rows = cur.fetchall()
+    total = int(total_row["count"]) if total_row else 0
+    if args.json:
+        print(json.dumps({"total": total, "items": rows}, default=_json_default, indent=2))
+        return 0
+    if not rows:
+        print("nothing in quarantine")
+        return 0
+    table = [
+        [
+            str(r["id"]),
+            format_time(r["received_at"]),
+            str(r["status"]),
+            str(r["path"]),
+            mask_phone(str(r["reason"]))[:70],
+        ]
+        for r in rows
+    ]
+    print(render_table(["id", "received (UTC)", "status", "where", "reason"], table))
+    if total > len(rows):
+        print(f"... {total - len(rows)} more (--limit)")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    with connect(database_url()) as conn, conn.cursor(row_factory=dict_row) as cur:
+        try:
+            cur.execute(QUARANTINE_SHOW, {"id": args.id})
+        except Exception as exc:
+            _raise_domain_error(exc)
+        row = cur.fetchone()
+    if row is None:
+        raise WapipeError(f"no quarantined item with id {args.id}")
+    if not args.item:  # what the user wrote stays out of the terminal unless asked for
+        row.pop("item", None)
+        row.pop("replay_payload", None)
+    if args.json:
+        print(json.dumps(row, default=_json_default, indent=2))
+        return 0
+    for key, value in row.items():
+        shown = (
+            json.dumps(value, default=_json_default) if isinstance(value, dict | list) else value
+        )
+        print(f"{key.ljust(16)}  {mask_phone(str(shown if shown is not None else '-'))}")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    if not args.ids and not args.reason:
+        raise WapipeError("give quarantine ids, or --reason PATTERN (ILIKE, e.g. '%%sender%%')")
+    params: dict[str, Any] = {
+        "ids": args.ids or None,
+        "reason": args.reason,
+        "dry_run": args.dry_run,
+        "max_count": args.max_count,
+    }
+    with connect(database_url()) as conn, conn.cursor(row_factory=dict_row) as cur:
+        try:
+            cur.execute(REPLAY_QUARANTINE, params)
+        except Exception as exc:
+            _raise_domain_error(exc)
+        rows = cur.fetchall()
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
+    if args.json:
+        print(json.dumps({"results": rows, "counts": counts}, default=_json_default, indent=2))
+        return 0
+    if not rows:
+        print("nothing held matches")
+        return 0
+    for r in rows:
+        event = f" (event {r['event_id']})" if r["event_id"] else ""
+        print(f"{r['quarantine_id']}: {r['outcome']}{event}")
+    print(", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+    return 0
+
+
+def add_quarantine_commands(sub: Any) -> None:
+    """Registers `quarantine list|show|replay` on the `wapipe` subcommand parser."""
+    parser = sub.add_parser("quarantine", help="webhook items wapipe could not read: list, replay")
+    qsub = parser.add_subparsers(dest="quarantine_command", required=True)
+    listing = qsub.add_parser("list", help="held items, oldest first")
+    listing.add_argument("--reason", help="reason ILIKE pattern, e.g. '%%sender%%'")
+    listing.add_argument("--all", action="store_true", help="replayed and discarded ones too")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--json", action="store_true", help="as JSON")
+    listing.set_defaults(handler=cmd_list)
+    show = qsub.add_parser("show", help="one item with where it was and why")
+    show.add_argument("id", type=int)
+    show.add_argument("--item", action="store_true", help="also print the item as received")
+    show.add_argument("--json", action="store_true", help="as JSON")
+    show.set_defaults(handler=cmd_show)
+    replay = qsub.add_parser(
+        "replay",
+        help="ingest held items again (after an upgrade)",
+        description="Through wapipe.replay_quarantine: each item alone in its webhook envelope; "
+        "one still unreadable stays held.",
+    )
+    replay.add_argument("ids", nargs="*", type=int, help="quarantine ids")
+    replay.add_argument("--reason", help="every held item whose reason matches (ILIKE)")
+    replay.add_argument("--dry-run", action="store_true", help="tell, change nothing")
+    replay.add_argument("--max-count", type=int, default=1000)
+    replay.add_argument("--json", action="store_true", help="as JSON")
+    replay.set_defaults(handler=cmd_replay)
