@@ -17,8 +17,13 @@
 -- 'quarantine' item with its reason. Reads no table.
 CREATE OR REPLACE FUNCTION wapipe._webhook_items(payloads jsonb[])
 RETURNS SETOF wapipe.webhook_item
-LANGUAGE sql IMMUTABLE SECURITY DEFINER SET search_path = ''
+-- plpgsql, not sql: its statement's plan is made once per session (a sql function's
+-- is made again on every call, which cost more than the walk itself).
+LANGUAGE plpgsql IMMUTABLE SECURITY DEFINER SET search_path = ''
+  SET plan_cache_mode = force_generic_plan
 AS $$
+BEGIN
+  RETURN QUERY
   WITH bodies AS (
     SELECT p.i::integer AS payload_ord, p.body
     FROM unnest(payloads) WITH ORDINALITY AS p(body, i)
@@ -112,7 +117,8 @@ AS $$
       THEN 'an echo needs a recipient: "to", "to_user_id" or "group_id"'
     WHEN jsonb_typeof(x.item->'type') IS DISTINCT FROM 'string' AND x.item ? 'type'
       THEN '"type" must be a string'
-    END AS reason) r
+    END AS reason) r;
+END
 $$;
 COMMENT ON FUNCTION wapipe._webhook_items(jsonb[]) IS
   'Every item of the webhook POSTs (message, echo, status, error, update), in POST order, or a quarantine item with the reason it cannot be read. Private to ingest_webhooks.';
@@ -123,10 +129,19 @@ REVOKE ALL ON FUNCTION wapipe._webhook_items(jsonb[]) FROM PUBLIC;
 -- (NULL when it has none). The one lookup every identity rule uses.
 CREATE OR REPLACE FUNCTION wapipe._user_key_of(phone_number_id text, identifier text)
 RETURNS text
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = ''
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = ''
+  SET plan_cache_mode = force_generic_plan SET enable_seqscan = off
 AS $$
-  SELECT u.user_key FROM wapipe.user_identifiers u
-  WHERE u.phone_number_id = _user_key_of.phone_number_id AND u.identifier = _user_key_of.identifier
+DECLARE
+  v_key text;
+BEGIN
+  IF identifier IS NULL THEN
+    RETURN NULL;
+  END IF;
+  SELECT u.user_key INTO v_key FROM wapipe.user_identifiers u
+  WHERE u.phone_number_id = _user_key_of.phone_number_id AND u.identifier = _user_key_of.identifier;
+  RETURN v_key;
+END
 $$;
 COMMENT ON FUNCTION wapipe._user_key_of(text, text) IS
   'The user key an identifier (BSUID or phone) is linked to for a business number, or NULL.';
@@ -180,6 +195,7 @@ BEGIN
       WHERE ui.user_key <> excluded.user_key;
   END IF;
 
+  IF EXISTS (SELECT 1 FROM unnest(msgs) m WHERE m.bsuid IS NOT NULL) THEN
   -- A BSUID seen for the first time.
   INSERT INTO wapipe.user_identifiers (phone_number_id, identifier, kind, user_key)
   SELECT DISTINCT ON (m.phone_number_id, m.bsuid) m.phone_number_id, m.bsuid, 'bsuid',
@@ -204,41 +220,49 @@ BEGIN
     AND k.user_key <> m.phone
   ORDER BY m.phone_number_id, m.phone, m.pos
   ON CONFLICT DO NOTHING;
+  END IF;
 
   -- Every message's key.
   SELECT array_agg(ROW(
       m.wamid,
       CASE WHEN m.group_id IS NOT NULL THEN 'group:' || m.group_id
-           ELSE coalesce(wapipe._user_key_of(m.phone_number_id, m.bsuid),
-                         wapipe._user_key_of(m.phone_number_id, m.phone), m.phone, m.bsuid) END,
+           ELSE coalesce(kb.user_key, kp.user_key, m.phone, m.bsuid) END,
       m.message_type, m.phone_number_id, m.display_phone_number, m.wa_ts, m.payload, m.contact,
       m.entry_pos, m.change_pos, m.message_pos, m.payload_ord, m.kind, m.phone, m.bsuid,
       m.parent_bsuid, m.group_id, m.username, m.profile_name, m.pos)::wapipe.inbound_message
     ORDER BY m.pos)
   INTO v_out
-  FROM unnest(msgs) m;
+  FROM unnest(msgs) m
+  LEFT JOIN wapipe.user_identifiers kb
+    ON kb.phone_number_id = m.phone_number_id AND kb.identifier = m.bsuid
+  LEFT JOIN wapipe.user_identifiers kp
+    ON kp.phone_number_id = m.phone_number_id AND kp.identifier = m.phone;
 
-  -- What is known of each user (one row per key; written only when something changed).
-  INSERT INTO wapipe.users AS u (phone_number_id, user_key, bsuid, parent_bsuid, phone, username,
-                                 profile_name)
+  -- What is known of each user (one row per key): a new user is inserted; a known
+  -- one is written only when an attribute changed (a no-op upsert would still lock
+  -- and WAL-log the row on every message).
+  INSERT INTO wapipe.users (phone_number_id, user_key, bsuid, parent_bsuid, phone, username,
+                            profile_name)
   SELECT DISTINCT ON (m.phone_number_id, m.from_wa_id) m.phone_number_id, m.from_wa_id, m.bsuid,
          m.parent_bsuid, m.phone, m.username, m.profile_name
   FROM unnest(v_out) m
   WHERE m.group_id IS NULL
   ORDER BY m.phone_number_id, m.from_wa_id, m.pos DESC
-  ON CONFLICT (phone_number_id, user_key) DO UPDATE
-    SET bsuid = coalesce(excluded.bsuid, u.bsuid),
-        parent_bsuid = coalesce(excluded.parent_bsuid, u.parent_bsuid),
-        phone = coalesce(excluded.phone, u.phone),
-        username = coalesce(excluded.username, u.username),
-        profile_name = coalesce(excluded.profile_name, u.profile_name),
-        updated_at = now()
-    WHERE (u.bsuid, u.parent_bsuid, u.phone, u.username, u.profile_name)
-          IS DISTINCT FROM (coalesce(excluded.bsuid, u.bsuid),
-                            coalesce(excluded.parent_bsuid, u.parent_bsuid),
-                            coalesce(excluded.phone, u.phone),
-                            coalesce(excluded.username, u.username),
-                            coalesce(excluded.profile_name, u.profile_name));
+  ON CONFLICT (phone_number_id, user_key) DO NOTHING;
+  UPDATE wapipe.users u
+  SET bsuid = coalesce(n.bsuid, u.bsuid), parent_bsuid = coalesce(n.parent_bsuid, u.parent_bsuid),
+      phone = coalesce(n.phone, u.phone), username = coalesce(n.username, u.username),
+      profile_name = coalesce(n.profile_name, u.profile_name), updated_at = now()
+  FROM (SELECT DISTINCT ON (m.phone_number_id, m.from_wa_id) m.*
+        FROM unnest(v_out) m
+        WHERE m.group_id IS NULL
+        ORDER BY m.phone_number_id, m.from_wa_id, m.pos DESC) n
+  WHERE u.phone_number_id = n.phone_number_id AND u.user_key = n.from_wa_id
+    AND ((n.bsuid IS NOT NULL AND n.bsuid IS DISTINCT FROM u.bsuid)
+      OR (n.parent_bsuid IS NOT NULL AND n.parent_bsuid IS DISTINCT FROM u.parent_bsuid)
+      OR (n.phone IS NOT NULL AND n.phone IS DISTINCT FROM u.phone)
+      OR (n.username IS NOT NULL AND n.username IS DISTINCT FROM u.username)
+      OR (n.profile_name IS NOT NULL AND n.profile_name IS DISTINCT FROM u.profile_name));
 
   -- The identity the agent is told: every identifier known for the user now.
   SELECT array_agg(ROW(
