@@ -26,6 +26,7 @@ BEGIN
       ('wapipe-memory-retention', '15 * * * *', 'SELECT wapipe.cleanup_conversation_memory()'),
       ('wapipe-breaker-history', '25 * * * *', 'SELECT wapipe.cleanup_breaker_history()'),
       ('wapipe-quarantine-retention', '45 * * * *', 'SELECT wapipe.cleanup_quarantine()'),
+      ('wapipe-media-retention', '55 * * * *', 'SELECT wapipe.cleanup_media()'),
       -- pg_cron never trims its own run log.
       ('wapipe-cron-history', '35 3 * * *',
        'DELETE FROM cron.job_run_details WHERE coalesce(end_time, start_time) < now() - interval ''7 days''')
@@ -48,5 +49,5 @@ $$;
 COMMENT ON FUNCTION wapipe.schedule_maintenance() IS
   'Idempotently schedule the pg_cron maintenance jobs (wapipe-stale-locks, wapipe-stuck-conversations, '
   'wapipe-expire-workflows every minute; wapipe-message-retention, wapipe-memory-retention, '
-  'wapipe-breaker-history hourly; wapipe-cron-history daily). Returns the number of jobs. Owner only.';
+  'wapipe-breaker-history, wapipe-quarantine-retention, wapipe-media-retention hourly; wapipe-cron-history daily). Returns the number of jobs. Owner only.';
 REVOKE ALL ON FUNCTION wapipe.schedule_maintenance() FROM PUBLIC;

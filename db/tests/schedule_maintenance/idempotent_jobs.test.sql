@@ -2,8 +2,8 @@
 begin;
 select plan(4);
 
-select is(wapipe.schedule_maintenance(), 8, 'eight jobs scheduled');
-select is(wapipe.schedule_maintenance(), 8, 'a second run reports the same eight');
+select is(wapipe.schedule_maintenance(), 9, 'nine jobs scheduled');
+select is(wapipe.schedule_maintenance(), 9, 'a second run reports the same nine');
 select results_eq(
   $$ select jobname::text collate "default", schedule, command from cron.job where jobname like 'wapipe-%' order by jobname $$,
   $$ values
@@ -11,6 +11,7 @@ select results_eq(
      ('wapipe-cron-history', '35 3 * * *',
       'DELETE FROM cron.job_run_details WHERE coalesce(end_time, start_time) < now() - interval ''7 days'''),
      ('wapipe-expire-workflows', '* * * * *', 'SELECT count(*) FROM wapipe.expire_workflows()'),
+     ('wapipe-media-retention', '55 * * * *', 'SELECT wapipe.cleanup_media()'),
      ('wapipe-memory-retention', '15 * * * *', 'SELECT wapipe.cleanup_conversation_memory()'),
      ('wapipe-message-retention', '5 * * * *', 'SELECT wapipe.cleanup_old_messages()'),
      ('wapipe-quarantine-retention', '45 * * * *', 'SELECT wapipe.cleanup_quarantine()'),
