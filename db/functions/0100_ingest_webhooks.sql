@@ -166,8 +166,64 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
   SET enable_hashjoin = off SET enable_mergejoin = off
 AS $$
 DECLARE
-  v_out wapipe.inbound_message[];
+  v_out  wapipe.inbound_message[];
+  v_m    wapipe.inbound_message;
+  v_key  text;
+  v_user wapipe.users;
 BEGIN
+  -- The usual call: one message from a user with no BSUID (before 2026) or a known one,
+  -- in plain expressions and two key probes; the same rule as the statements below.
+  IF cardinality(msgs) = 1 THEN
+    v_m := msgs[1];
+    IF v_m.message_type IS DISTINCT FROM 'system' AND v_m.group_id IS NULL THEN
+      IF v_m.bsuid IS NOT NULL THEN
+        v_key := wapipe._user_key_of(v_m.phone_number_id, v_m.bsuid);
+        IF v_key IS NOT NULL AND v_m.phone IS NOT NULL AND v_m.phone <> v_key THEN
+          -- a phone seen with a known BSUID filed under another key joins that key
+          INSERT INTO wapipe.user_identifiers (phone_number_id, identifier, kind, user_key)
+          VALUES (v_m.phone_number_id, v_m.phone, 'phone', v_key)
+          ON CONFLICT DO NOTHING;
+        END IF;
+      END IF;
+      IF v_key IS NULL AND v_m.bsuid IS NULL THEN
+        v_key := coalesce(wapipe._user_key_of(v_m.phone_number_id, v_m.phone), v_m.phone);
+      END IF;
+      IF v_key IS NOT NULL THEN
+        SELECT * INTO v_user FROM wapipe.users u
+        WHERE u.phone_number_id = v_m.phone_number_id AND u.user_key = v_key;
+        IF NOT FOUND THEN
+          INSERT INTO wapipe.users (phone_number_id, user_key, bsuid, parent_bsuid, phone, username,
+                                    profile_name)
+          VALUES (v_m.phone_number_id, v_key, v_m.bsuid, v_m.parent_bsuid, v_m.phone, v_m.username,
+                  v_m.profile_name)
+          ON CONFLICT (phone_number_id, user_key) DO NOTHING;
+        ELSIF (v_m.bsuid IS NOT NULL AND v_m.bsuid IS DISTINCT FROM v_user.bsuid)
+           OR (v_m.parent_bsuid IS NOT NULL AND v_m.parent_bsuid IS DISTINCT FROM v_user.parent_bsuid)
+           OR (v_m.phone IS NOT NULL AND v_m.phone IS DISTINCT FROM v_user.phone)
+           OR (v_m.username IS NOT NULL AND v_m.username IS DISTINCT FROM v_user.username)
+           OR (v_m.profile_name IS NOT NULL AND v_m.profile_name IS DISTINCT FROM v_user.profile_name)
+        THEN
+          UPDATE wapipe.users u
+          SET bsuid = coalesce(v_m.bsuid, u.bsuid), parent_bsuid = coalesce(v_m.parent_bsuid, u.parent_bsuid),
+              phone = coalesce(v_m.phone, u.phone), username = coalesce(v_m.username, u.username),
+              profile_name = coalesce(v_m.profile_name, u.profile_name), updated_at = now()
+          WHERE u.phone_number_id = v_m.phone_number_id AND u.user_key = v_key;
+        END IF;
+        v_m.from_wa_id := v_key;
+        v_m.contact := coalesce(v_m.contact, '{}') || jsonb_build_object('identity', jsonb_strip_nulls(
+          jsonb_build_object(
+            'user', v_key,
+            'bsuid', coalesce(v_m.bsuid, v_user.bsuid),
+            'parent_bsuid', coalesce(v_m.parent_bsuid, v_user.parent_bsuid),
+            'phone', coalesce(v_m.phone, v_user.phone),
+            'username', coalesce(v_m.username, v_user.username),
+            'name', coalesce(v_m.profile_name, v_user.profile_name),
+            'group_id', NULL::text)));
+        RETURN ARRAY[v_m];
+      END IF;
+    END IF;
+  END IF;
+
   -- Relinks announced by system messages: the new ids take the old ids' key.
   IF EXISTS (SELECT 1 FROM unnest(msgs) m WHERE m.message_type = 'system') THEN
     INSERT INTO wapipe.user_identifiers AS ui (phone_number_id, identifier, kind, user_key)
@@ -392,8 +448,11 @@ BEGIN
   -- (queued and heads run to completion whether read or not)
   SELECT coalesce(array_agg(i.webhook_event_id), '{}') INTO v_new FROM inserted i;
 
-  IF EXISTS (SELECT 1 FROM unnest(msgs) u
-             WHERE u.kind = 'echo' OR u.message_type IN ('reaction', 'system', 'revoke', 'edit')) THEN
+  IF (CASE WHEN cardinality(msgs) = 1
+           THEN msgs[1].kind = 'echo' OR msgs[1].message_type IN ('reaction', 'system', 'revoke', 'edit')
+           ELSE EXISTS (SELECT 1 FROM unnest(msgs) u
+                        WHERE u.kind = 'echo'
+                           OR u.message_type IN ('reaction', 'system', 'revoke', 'edit')) END) THEN
     WITH recorded AS (
       INSERT INTO wapipe.processed_messages AS pm (
         wamid, conversation_key, phone_number_id, display_phone_number, from_wa_id,
@@ -466,8 +525,15 @@ DECLARE
   v_items      wapipe.webhook_item[];
   v_msgs       wapipe.inbound_message[];
   v_event_ids  bigint[];
-  v_counts     record;
   v_new_events bigint[];
+  v_value      jsonb;
+  v_m          jsonb;
+  -- items of each kind in the whole call: a step with none to write is not run
+  v_n_msgs     integer;
+  v_n_status   integer;
+  v_n_error    integer;
+  v_n_quar     integer;
+  v_n_update   integer;
   v_now        timestamptz := clock_timestamp();  -- the queue entries' vt, as pgmq.send sets it
 BEGIN
   IF v_n = 0 THEN
@@ -479,25 +545,30 @@ BEGIN
   END IF;
 
   -- ---------------------------------------------------------------- envelope
-  SELECT p.i, CASE
-           WHEN p.body IS NULL OR jsonb_typeof(p.body) IS DISTINCT FROM 'object'
-             THEN 'not a WhatsApp webhook: the body must be a JSON object'
-           ELSE format('not a WhatsApp webhook: "object" must be "whatsapp_business_account", got %s',
-                       coalesce(left(p.body->>'object', 60), 'nothing')) END AS reason
-  INTO v_bad
-  FROM unnest(payloads) WITH ORDINALITY AS p(body, i)
-  WHERE p.body IS NULL OR jsonb_typeof(p.body) IS DISTINCT FROM 'object'
-     OR p.body->>'object' IS DISTINCT FROM 'whatsapp_business_account'
-  ORDER BY p.i
-  LIMIT 1;
-  IF FOUND THEN
-    RAISE EXCEPTION '%', CASE WHEN v_n > 1 THEN format('payload %s: %s', v_bad.i, v_bad.reason)
-                              ELSE v_bad.reason END
-      USING ERRCODE = '22023';
+  -- (one payload, the usual call: plain expressions, no query to run)
+  IF v_n > 1 OR payloads[1] IS NULL OR jsonb_typeof(payloads[1]) IS DISTINCT FROM 'object'
+     OR payloads[1]->>'object' IS DISTINCT FROM 'whatsapp_business_account' THEN
+    SELECT p.i, CASE
+             WHEN p.body IS NULL OR jsonb_typeof(p.body) IS DISTINCT FROM 'object'
+               THEN 'not a WhatsApp webhook: the body must be a JSON object'
+             ELSE format('not a WhatsApp webhook: "object" must be "whatsapp_business_account", got %s',
+                         coalesce(left(p.body->>'object', 60), 'nothing')) END AS reason
+    INTO v_bad
+    FROM unnest(payloads) WITH ORDINALITY AS p(body, i)
+    WHERE p.body IS NULL OR jsonb_typeof(p.body) IS DISTINCT FROM 'object'
+       OR p.body->>'object' IS DISTINCT FROM 'whatsapp_business_account'
+    ORDER BY p.i
+    LIMIT 1;
+    IF FOUND THEN
+      RAISE EXCEPTION '%', CASE WHEN v_n > 1 THEN format('payload %s: %s', v_bad.i, v_bad.reason)
+                                ELSE v_bad.reason END
+        USING ERRCODE = '22023';
+    END IF;
   END IF;
 
   -- The raw bytes the ingress could not pass as jsonb travel beside the payload.
-  IF EXISTS (SELECT 1 FROM unnest(payloads) p(body) WHERE p.body ? 'wapipe_raw_body') THEN
+  IF (CASE WHEN v_n = 1 THEN payloads[1] ? 'wapipe_raw_body'
+           ELSE EXISTS (SELECT 1 FROM unnest(payloads) p(body) WHERE p.body ? 'wapipe_raw_body') END) THEN
     SELECT array_agg(CASE WHEN p.body ? 'wapipe_raw_body'
                           THEN decode(p.body->>'wapipe_raw_body', 'base64') END ORDER BY p.i),
            array_agg(p.body - 'wapipe_raw_body' ORDER BY p.i)
@@ -506,12 +577,66 @@ BEGIN
   END IF;
 
   -- ---------------------------------------------------------------- walk
-  v_items := ARRAY(SELECT it FROM wapipe._webhook_items(v_bodies) it
-                   ORDER BY it.payload_ord, it.entry_pos, it.change_pos, it.item_pos);
-  SELECT array_agg(nextval('wapipe.webhook_events_id_seq'::regclass)) INTO v_event_ids
-  FROM generate_series(1, v_n);
+  -- The usual POST is one entry, one change of field messages, one message object with
+  -- an id string, a sender and the business number, and nothing else: its one item is
+  -- built by plain expressions (the same item _webhook_items would give, as
+  -- db/tests/ingest_webhooks/one_message_path_matches_the_walk proves).
+  v_value := v_bodies[1]->'entry'->0->'changes'->0->'value';
+  v_m := v_value->'messages'->0;
+  IF (v_n = 1
+     AND CASE WHEN jsonb_typeof(v_bodies[1]->'entry') = 'array'
+              THEN jsonb_array_length(v_bodies[1]->'entry') = 1 ELSE false END
+     AND CASE WHEN jsonb_typeof(v_bodies[1]->'entry'->0->'changes') = 'array'
+              THEN jsonb_array_length(v_bodies[1]->'entry'->0->'changes') = 1 ELSE false END
+     AND coalesce(v_bodies[1]->'entry'->0->'changes'->0->>'field', 'messages') = 'messages'
+     AND jsonb_typeof(v_value) = 'object'
+     AND CASE WHEN jsonb_typeof(v_value->'messages') = 'array'
+              THEN jsonb_array_length(v_value->'messages') = 1 ELSE false END
+     AND v_value->'statuses' IS NULL AND v_value->'errors' IS NULL
+     AND jsonb_typeof(v_m) = 'object' AND jsonb_typeof(v_m->'id') = 'string' AND v_m->>'id' <> ''
+     AND (jsonb_typeof(v_m->'type') = 'string' OR NOT v_m ? 'type')
+     AND coalesce(nullif(v_m->>'from', ''), nullif(v_m->>'from_user_id', ''),
+                  nullif(v_m->>'group_id', '')) IS NOT NULL
+     AND coalesce(v_value->'metadata'->>'phone_number_id', '') <> ''
+     AND CASE WHEN jsonb_typeof(v_value->'contacts') = 'array'
+              THEN jsonb_array_length(v_value->'contacts') <= 1
+              ELSE v_value->'contacts' IS NULL END) THEN
+    v_items := ARRAY[ROW(1, 'message', 'entry[0].changes[0].value.messages[0]', 'messages',
+                         v_value->'metadata'->>'phone_number_id',
+                         v_value->'metadata'->>'display_phone_number', v_m, v_value->'contacts',
+                         NULL, 0, 0, 0)::wapipe.webhook_item];
+    v_n_msgs := 1; v_n_status := 0; v_n_error := 0; v_n_quar := 0; v_n_update := 0;
+    v_event_ids := ARRAY[nextval('wapipe.webhook_events_id_seq'::regclass)];
+    -- ...and its message, as the statement under "messages" reads it
+    v_msgs := ARRAY[ROW(
+      v_m->>'id', NULL, coalesce(v_m->>'type', 'unknown'),
+      v_value->'metadata'->>'phone_number_id', v_value->'metadata'->>'display_phone_number',
+      CASE WHEN v_m->>'timestamp' ~ '^[0-9]{1,12}$' THEN (v_m->>'timestamp')::bigint END,
+      v_m,
+      CASE WHEN (nullif(v_m->>'from', '') IS NOT NULL
+                 AND v_value->'contacts'->0->>'wa_id' = v_m->>'from')
+             OR (nullif(v_m->>'from_user_id', '') IS NOT NULL
+                 AND v_value->'contacts'->0->>'user_id' = v_m->>'from_user_id')
+           THEN v_value->'contacts'->0 END,
+      0, 0, 0, 1, 'message', nullif(v_m->>'from', ''), nullif(v_m->>'from_user_id', ''),
+      nullif(v_m->>'from_parent_user_id', ''), nullif(v_m->>'group_id', ''),
+      NULL, NULL, 1)::wapipe.inbound_message];
+    v_msgs[1].username := v_msgs[1].contact->'profile'->>'username';
+    v_msgs[1].profile_name := v_msgs[1].contact->'profile'->>'name';
+  ELSE
+    v_items := ARRAY(SELECT it FROM wapipe._webhook_items(v_bodies) it
+                     ORDER BY it.payload_ord, it.entry_pos, it.change_pos, it.item_pos);
+    SELECT count(*) FILTER (WHERE it.kind IN ('message', 'echo')),
+           count(*) FILTER (WHERE it.kind = 'status'), count(*) FILTER (WHERE it.kind = 'error'),
+           count(*) FILTER (WHERE it.kind = 'quarantine'), count(*) FILTER (WHERE it.kind = 'update')
+    INTO v_n_msgs, v_n_status, v_n_error, v_n_quar, v_n_update
+    FROM unnest(v_items) it;
+    SELECT array_agg(nextval('wapipe.webhook_events_id_seq'::regclass)) INTO v_event_ids
+    FROM generate_series(1, v_n);
+  END IF;
 
   -- ---------------------------------------------------------------- quarantine, updates, errors
+  IF v_n_quar > 0 THEN
   INSERT INTO wapipe.quarantine (webhook_event_id, path, reason, item, replay_payload)
   SELECT v_event_ids[it.payload_ord], it.path, it.reason, it.item,
          CASE WHEN it.path LIKE '%.value.%[%]' THEN
@@ -528,22 +653,28 @@ BEGIN
          ELSE v_bodies[it.payload_ord] END
   FROM unnest(v_items) it
   WHERE it.kind = 'quarantine';
+  END IF;
 
-  INSERT INTO wapipe.webhook_updates (webhook_event_id, field, phone_number_id, value)
-  SELECT v_event_ids[it.payload_ord], it.field, it.phone_number_id, it.item
-  FROM unnest(v_items) it
-  WHERE it.kind = 'update';
+  IF v_n_update > 0 THEN
+    INSERT INTO wapipe.webhook_updates (webhook_event_id, field, phone_number_id, value)
+    SELECT v_event_ids[it.payload_ord], it.field, it.phone_number_id, it.item
+    FROM unnest(v_items) it
+    WHERE it.kind = 'update';
+  END IF;
 
+  IF v_n_error > 0 THEN
   INSERT INTO wapipe.webhook_errors (webhook_event_id, phone_number_id, code, title, message, details)
   SELECT v_event_ids[it.payload_ord], it.phone_number_id,
          CASE WHEN it.item->>'code' ~ '^-?[0-9]{1,9}$' THEN (it.item->>'code')::integer END,
          it.item->>'title', coalesce(it.item->>'message', it.item->'error_data'->>'details'), it.item
   FROM unnest(v_items) it
   WHERE it.kind = 'error';
+  END IF;
 
   -- ---------------------------------------------------------------- statuses
   -- Statuses of our outbound messages, matched by wamid whoever the recipient is
   -- (phone, BSUID or nothing): keep the furthest one per wamid; never go back.
+  IF v_n_status > 0 THEN
   INSERT INTO wapipe.message_statuses AS ms (
     wamid, phone_number_id, recipient_id, recipient_user_id, status, status_rank, status_at,
     errors, conversation, pricing, callback_data, webhook_event_id)
@@ -570,8 +701,10 @@ BEGIN
         callback_data = coalesce(excluded.callback_data, ms.callback_data),
         updated_at = now(), webhook_event_id = excluded.webhook_event_id
     WHERE excluded.status_rank > ms.status_rank;
+  END IF;
 
   -- ---------------------------------------------------------------- messages
+  IF v_n_msgs > 0 AND v_msgs IS NULL THEN
   SELECT array_agg(ROW(
       it.item->>'id', NULL,
       CASE WHEN it.kind = 'echo' THEN 'echo' ELSE coalesce(it.item->>'type', 'unknown') END,
@@ -602,31 +735,41 @@ BEGIN
                OR (s.bsuid IS NOT NULL AND c->>'user_id' = s.bsuid)
             LIMIT 1) END AS contact) ct
   WHERE it.kind IN ('message', 'echo');
-
-  IF cardinality(v_msgs) > 0 THEN
+  END IF;
+  IF v_n_msgs > 0 THEN
     v_msgs := wapipe._identify_senders(v_msgs);
     v_new_events := wapipe._store_messages(v_msgs, v_event_ids, correlation_ids, v_now);
+    PERFORM wapipe._handoff_on_echoes(v_msgs, v_event_ids);  -- staff answered: bot paused (0720)
   ELSE
     v_new_events := '{}';
   END IF;
 
   -- ---------------------------------------------------------------- raw events
-  INSERT INTO wapipe.webhook_events (
-    id, correlation_id, payload, raw_body, new_messages, duplicates, statuses, errors,
-    quarantined, updates)
-  OVERRIDING SYSTEM VALUE
-  SELECT v_event_ids[g.i], correlation_ids[g.i], v_bodies[g.i], v_raw[g.i], c.new, c.total - c.new,
-         c.statuses, c.errors, c.quarantined, c.updates
-  FROM generate_series(1, v_n) g(i)
-  CROSS JOIN LATERAL (
-    SELECT count(*) FILTER (WHERE it.kind IN ('message', 'echo'))::integer AS total,
-           count(*) FILTER (WHERE it.kind = 'status')::integer AS statuses,
-           count(*) FILTER (WHERE it.kind = 'error')::integer AS errors,
-           count(*) FILTER (WHERE it.kind = 'quarantine')::integer AS quarantined,
-           count(*) FILTER (WHERE it.kind = 'update')::integer AS updates,
-           (SELECT count(*) FROM unnest(v_new_events) e WHERE e = v_event_ids[g.i])::integer AS new
-    FROM unnest(v_items) it
-    WHERE it.payload_ord = g.i) c;
+  IF v_n = 1 THEN  -- the usual call: the counts are the call's own
+    INSERT INTO wapipe.webhook_events (
+      id, correlation_id, payload, raw_body, new_messages, duplicates, statuses, errors,
+      quarantined, updates)
+    OVERRIDING SYSTEM VALUE
+    VALUES (v_event_ids[1], correlation_ids[1], v_bodies[1], v_raw[1], cardinality(v_new_events),
+            v_n_msgs - cardinality(v_new_events), v_n_status, v_n_error, v_n_quar, v_n_update);
+  ELSE
+    INSERT INTO wapipe.webhook_events (
+      id, correlation_id, payload, raw_body, new_messages, duplicates, statuses, errors,
+      quarantined, updates)
+    OVERRIDING SYSTEM VALUE
+    SELECT v_event_ids[g.i], correlation_ids[g.i], v_bodies[g.i], v_raw[g.i], c.new, c.total - c.new,
+           c.statuses, c.errors, c.quarantined, c.updates
+    FROM generate_series(1, v_n) g(i)
+    CROSS JOIN LATERAL (
+      SELECT count(*) FILTER (WHERE it.kind IN ('message', 'echo'))::integer AS total,
+             count(*) FILTER (WHERE it.kind = 'status')::integer AS statuses,
+             count(*) FILTER (WHERE it.kind = 'error')::integer AS errors,
+             count(*) FILTER (WHERE it.kind = 'quarantine')::integer AS quarantined,
+             count(*) FILTER (WHERE it.kind = 'update')::integer AS updates,
+             (SELECT count(*) FROM unnest(v_new_events) e WHERE e = v_event_ids[g.i])::integer AS new
+      FROM unnest(v_items) it
+      WHERE it.payload_ord = g.i) c;
+  END IF;
 
   -- Wake the workers (LISTEN on pgmq's channel) once per call; they also poll, so a
   -- wake-up another concurrent ingest sends instead of this one costs little latency.
@@ -634,12 +777,19 @@ BEGIN
     PERFORM wapipe._wake_workers();
   END IF;
 
-  RETURN QUERY
-  SELECT g.i::integer, e.id, e.new_messages, e.duplicates, e.statuses, e.errors, e.quarantined,
-         e.updates
-  FROM generate_series(1, v_n) g(i)
-  JOIN wapipe.webhook_events e ON e.id = v_event_ids[g.i]
-  ORDER BY g.i;
+  IF v_n = 1 THEN
+    ord := 1; event_id := v_event_ids[1]; new_messages := cardinality(v_new_events);
+    duplicates := v_n_msgs - cardinality(v_new_events); statuses := v_n_status;
+    errors := v_n_error; quarantined := v_n_quar; updates := v_n_update;
+    RETURN NEXT;
+  ELSE
+    RETURN QUERY
+    SELECT g.i::integer, e.id, e.new_messages, e.duplicates, e.statuses, e.errors, e.quarantined,
+           e.updates
+    FROM generate_series(1, v_n) g(i)
+    JOIN wapipe.webhook_events e ON e.id = v_event_ids[g.i]
+    ORDER BY g.i;
+  END IF;
 END
 $$;
 COMMENT ON FUNCTION wapipe.ingest_webhooks(jsonb[], text[]) IS
