@@ -48,8 +48,17 @@ BEGIN
     FROM changes c
     WHERE jsonb_typeof(c.change->'value') = 'object'
   ), lists AS (
-    -- the arrays a value may hold, each with the kind of its items
-    SELECT v.*, l.list, l.kind, l.items
+    -- the arrays a value may hold, each with the kind of its items; for messages and
+    -- echoes the change's contacts by wa_id and by user_id, built once per change
+    -- (only when there are several: nearly always there is one)
+    SELECT v.*, l.list, l.kind, l.items,
+           CASE WHEN l.kind IN ('message', 'echo') AND jsonb_typeof(v.value->'contacts') = 'array'
+                     AND jsonb_array_length(v.value->'contacts') > 1 THEN
+             (SELECT jsonb_object_agg(k.id, k.c)
+              FROM (SELECT DISTINCT ON (x.id) x.id, x.c
+                    FROM jsonb_array_elements(v.value->'contacts') c0(c)
+                    CROSS JOIN LATERAL (VALUES (c0.c->>'wa_id', c0.c), (c0.c->>'user_id', c0.c)) x(id, c)
+                    WHERE x.id IS NOT NULL) k) END AS contact_map
     FROM vals v
     CROSS JOIN LATERAL (VALUES
       ('messages', 'message', CASE WHEN v.field = 'messages' THEN v.value->'messages' END),
@@ -94,7 +103,20 @@ BEGIN
          CASE WHEN r.reason IS NULL THEN l.kind ELSE 'quarantine' END,
          format('%s.value.%s[%s]', l.path, l.list, x.ord - 1), l.field, l.phone_number_id,
          l.display_phone_number, x.item,
-         CASE WHEN l.kind IN ('message', 'echo') THEN l.value->'contacts' END,
+         -- the sender's (an echo's recipient's) contacts[] entry
+         CASE WHEN l.kind NOT IN ('message', 'echo') OR jsonb_typeof(x.item) <> 'object' THEN NULL
+              WHEN l.contact_map IS NOT NULL
+                THEN coalesce(l.contact_map -> (x.item->>(CASE l.kind WHEN 'echo' THEN 'to' ELSE 'from' END)),
+                              l.contact_map -> (x.item->>(CASE l.kind WHEN 'echo' THEN 'to_user_id'
+                                                                   ELSE 'from_user_id' END)))
+              WHEN (nullif(x.item->>(CASE l.kind WHEN 'echo' THEN 'to' ELSE 'from' END), '') IS NOT NULL
+                    AND l.value->'contacts'->0->>'wa_id'
+                        = x.item->>(CASE l.kind WHEN 'echo' THEN 'to' ELSE 'from' END))
+                OR (nullif(x.item->>(CASE l.kind WHEN 'echo' THEN 'to_user_id' ELSE 'from_user_id' END), '')
+                      IS NOT NULL
+                    AND l.value->'contacts'->0->>'user_id'
+                        = x.item->>(CASE l.kind WHEN 'echo' THEN 'to_user_id' ELSE 'from_user_id' END))
+                THEN l.value->'contacts'->0 END,
          r.reason, l.entry_pos, l.change_pos, (x.ord - 1)::integer
   FROM lists l
   CROSS JOIN LATERAL jsonb_array_elements(
@@ -603,7 +625,7 @@ BEGIN
               ELSE v_value->'contacts' IS NULL END) THEN
     v_items := ARRAY[ROW(1, 'message', 'entry[0].changes[0].value.messages[0]', 'messages',
                          v_value->'metadata'->>'phone_number_id',
-                         v_value->'metadata'->>'display_phone_number', v_m, v_value->'contacts',
+                         v_value->'metadata'->>'display_phone_number', v_m, NULL,
                          NULL, 0, 0, 0)::wapipe.webhook_item];
     v_n_msgs := 1; v_n_status := 0; v_n_error := 0; v_n_quar := 0; v_n_update := 0;
     v_event_ids := ARRAY[nextval('wapipe.webhook_events_id_seq'::regclass)];
@@ -648,7 +670,7 @@ BEGIN
                    'messaging_product', 'whatsapp',
                    'metadata', v_bodies[it.payload_ord]->'entry'->it.entry_pos->'changes'
                                ->it.change_pos->'value'->'metadata',
-                   'contacts', it.contacts,
+                   'contacts', CASE WHEN it.contacts IS NOT NULL THEN jsonb_build_array(it.contacts) END,
                    substring(it.path FROM '\.value\.([a-z_]+)\['), jsonb_build_array(it.item))))))))
          ELSE v_bodies[it.payload_ord] END
   FROM unnest(v_items) it
@@ -710,9 +732,9 @@ BEGIN
       CASE WHEN it.kind = 'echo' THEN 'echo' ELSE coalesce(it.item->>'type', 'unknown') END,
       it.phone_number_id, it.display_phone_number,
       CASE WHEN it.item->>'timestamp' ~ '^[0-9]{1,12}$' THEN (it.item->>'timestamp')::bigint END,
-      it.item, ct.contact, it.entry_pos, it.change_pos, it.item_pos, it.payload_ord, it.kind,
+      it.item, it.contacts, it.entry_pos, it.change_pos, it.item_pos, it.payload_ord, it.kind,
       s.phone, s.bsuid, s.parent_bsuid, nullif(it.item->>'group_id', ''),
-      ct.contact->'profile'->>'username', ct.contact->'profile'->>'name',
+      it.contacts->'profile'->>'username', it.contacts->'profile'->>'name',
       it.pos::integer)::wapipe.inbound_message
     ORDER BY it.pos)
   INTO v_msgs
@@ -725,15 +747,6 @@ BEGIN
         AS bsuid,
       nullif(CASE WHEN it.kind = 'echo' THEN it.item->>'to_parent_user_id'
                   ELSE it.item->>'from_parent_user_id' END, '') AS parent_bsuid) s
-  -- the user's contacts[] entry: nearly always the first and only one
-  CROSS JOIN LATERAL (SELECT CASE
-      WHEN jsonb_typeof(it.contacts) <> 'array' THEN NULL
-      WHEN (s.phone IS NOT NULL AND it.contacts->0->>'wa_id' = s.phone)
-        OR (s.bsuid IS NOT NULL AND it.contacts->0->>'user_id' = s.bsuid) THEN it.contacts->0
-      ELSE (SELECT c FROM jsonb_array_elements(it.contacts) c
-            WHERE (s.phone IS NOT NULL AND c->>'wa_id' = s.phone)
-               OR (s.bsuid IS NOT NULL AND c->>'user_id' = s.bsuid)
-            LIMIT 1) END AS contact) ct
   WHERE it.kind IN ('message', 'echo');
   END IF;
   IF v_n_msgs > 0 THEN

@@ -82,7 +82,7 @@ CREATE TYPE wapipe.webhook_item AS (
   phone_number_id      text,
   display_phone_number text,
   item                 jsonb,
-  contacts             jsonb,
+  contacts             jsonb,    -- a message's or echo's own contacts[] entry
   reason               text,
   entry_pos            integer,
   change_pos           integer,
