@@ -120,7 +120,8 @@ BEGIN
     UPDATE wapipe.processed_messages m
        SET status = 'processing', attempts = m.attempts + 1,
            claimed_by = get_next_queue_message.worker_id, claimed_at = now(),
-           next_attempt_at = NULL
+           next_attempt_at = NULL,
+           turn_followers = NULL  -- a turn of one until claim_messages gathers its burst
       FROM leased l
      WHERE m.id = l.head_message_id
     RETURNING m.queue_msg_id, m.id, m.wamid, m.conversation_key, m.phone_number_id, m.from_wa_id,

@@ -26,8 +26,13 @@ BEGIN
          last_inbound_at   = greatest(c.last_inbound_at,
                                       -- by primary key only: with the test in the WHERE clause
                                       -- a plan could walk processed_messages_finished_idx,
-                                      -- every finished message, to find this one
-                                      (SELECT CASE WHEN f.processed_at IS NOT NULL THEN f.wa_timestamp END
+                                      -- every finished message, to find this one; the
+                                      -- texts its turn answered finished with it
+                                      (SELECT CASE WHEN f.processed_at IS NOT NULL
+                                                   THEN greatest(f.wa_timestamp, (
+                                                          SELECT max(t.wa_timestamp)
+                                                          FROM wapipe.processed_messages t
+                                                          WHERE t.id = ANY (f.turn_followers))) END
                                        FROM wapipe.processed_messages f
                                        WHERE f.id = c.head_message_id))
     FROM (SELECT n.id, n.priority, n.wa_timestamp, n.received_at, n.status, n.next_attempt_at
@@ -102,7 +107,8 @@ BEGIN
      WHERE c.conversation_key = conv.conversation_key;
     UPDATE wapipe.processed_messages m
        SET status = 'processing', attempts = m.attempts + 1,
-           claimed_by = acquire_message_lock.worker_id, claimed_at = now(), next_attempt_at = NULL
+           claimed_by = acquire_message_lock.worker_id, claimed_at = now(), next_attempt_at = NULL,
+           turn_followers = NULL  -- a new claim: a turn of one
      WHERE m.id = msg.id;
   END IF;
   PERFORM pgmq.set_vt('wapipe_inbound', acquire_message_lock.msg_id, until);

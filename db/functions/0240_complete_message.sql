@@ -25,6 +25,7 @@ DECLARE
   replies  jsonb;
   entry    jsonb;
   took_ms  integer;
+  followed bigint[];  -- queue ids of the texts its turn answered
 BEGIN
   SELECT m.* INTO msg FROM wapipe.processed_messages m
   WHERE m.queue_msg_id = complete_message.msg_id;
@@ -85,6 +86,23 @@ BEGIN
      SET status = 'done', processed_at = now(), processing_ms = took_ms,
          handled_by = complete_message.handled_by, next_attempt_at = NULL
    WHERE m.id = msg.id;
+  IF msg.turn_followers IS NOT NULL THEN
+    -- the texts its coalesced turn answered (1045_conversation_turns): done with it, no
+    -- reply of their own (the turn's reply is keyed by the head's wamid)
+    WITH followed AS (
+      UPDATE wapipe.processed_messages m
+         SET status = 'done', processed_at = now(), processing_ms = took_ms,
+             handled_by = complete_message.handled_by, next_attempt_at = NULL,
+             claimed_by = complete_message.worker_id
+       WHERE m.id = ANY (msg.turn_followers) AND m.processed_at IS NULL
+         AND m.conversation_key = msg.conversation_key
+      RETURNING m.queue_msg_id
+    )
+    SELECT array_agg(f.queue_msg_id) INTO followed FROM followed f;
+    IF followed IS NOT NULL THEN
+      PERFORM pgmq.archive('wapipe_inbound', followed);
+    END IF;
+  END IF;
 
   INSERT INTO wapipe.outbox (source_key, seq, source_message_id, phone_number_id, to_wa_id, body,
                              correlation_id)

@@ -29,8 +29,13 @@ BEGIN
          last_inbound_at   = greatest(c.last_inbound_at,
                                       -- by primary key only: with the test in the WHERE clause
                                       -- a plan could walk processed_messages_finished_idx,
-                                      -- every finished message, to find this one
-                                      (SELECT CASE WHEN f.processed_at IS NOT NULL THEN f.wa_timestamp END
+                                      -- every finished message, to find this one; the
+                                      -- texts its turn answered finished with it
+                                      (SELECT CASE WHEN f.processed_at IS NOT NULL
+                                                   THEN greatest(f.wa_timestamp, (
+                                                          SELECT max(t.wa_timestamp)
+                                                          FROM wapipe.processed_messages t
+                                                          WHERE t.id = ANY (f.turn_followers))) END
                                        FROM wapipe.processed_messages f
                                        WHERE f.id = c.head_message_id))
     FROM (SELECT k.conversation_key, n.id, n.priority, n.wa_timestamp, n.received_at, n.status,
@@ -320,14 +325,24 @@ BEGIN
     --    and activity; contexts merged in item order, a later key winning as with ||).
     WITH accepted AS (
       SELECT u.ord, u.id, u.wamid, u.queue_msg_id, u.took_ms, m.phone_number_id, m.from_wa_id,
-             m.correlation_id, items->(u.ord - 1) AS item
+             m.correlation_id, m.conversation_key, m.turn_followers, items->(u.ord - 1) AS item
       FROM unnest(v_ords, v_verdicts, v_ids, v_wamids, v_queue_ids, v_took_ms)
              AS u(ord, verdict, id, wamid, queue_msg_id, took_ms)
       JOIN wapipe.processed_messages m ON m.id = u.id
       WHERE u.verdict = 'complete'
+    ), followers AS (
+      -- the texts a coalesced turn answered with its head (recorded by the claim,
+      -- 1045_conversation_turns): finished with it, no reply of their own
+      SELECT f.id, f.queue_msg_id, a.took_ms, a.item
+      FROM accepted a
+      JOIN wapipe.processed_messages f ON f.id = ANY (a.turn_followers)
+      WHERE a.turn_followers IS NOT NULL AND f.processed_at IS NULL
+        AND f.conversation_key = a.conversation_key
     ), archived AS (
       DELETE FROM pgmq.q_wapipe_inbound q
-      WHERE q.msg_id = ANY (ARRAY(SELECT a.queue_msg_id FROM accepted a))
+      WHERE q.msg_id = ANY (ARRAY(SELECT a.queue_msg_id FROM accepted a
+                                  UNION ALL
+                                  SELECT f.queue_msg_id FROM followers f))
       RETURNING q.msg_id, q.vt, q.read_ct, q.enqueued_at, q.last_read_at, q.message, q.headers
     ), kept AS (
       INSERT INTO pgmq.a_wapipe_inbound (msg_id, vt, read_ct, enqueued_at, last_read_at, message, headers)
@@ -340,6 +355,14 @@ BEGIN
              handled_by = a.item->>'handled_by', next_attempt_at = NULL
         FROM accepted a
        WHERE m.id = a.id
+      RETURNING 1
+    ), followed AS (
+      UPDATE wapipe.processed_messages m
+         SET status = 'done', processed_at = now(), processing_ms = f.took_ms,
+             handled_by = f.item->>'handled_by', next_attempt_at = NULL,
+             claimed_by = complete_messages.worker_id
+        FROM followers f
+       WHERE m.id = f.id
       RETURNING 1
     ), replied AS (
       INSERT INTO wapipe.outbox (source_key, seq, source_message_id, phone_number_id, to_wa_id, body,

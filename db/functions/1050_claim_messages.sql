@@ -38,11 +38,20 @@ GRANT EXECUTE ON FUNCTION wapipe.keyword_agent(text, jsonb) TO wapipe_worker;
 -- again after a deferral, was already let in),
 -- none without rate_max. A call that fails claims nothing: the claim rolls back with
 -- the contexts, so the messages stay where they were.
+-- Coalescing: coalesce_seconds = {"agent": seconds, ...} (per service; absent or 0:
+-- off). A text head that goes to an agent (let in by the rate limit, no active
+-- workflow) whose coalesce_seconds is above 0 opens a turn: the queued texts right
+-- behind it join it by the one rule of wapipe._claim_turns (1045), recorded on the
+-- head, and come back in `burst` (a JSON array in conversation order of {msg_id,
+-- message_id, wamid, payload, received_at}; '[]' when none). `burst` is NULL for a
+-- head that opens no turn. The worker answers the head and its burst with one agent
+-- call and one reply; completing the head completes them.
 -- Plans: generic, key walks only, like the two functions it calls.
 CREATE OR REPLACE FUNCTION wapipe.claim_messages(
   worker_id text, lock_seconds integer, batch integer, default_agent text,
   known_agents text[] DEFAULT '{}', rules jsonb DEFAULT '[]',
-  rate_max integer DEFAULT NULL, rate_per interval DEFAULT NULL)
+  rate_max integer DEFAULT NULL, rate_per interval DEFAULT NULL,
+  coalesce_seconds jsonb DEFAULT '{}')
 RETURNS TABLE (
   msg_id bigint, message_id bigint, wamid text, conversation_key text, phone_number_id text,
   from_wa_id text, message_type text, priority smallint, attempt integer, payload jsonb,
@@ -51,7 +60,7 @@ RETURNS TABLE (
   workflow_id bigint, workflow_type text, current_step text, workflow_data jsonb,
   workflow_version integer,
   agent text, memory_id bigint, session_id text, memory_messages jsonb, memory_context jsonb,
-  breaker_state text)
+  breaker_state text, burst jsonb)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
   SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off
   SET enable_mergejoin = off SET enable_hashjoin = off
@@ -59,6 +68,7 @@ AS $$
 #variable_conflict use_column
 DECLARE
   v_rules jsonb := coalesce(rules, '[]');
+  v_gaps  jsonb := coalesce(claim_messages.coalesce_seconds, '{}');
 BEGIN
   -- refused before anything is claimed
   IF coalesce(default_agent, '') = '' THEN
@@ -72,6 +82,12 @@ BEGIN
                    OR EXISTS (SELECT 1 FROM jsonb_array_elements(r.rule->'keywords') k(word)
                               WHERE jsonb_typeof(k.word) <> 'string')) THEN
     RAISE EXCEPTION 'rules must be a JSON array of {"keywords": ["word", ...], "agent": "name"}'
+      USING ERRCODE = '22023';
+  END IF;
+  IF jsonb_typeof(v_gaps) <> 'object'
+     OR EXISTS (SELECT 1 FROM jsonb_each(v_gaps) g(agent, seconds)
+                WHERE jsonb_typeof(g.seconds) <> 'number' OR (g.seconds #>> '{}')::numeric < 0) THEN
+    RAISE EXCEPTION 'coalesce_seconds must be a JSON object {"agent": seconds >= 0, ...}'
       USING ERRCODE = '22023';
   END IF;
 
@@ -98,20 +114,35 @@ BEGIN
             FROM claimed c),
            claim_messages.default_agent, claim_messages.known_agents,
            claim_messages.rate_max, claim_messages.rate_per) x
+  ), openers AS MATERIALIZED (
+    -- heads that open a turn: texts for an agent that coalesces
+    SELECT c.ord, c.message_id, (v_gaps->>x.agent)::numeric AS gap
+    FROM claimed c
+    JOIN contexts x ON x.ord = c.ord
+    WHERE c.message_type = 'text' AND x.allowed AND x.workflow_id IS NULL
+      AND (v_gaps->>x.agent)::numeric > 0
+  ), turns AS MATERIALIZED (
+    SELECT t.head_id, t.burst
+    FROM wapipe._claim_turns(ARRAY(SELECT o.message_id FROM openers o ORDER BY o.ord),
+                             ARRAY(SELECT o.gap FROM openers o ORDER BY o.ord)) t
+    WHERE EXISTS (SELECT 1 FROM openers)
   )
   SELECT c.msg_id, c.message_id, c.wamid, c.conversation_key, c.phone_number_id, c.from_wa_id,
          c.message_type, c.priority, c.attempt, c.payload, c.contact, c.correlation_id,
          c.locked_until,
          x.allowed, x.retry_after_ms, x.workflow_id, x.workflow_type, x.current_step,
          x.workflow_data, x.workflow_version, x.agent, x.memory_id, x.session_id,
-         x.memory_messages, x.memory_context, x.breaker_state
+         x.memory_messages, x.memory_context, x.breaker_state,
+         CASE WHEN o.ord IS NOT NULL THEN coalesce(t.burst, '[]') END
   FROM claimed c
   JOIN contexts x ON x.ord = c.ord
+  LEFT JOIN openers o ON o.ord = c.ord
+  LEFT JOIN turns t ON t.head_id = c.message_id
   ORDER BY c.ord;
 END
 $$;
-COMMENT ON FUNCTION wapipe.claim_messages(text, integer, integer, text, text[], jsonb, integer, interval) IS
-  'get_next_queue_message, then message_contexts for the claimed messages (sender; keyword_agent of a text body by rules; rate key user:<wa_id> on a first attempt), in one transaction: one row per claimed message with the claim''s and the context''s columns. Raises 22023 for an empty default_agent or malformed rules (nothing claimed), and what the two functions raise.';
+COMMENT ON FUNCTION wapipe.claim_messages(text, integer, integer, text, text[], jsonb, integer, interval, jsonb) IS
+  'get_next_queue_message, then message_contexts for the claimed messages (sender; keyword_agent of a text body by rules; rate key user:<wa_id> on a first attempt), then, for text heads whose agent coalesces (coalesce_seconds {"agent": seconds}), the queued texts behind them (_claim_turns), in one transaction: one row per claimed message with the claim''s and the context''s columns and its burst (NULL: no turn opened). Raises 22023 for an empty default_agent, malformed rules or coalesce_seconds (nothing claimed), and what the two functions raise.';
 
-REVOKE ALL ON FUNCTION wapipe.claim_messages(text, integer, integer, text, text[], jsonb, integer, interval) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION wapipe.claim_messages(text, integer, integer, text, text[], jsonb, integer, interval) TO wapipe_worker;
+REVOKE ALL ON FUNCTION wapipe.claim_messages(text, integer, integer, text, text[], jsonb, integer, interval, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION wapipe.claim_messages(text, integer, integer, text, text[], jsonb, integer, interval, jsonb) TO wapipe_worker;
