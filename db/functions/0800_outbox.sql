@@ -63,9 +63,9 @@ REVOKE ALL ON FUNCTION wapipe._outbox_held(bigint, text) FROM PUBLIC;
 -- callback_data 'outbox:<id>' is marked sent with that wamid (not returned); a started
 -- unknown-outcome row already at outbox.max_attempts is failed (not sent again); the
 -- rest are claimed.
--- window_open: the last inbound message from to_wa_id to phone_number_id
--- (processed_messages.wa_timestamp; conversations.last_inbound_at once finished)
--- is less than 24 hours old.
+-- window_open: the 24-hour customer-service window of the conversation
+-- (phone_number_id:to_wa_id) is open: wapipe._window_closes_at (the user's last
+-- message or reaction + 24 h) is in the future. last_inbound_at = closes_at - 24 h.
 -- Plans: generic, and never a sequential scan, a bitmap scan or a sort: the candidates
 -- are read from outbox_due_idx in the claim's order and the walk stops at `batch`,
 -- and every later statement finds its rows by primary key (its status tests written
@@ -173,19 +173,11 @@ BEGIN
     RETURNING o.*
   )
   SELECT c.id, c.source_key, c.seq, c.phone_number_id, c.to_wa_id, c.body, c.attempts,
-         c.correlation_id, coalesce(li.at > now() - interval '24 hours', false), li.at,
+         c.correlation_id, coalesce(w.closes_at > now(), false), w.closes_at - interval '24 hours',
          c.locked_until
   FROM claimed c
-  -- finished messages: conversations.last_inbound_at; unfinished ones: the newest
-  -- entry of processed_messages_unfinished_idx for the conversation
-  LEFT JOIN LATERAL (
-    SELECT greatest(
-             (SELECT v.last_inbound_at FROM wapipe.conversations v
-              WHERE v.conversation_key = c.phone_number_id || ':' || c.to_wa_id),
-             (SELECT max(m.wa_timestamp) FROM wapipe.processed_messages m
-              WHERE m.conversation_key = c.phone_number_id || ':' || c.to_wa_id
-                AND m.processed_at IS NULL)) AS at
-  ) li ON true
+  CROSS JOIN LATERAL (
+    SELECT wapipe._window_closes_at(c.phone_number_id || ':' || c.to_wa_id) AS closes_at) w
   ORDER BY c.id;
 END
 $$;
@@ -404,3 +396,57 @@ COMMENT ON FUNCTION wapipe.release_outbox(bigint[], text, integer) IS
   'Returns rows released; raises 55000 when worker_id does not hold one of them.';
 REVOKE ALL ON FUNCTION wapipe.release_outbox(bigint[], text, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION wapipe.release_outbox(bigint[], text, integer) TO wapipe_worker;
+
+-- wapipe.mark_outbox_window_closed: record that a claimed row was not sent because the 24-hour window is closed.
+-- Returns nothing; the row ends 'window_closed' with the reason (never retried); raises 55000 when worker_id does not hold it.
+--
+-- The sender calls it for a free-form row outside the window that carries no
+-- outside_window template (checked before calling Meta: error_code NULL), and for a
+-- row Meta refused with 131047 (the window closed between the check and the send)
+-- when no fallback is left. Not 'failed': nothing went wrong that a retry could fix,
+-- and operators list these apart (wapipe window list) to follow up with a template.
+CREATE OR REPLACE FUNCTION wapipe.mark_outbox_window_closed(id bigint, worker_id text, error_code integer, reason text)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+AS $$
+BEGIN
+  PERFORM wapipe._outbox_held(mark_outbox_window_closed.id, mark_outbox_window_closed.worker_id);
+  UPDATE wapipe.outbox x
+     SET status = 'window_closed', locked_until = NULL,
+         error_code = mark_outbox_window_closed.error_code,
+         last_error = left(coalesce(mark_outbox_window_closed.reason,
+                                    '24-hour customer service window closed; not sent'), 2000)
+   WHERE x.id = mark_outbox_window_closed.id;
+END
+$$;
+COMMENT ON FUNCTION wapipe.mark_outbox_window_closed(bigint, text, integer, text) IS
+  'Sender: a claimed outbox row was not sent because the 24-hour customer-service window is closed (checked before sending: error_code NULL; or Meta''s 131047) and it has no outside_window template left: status window_closed, never retried, with the reason. Raises 55000 when worker_id does not hold the row.';
+REVOKE ALL ON FUNCTION wapipe.mark_outbox_window_closed(bigint, text, integer, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION wapipe.mark_outbox_window_closed(bigint, text, integer, text) TO wapipe_worker;
+
+-- wapipe.use_outbox_window_fallback: the window is closed: send the row's outside_window template instead of its body.
+-- Returns the template message object to send; raises 22023 when the row has none (or it is not a template), 55000 when worker_id does not hold the row.
+--
+-- The fallback travels in the row's body (body.outside_window, put there by the
+-- worker from the agent's answer) and is never sent while the window is open.
+-- window_fallback_at is stamped, so the row says what the user got.
+CREATE OR REPLACE FUNCTION wapipe.use_outbox_window_fallback(id bigint, worker_id text)
+RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+AS $$
+DECLARE
+  o wapipe.outbox;
+BEGIN
+  o := wapipe._outbox_held(use_outbox_window_fallback.id, use_outbox_window_fallback.worker_id);
+  IF jsonb_typeof(o.body->'outside_window') IS DISTINCT FROM 'object'
+     OR o.body->'outside_window'->>'type' IS DISTINCT FROM 'template' THEN
+    RAISE EXCEPTION 'outbox row % has no outside_window template', o.id USING ERRCODE = '22023';
+  END IF;
+  UPDATE wapipe.outbox x SET window_fallback_at = now() WHERE x.id = o.id;
+  RETURN o.body->'outside_window';
+END
+$$;
+COMMENT ON FUNCTION wapipe.use_outbox_window_fallback(bigint, text) IS
+  'Sender, 24-hour window closed: stamp window_fallback_at on a claimed outbox row and return its body.outside_window template, to send in place of the free-form body. Raises 22023 when there is no outside_window template, 55000 when worker_id does not hold the row.';
+REVOKE ALL ON FUNCTION wapipe.use_outbox_window_fallback(bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION wapipe.use_outbox_window_fallback(bigint, text) TO wapipe_worker;

@@ -22,6 +22,7 @@ BEGIN
       ('wapipe-stale-locks', '* * * * *', 'SELECT wapipe.cleanup_stale_message_locks()'),
       ('wapipe-stuck-conversations', '* * * * *', 'SELECT wapipe.cleanup_stuck_webhook_conversations()'),
       ('wapipe-expire-workflows', '* * * * *', 'SELECT count(*) FROM wapipe.expire_workflows()'),
+      ('wapipe-expire-handoffs', '* * * * *', 'SELECT wapipe.expire_handoffs()'),
       ('wapipe-message-retention', '5 * * * *', 'SELECT wapipe.cleanup_old_messages()'),
       ('wapipe-memory-retention', '15 * * * *', 'SELECT wapipe.cleanup_conversation_memory()'),
       ('wapipe-breaker-history', '25 * * * *', 'SELECT wapipe.cleanup_breaker_history()'),
@@ -48,6 +49,6 @@ END
 $$;
 COMMENT ON FUNCTION wapipe.schedule_maintenance() IS
   'Idempotently schedule the pg_cron maintenance jobs (wapipe-stale-locks, wapipe-stuck-conversations, '
-  'wapipe-expire-workflows every minute; wapipe-message-retention, wapipe-memory-retention, '
+  'wapipe-expire-workflows, wapipe-expire-handoffs every minute; wapipe-message-retention, wapipe-memory-retention, '
   'wapipe-breaker-history, wapipe-quarantine-retention, wapipe-media-retention hourly; wapipe-cron-history daily). Returns the number of jobs. Owner only.';
 REVOKE ALL ON FUNCTION wapipe.schedule_maintenance() FROM PUBLIC;

@@ -1,7 +1,8 @@
 -- wapipe.message_contexts: message_context for many messages of one worker, in one round trip.
 -- Returns one row per item (ord = its position, from 1): what message_context returns for it, plus the stored state of the chosen agent's breaker.
 --
--- items = [{"user_phone": .., "preferred_agent": .. | null, "rate_key": .. | null}, ...];
+-- items = [{"user_phone": .., "preferred_agent": .. | null, "rate_key": .. | null,
+--           "conversation_key": .. | null}, ...];
 -- default_agent, known_agents, rate_max and rate_per are shared by all items, as a
 -- worker uses one configuration. Each item gets what message_context(user_phone,
 -- default_agent, known_agents, preferred_agent, rate_key, rate_max, rate_per)
@@ -12,6 +13,8 @@
 -- as stored ('closed', 'open', 'half_open'; NULL without a workflow-free agent or
 -- a breaker row): a plain read that takes no half-open trial slot, so a caller
 -- may skip breaker_allow when it says 'closed' and must call it otherwise.
+-- handed_off and window_closes_at: as message_context says them for an item with a
+-- conversation_key (a handed-off item takes no rate token and gets no workflow).
 --
 -- Set-based when every user and rate key occurs once (the worker's case: one
 -- message per conversation): one statement per step for all items, rows locked in
@@ -28,7 +31,7 @@ RETURNS TABLE (
   workflow_id bigint, workflow_type text, current_step text, workflow_data jsonb,
   workflow_version integer,
   agent text, memory_id bigint, session_id text, memory_messages jsonb, memory_context jsonb,
-  breaker_state text)
+  breaker_state text, handed_off jsonb, window_closes_at timestamptz)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
   SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off
   SET enable_mergejoin = off SET enable_hashjoin = off
@@ -39,6 +42,9 @@ DECLARE
   v_users        text[];
   v_preferred    text[];
   v_rate_keys    text[];
+  v_convs        text[];
+  v_handoffs     jsonb[];
+  v_closes       timestamptz[];
   v_distinct     boolean;
   v_allowed      boolean[];
   v_retry_after  integer[];
@@ -64,9 +70,10 @@ BEGIN
   SELECT array_agg(e.ord::integer ORDER BY e.ord), array_agg(e.item->>'user_phone' ORDER BY e.ord),
          array_agg(e.item->>'preferred_agent' ORDER BY e.ord),
          array_agg(e.item->>'rate_key' ORDER BY e.ord),
+         array_agg(e.item->>'conversation_key' ORDER BY e.ord),
          count(DISTINCT e.item->>'user_phone') = count(*)
            AND count(DISTINCT e.item->>'rate_key') = count(e.item->>'rate_key')
-    INTO v_ords, v_users, v_preferred, v_rate_keys, v_distinct
+    INTO v_ords, v_users, v_preferred, v_rate_keys, v_convs, v_distinct
   FROM jsonb_array_elements(items) WITH ORDINALITY AS e(item, ord);
   IF v_ords IS NULL THEN
     RETURN;
@@ -81,13 +88,25 @@ BEGIN
       RETURN QUERY
         SELECT i, c.allowed, c.retry_after_ms, c.workflow_id, c.workflow_type, c.current_step,
                c.workflow_data, c.workflow_version, c.agent, c.memory_id, c.session_id,
-               c.memory_messages, c.memory_context, b.state
+               c.memory_messages, c.memory_context, b.state, c.handed_off, c.window_closes_at
         FROM wapipe.message_context(v_users[i], default_agent, known_agents, v_preferred[i],
-                                    v_rate_keys[i], rate_max, rate_per) c
+                                    v_rate_keys[i], rate_max, rate_per, v_convs[i]) c
         LEFT JOIN wapipe.breakers b ON b.name = c.agent;
     END LOOP;
     RETURN;
   END IF;
+
+  -- 0. Handoffs in force and windows; a handed-off item takes no rate token.
+  SELECT array_agg(h.handoff ORDER BY u.i),
+         array_agg(CASE WHEN u.conv IS NOT NULL THEN wapipe._window_closes_at(u.conv) END ORDER BY u.i),
+         array_agg(CASE WHEN h.handoff IS NULL THEN v_rate_keys[u.i] END ORDER BY u.i)
+    INTO v_handoffs, v_closes, v_rate_keys
+  FROM unnest(v_convs) WITH ORDINALITY AS u(conv, i)
+  LEFT JOIN LATERAL (
+    SELECT jsonb_build_object('id', x.id, 'since', x.started_at, 'until', x.until,
+                              'by', x.started_by, 'reason', x.reason) AS handoff
+    FROM wapipe.handoffs x
+    WHERE x.conversation_key = u.conv AND x.ended_at IS NULL AND x.until > now()) h ON true;
 
   -- 1. Rate limits (check_rate_limit's token bucket, one token per item with a key).
   v_allowed := array_fill(true, ARRAY[array_length(v_ords, 1)]);
@@ -164,11 +183,12 @@ BEGIN
                       WHERE r.agent_type = ANY (coalesce(known_agents, '{}'))),
                      default_agent) END ORDER BY u.i)
     INTO v_wf_ids, v_wf_types, v_wf_steps, v_wf_data, v_wf_versions, v_agents
-  FROM unnest(v_users, v_preferred, v_allowed) WITH ORDINALITY AS u(user_phone, preferred, allowed, i)
+  FROM unnest(v_users, v_preferred, v_allowed, v_handoffs)
+         WITH ORDINALITY AS u(user_phone, preferred, allowed, handoff, i)
   LEFT JOIN LATERAL (
     SELECT x.id, x.workflow_type, x.current_step, x.data, x.version
     FROM wapipe.workflow_states x
-    WHERE u.allowed AND x.user_phone = u.user_phone AND x.status = 'active' AND x.expires_at > now()
+    WHERE u.allowed AND u.handoff IS NULL AND x.user_phone = u.user_phone AND x.status = 'active' AND x.expires_at > now()
     ORDER BY x.id DESC
     LIMIT 1) w ON true;
 
@@ -214,7 +234,8 @@ BEGIN
   )
   SELECT v_ords[u.i]::integer, v_allowed[u.i], v_retry_after[u.i],
          v_wf_ids[u.i], v_wf_types[u.i], v_wf_steps[u.i], v_wf_data[u.i], v_wf_versions[u.i],
-         v_agents[u.i], s.id, s.session_id, s.messages, s.context, b.state
+         v_agents[u.i], s.id, s.session_id, s.messages, s.context, b.state,
+         v_handoffs[u.i], v_closes[u.i]
   FROM generate_subscripts(v_ords, 1) AS u(i)
   LEFT JOIN sessions s ON s.i = u.i
   LEFT JOIN wapipe.breakers b ON b.name = v_agents[u.i]
@@ -222,7 +243,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION wapipe.message_contexts(jsonb, text, text[], integer, interval) IS
-  'message_context for many items ([{"user_phone", "preferred_agent", "rate_key"}]) in one round trip and one transaction, each item answered as if the calls ran one after another (set-based when users and rate keys are distinct, else item by item). Returns one row per item (ord from 1) with message_context''s columns plus breaker_state, the chosen agent''s stored breaker state (a read: no trial slot taken). Raises 22023 for a malformed items array, an empty user_phone or default_agent, or bad rate settings.';
+  'message_context for many items ([{"user_phone", "preferred_agent", "rate_key", "conversation_key"}]) in one round trip and one transaction, each item answered as if the calls ran one after another (set-based when users and rate keys are distinct, else item by item). Returns one row per item (ord from 1) with message_context''s columns plus breaker_state, the chosen agent''s stored breaker state (a read: no trial slot taken), handed_off and window_closes_at. Raises 22023 for a malformed items array, an empty user_phone or default_agent, or bad rate settings.';
 
 REVOKE ALL ON FUNCTION wapipe.message_contexts(jsonb, text, text[], integer, interval) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION wapipe.message_contexts(jsonb, text, text[], integer, interval) TO wapipe_worker;

@@ -21,7 +21,7 @@ select results_eq(
   $$ values (false, true, true) $$,
   'over the limit: refused with a retry-after, nothing else');
 select function_privs_are('wapipe', 'message_context',
-  array['text', 'text', 'text[]', 'text', 'text', 'integer', 'interval'], 'wapipe_worker',
+  array['text', 'text', 'text[]', 'text', 'text', 'integer', 'interval', 'text'], 'wapipe_worker',
   array['EXECUTE'], 'wapipe_worker may execute message_context');
 
 select * from finish();

@@ -2,14 +2,15 @@
 begin;
 select plan(4);
 
-select is(wapipe.schedule_maintenance(), 9, 'nine jobs scheduled');
-select is(wapipe.schedule_maintenance(), 9, 'a second run reports the same nine');
+select is(wapipe.schedule_maintenance(), 10, 'ten jobs scheduled');
+select is(wapipe.schedule_maintenance(), 10, 'a second run reports the same ten');
 select results_eq(
   $$ select jobname::text collate "default", schedule, command from cron.job where jobname like 'wapipe-%' order by jobname $$,
   $$ values
      ('wapipe-breaker-history'::text, '25 * * * *'::text, 'SELECT wapipe.cleanup_breaker_history()'::text),
      ('wapipe-cron-history', '35 3 * * *',
       'DELETE FROM cron.job_run_details WHERE coalesce(end_time, start_time) < now() - interval ''7 days'''),
+     ('wapipe-expire-handoffs', '* * * * *', 'SELECT wapipe.expire_handoffs()'),
      ('wapipe-expire-workflows', '* * * * *', 'SELECT count(*) FROM wapipe.expire_workflows()'),
      ('wapipe-media-retention', '55 * * * *', 'SELECT wapipe.cleanup_media()'),
      ('wapipe-memory-retention', '15 * * * *', 'SELECT wapipe.cleanup_conversation_memory()'),

@@ -1,0 +1,51 @@
+-- The 24-hour customer-service window of a conversation.
+--
+-- WhatsApp lets a business send free-form messages only within 24 hours of the user's
+-- last message; outside it only an approved template. The clock is the WhatsApp time
+-- (wa_timestamp) of the newest message the USER sent: a queued or handled message
+-- (conversations.last_inbound_at once finished, processed_messages_unfinished_idx
+-- before) or a reaction (recorded, never queued: processed_messages_reactions_idx).
+-- Echoes of the business's own app, statuses, system messages, revokes and edits
+-- never open it.
+
+-- wapipe._window_closes_at: when a conversation's 24-hour window closes.
+-- Returns the last inbound user message's WhatsApp time + 24 hours, or NULL when the user never wrote.
+CREATE OR REPLACE FUNCTION wapipe._window_closes_at(conversation_key text)
+RETURNS timestamptz
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = ''
+AS $$
+  SELECT greatest(
+           (SELECT v.last_inbound_at FROM wapipe.conversations v
+            WHERE v.conversation_key = _window_closes_at.conversation_key),
+           (SELECT max(m.wa_timestamp) FROM wapipe.processed_messages m
+            WHERE m.conversation_key = _window_closes_at.conversation_key
+              AND m.processed_at IS NULL),                     -- unfinished: queued by the ingest
+           (SELECT max(r.wa_timestamp) FROM wapipe.processed_messages r
+            WHERE r.conversation_key = _window_closes_at.conversation_key
+              AND r.message_type = 'reaction'))
+         + interval '24 hours'
+$$;
+COMMENT ON FUNCTION wapipe._window_closes_at(text) IS
+  'Private: the time the 24-hour customer-service window of conversation_key (phone_number_id:user key) closes: the WhatsApp time of the user''s last message or reaction + 24 h; NULL when the user never wrote. Echoes, statuses and system messages do not count.';
+REVOKE ALL ON FUNCTION wapipe._window_closes_at(text) FROM PUBLIC;
+
+-- wapipe.conversation_window: the window of one conversation, for operators, workflows and agents.
+-- Returns one row: closes_at (NULL: never opened), open (closes_at > now()), seconds_left (0 when closed).
+CREATE OR REPLACE FUNCTION wapipe.conversation_window(conversation_key text)
+RETURNS TABLE (closes_at timestamptz, open boolean, seconds_left integer)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = ''
+AS $$
+DECLARE
+  v_closes timestamptz := wapipe._window_closes_at(conversation_window.conversation_key);
+BEGIN
+  IF coalesce(conversation_window.conversation_key, '') = '' THEN
+    RAISE EXCEPTION 'conversation_key must be a non-empty text' USING ERRCODE = '22023';
+  END IF;
+  RETURN QUERY SELECT v_closes, coalesce(v_closes > now(), false),
+                      greatest(coalesce(extract(epoch FROM v_closes - now()), 0), 0)::integer;
+END
+$$;
+COMMENT ON FUNCTION wapipe.conversation_window(text) IS
+  'The 24-hour customer-service window of conversation_key (phone_number_id:user key): closes_at (last user message or reaction + 24 h; NULL when the user never wrote), open, seconds_left. Raises 22023 for an empty key.';
+REVOKE ALL ON FUNCTION wapipe.conversation_window(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION wapipe.conversation_window(text) TO wapipe_worker, wapipe_monitor;
