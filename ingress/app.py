@@ -29,6 +29,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ingress import store
+from ingress.media import serve_media
 from ingress.metrics import IngressMetrics
 from ingress.payload import storable
 from ingress.signature import SignatureCheck, check_signature
@@ -356,6 +357,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/status", status_page, methods=["GET"]),
+        Route("/media/{media_id}", serve_media, methods=["GET"]),
     ]
     return Starlette(
         routes=routes,

@@ -1,14 +1,15 @@
 """Talking to AI agents over HTTP: the `wapipe` protocol and OpenAI-compatible servers.
 
 `wapipe` protocol (README, "Worker and agents"):
-  POST {endpoint}{path}  {"agent", "user", "message", "text", "history", "context",
-                          "correlation_id"}
+  POST {endpoint}{path}  {"agent", "user", "message", "messages", "text", "history", "context",
+                          "correlation_id", "media" (only for a media message: worker.media)}
   200 -> {"reply": <Graph API message object | array of them | plain text | null>,
           "context": {...optional, merged into the memory context},
           "workflow": {...optional action, e.g. {"action": "start", "workflow_type": "order"}}}
 Every protocol's answer is checked and normalised in worker.replies (one seam).
 `openai` protocol: POST {endpoint}/v1/chat/completions with the history as chat
-messages; the first choice's content becomes a text reply.
+messages; the first choice's content becomes a text reply. With `multimodal = true`
+an image comes as an `image_url` content part (its signed URL).
 `python` protocol: an agent in the worker process, `callable = "package.module:function"`:
   (await) function(AgentRequest) -> what a `wapipe` agent answers: {"reply", "context",
   "workflow"} as a dict, or just the reply (text, message object, list, None).
@@ -52,6 +53,14 @@ class AgentRequest:
     # every identifier known for the user: user, bsuid, parent_bsuid, phone (only when
     # Meta shared one), username, name, group_id (README, "Identity")
     identity: dict[str, Any] = field(default_factory=dict)
+    # every message this turn answers, in order: `message` alone, or a burst of texts
+    # (README, "A burst answered once") whose bodies `text` joins with newlines
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    # the message's media descriptor (worker.media: type, status, mime_type, size, sha256,
+    # caption, filename, url = a signed expiring URL of the ingress); None without media
+    media: dict[str, Any] | None = None
+    # the media's bytes, for in-process (`python`) agents only
+    media_content: bytes | None = None
 
 
 class NoCookies(http.cookiejar.CookieJar):
@@ -191,19 +200,23 @@ async def _call_wapipe(
     request: AgentRequest,
     timeout: float,
 ) -> AgentReply:
+    body: dict[str, Any] = {
+        "agent": request.agent,
+        "user": request.user,
+        "identity": request.identity,
+        "message": request.message,
+        "messages": request.messages or [request.message],
+        "text": request.text,
+        "history": request.history,
+        "context": request.context,
+        "correlation_id": request.correlation_id,
+    }
+    if request.media is not None:
+        body["media"] = request.media
     response = await _post_json(
         client,
         _url(endpoint, service.path),
-        {
-            "agent": request.agent,
-            "user": request.user,
-            "identity": request.identity,
-            "message": request.message,
-            "text": request.text,
-            "history": request.history,
-            "context": request.context,
-            "correlation_id": request.correlation_id,
-        },
+        body,
         {"X-Correlation-Id": request.correlation_id},
         timeout,
     )
@@ -218,7 +231,7 @@ async def _call_openai(
     request: AgentRequest,
     timeout: float,
 ) -> AgentReply:
-    messages: list[dict[str, str]] = []
+    messages: list[dict[str, Any]] = []
     if service.system_prompt:
         messages.append({"role": "system", "content": service.system_prompt})
     messages.extend(
@@ -226,7 +239,7 @@ async def _call_openai(
         for m in request.history
         if m.get("role") in ("user", "assistant", "system")
     )
-    messages.append({"role": "user", "content": request.text})
+    messages.append({"role": "user", "content": _openai_user_content(service, request)})
     headers = {"X-Correlation-Id": request.correlation_id}
     key = os.environ.get(service.api_key_env, "") if service.api_key_env else ""
     if key:
@@ -240,6 +253,22 @@ async def _call_openai(
     )
     _check_status(service, response)
     return openai_answer(_json_body(service, response), agent=service.name)
+
+
+def _openai_user_content(service: ServiceConfig, request: AgentRequest) -> Any:
+    """The user turn: the text, plus (multimodal services) the image as an image_url part."""
+    media = request.media
+    if (
+        service.multimodal
+        and media is not None
+        and media.get("type") in ("image", "sticker")
+        and media.get("url")
+    ):
+        return [
+            {"type": "text", "text": request.text},
+            {"type": "image_url", "image_url": {"url": media["url"]}},
+        ]
+    return request.text
 
 
 @lru_cache(maxsize=64)

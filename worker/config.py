@@ -56,6 +56,10 @@ class ServiceConfig:
     # longest a message waits for this service while it is unavailable before it
     # goes to the dead letters; None: the retry.max_wait_seconds setting (3600 s)
     max_wait_seconds: int | None = None
+    # mark the user's message read and show "typing…" while this service works on it
+    typing: bool = True
+    # `openai` protocol: images go to the model as image_url content parts
+    multimodal: bool = False
 
     @property
     def in_process(self) -> bool:
@@ -65,6 +69,30 @@ class ServiceConfig:
     @property
     def call_timeout_seconds(self) -> float:
         return self.timeout_seconds or KIND_TIMEOUT_SECONDS[self.kind]
+
+
+@dataclass(frozen=True)
+class TypingConfig:
+    """The read receipt + typing indicator ([typing] in WAPIPE_CONFIG; per service: typing)."""
+
+    # Meta drops the indicator after 25 s: shown again this often while the agent works
+    refresh_seconds: float = 20.0
+    # one call's own budget: a slow Graph API never holds the message up
+    timeout_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
+class MediaConfig:
+    """Media the agent can see ([media] in WAPIPE_CONFIG)."""
+
+    enabled: bool = True
+    # larger files are described to the agent, not downloaded
+    max_bytes: int = 16 * 1024 * 1024
+    # the ingress as agents reach it: signed URLs are {public_url}/media/{id}?exp=&sig=
+    public_url: str = "http://127.0.0.1:8080"
+    url_ttl_seconds: int = 3600
+    timeout_seconds: float = KIND_TIMEOUT_SECONDS["media"]
+    breaker_name: str = "whatsapp-media"
 
 
 @dataclass(frozen=True)
@@ -90,6 +118,8 @@ class WorkerConfig:
     rate_limit_notice: str = (
         "You're sending messages faster than we can answer. Please slow down a little."
     )
+    typing: TypingConfig = field(default_factory=TypingConfig)
+    media: MediaConfig = field(default_factory=MediaConfig)
 
     def service(self, name: str) -> ServiceConfig:
         for svc in self.services:
@@ -159,7 +189,36 @@ def parse_config(raw: dict[str, Any], source: str = "config") -> WorkerConfig:
         rate_limit_max=int(rl.get("max_per_window", base.rate_limit_max)),
         rate_limit_per=str(rl.get("per", base.rate_limit_per)),
         rate_limit_notice=str(rl.get("notice", base.rate_limit_notice)),
+        typing=_typing(raw.get("typing", {}), source),
+        media=_media(raw.get("media", {}), source),
     )
+
+
+def _typing(raw: dict[str, Any], source: str) -> TypingConfig:
+    base = TypingConfig()
+    cfg = TypingConfig(
+        refresh_seconds=float(raw.get("refresh_seconds", base.refresh_seconds)),
+        timeout_seconds=float(raw.get("timeout_seconds", base.timeout_seconds)),
+    )
+    if cfg.refresh_seconds <= 0 or cfg.timeout_seconds <= 0:
+        raise WapipeError(f"{source}: [typing] refresh_seconds and timeout_seconds must be > 0")
+    return cfg
+
+
+def _media(raw: dict[str, Any], source: str) -> MediaConfig:
+    base = MediaConfig()
+    cfg = MediaConfig(
+        enabled=bool(raw.get("enabled", base.enabled)),
+        max_bytes=int(raw.get("max_bytes", base.max_bytes)),
+        public_url=str(raw.get("public_url", base.public_url)).rstrip("/"),
+        url_ttl_seconds=int(raw.get("url_ttl_seconds", base.url_ttl_seconds)),
+        timeout_seconds=float(raw.get("timeout_seconds", base.timeout_seconds)),
+    )
+    if cfg.max_bytes < 1 or cfg.url_ttl_seconds < 1 or cfg.timeout_seconds <= 0:
+        raise WapipeError(
+            f"{source}: [media] max_bytes, url_ttl_seconds and timeout_seconds must be positive"
+        )
+    return cfg
 
 
 def _service(raw: dict[str, Any], source: str) -> ServiceConfig:
@@ -216,4 +275,6 @@ def _service(raw: dict[str, Any], source: str) -> ServiceConfig:
             half_open_calls=int(b["half_open_calls"]) if "half_open_calls" in b else None,
         ),
         max_wait_seconds=max_wait,
+        typing=bool(raw.get("typing", defaults.typing)),
+        multimodal=bool(raw.get("multimodal", defaults.multimodal)),
     )

@@ -45,20 +45,29 @@ __all__ = [
     "BREAKER_FAILURE_CODES",
     "BSUID_NOT_SUPPORTED",
     "GROUP_PREFIX",
+    "MEDIA_GONE_CODES",
     "NON_RETRYABLE_CODES",
     "PAIR_RATE_LIMIT",
     "RETRYABLE_CODES",
     "TOKEN_INVALID",
     "WINDOW_CLOSED",
+    "GraphCalls",
     "GraphClient",
     "InvalidRecipient",
+    "MediaFetchError",
+    "MediaInfo",
+    "MediaTooLarge",
     "Outcome",
     "SendResult",
     "build_message",
     "classify_error",
     "mask_recipient",
+    "media_info_from",
+    "pacing_bucket",
+    "parse_ack",
     "parse_response",
     "recipient_fields",
+    "typing_body",
 ]
 
 # Meta error codes (developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes).
@@ -293,3 +302,170 @@ def _ms_since(started: float) -> int:
 def _network_text(exc: httpx.TransportError) -> str:
     detail = str(exc).splitlines()[0][:160] if str(exc) else ""
     return f"network error {type(exc).__name__}" + (f": {detail}" if detail else "")
+
+
+# -- read receipt + typing indicator, media (issue 16) ---------------------------------
+
+# Meta's answers that say a webhook's media id is gone for good (ids expire 7 days
+# after the webhook): the Graph API's "object does not exist" (code 100, subcode 33)
+# and the Cloud API's media download errors. Retrying cannot bring it back.
+MEDIA_GONE_CODES = frozenset({100, 131052, 131053})
+
+
+def typing_body(wamid: str) -> dict[str, Any]:
+    """The one call that marks an inbound message read and shows "typing…" to its sender
+    (dismissed by the reply or after 25 s)."""
+    return {
+        "messaging_product": "whatsapp",
+        "status": "read",
+        "message_id": wamid,
+        "typing_indicator": {"type": "text"},
+    }
+
+
+def pacing_bucket(rate_per_second: int) -> tuple[int, str]:
+    """(max_per_window, per) of the per-number send bucket check_rate_limit('send:<id>')
+    that start_outbox_send spends: a tenth of a second's worth of tokens refilled at the
+    full rate (worker/sender.py computes the same). Any caller of the bucket must pass the
+    same two values, or it changes the bucket's capacity for the sender."""
+    burst = max(1, rate_per_second // 10)
+    return burst, f"{burst * 1000 / rate_per_second} milliseconds"
+
+
+def parse_ack(http_status: int, content: bytes, duration_ms: int) -> SendResult:
+    """A SendResult for a call whose success answer is {"success": true} (mark read +
+    typing): SENT (no wamid) on 2xx, else classified like a send."""
+    if 200 <= http_status < 300:
+        return SendResult(Outcome.SENT, duration_ms, http_status=http_status)
+    return parse_response(http_status, content, duration_ms)
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """GET {api}/{media_id}: where to download it (the URL lives for minutes) and what it is."""
+
+    url: str
+    mime_type: str | None = None
+    sha256: str | None = None
+    file_size: int | None = None
+
+
+class MediaFetchError(Exception):
+    """A media id -> URL -> bytes step failed; `gone`: expired or unknown, never retry."""
+
+    def __init__(self, message: str, *, gone: bool = False, http_status: int | None = None):
+        super().__init__(message)
+        self.gone = gone
+        self.http_status = http_status
+
+    @property
+    def breaker_failure(self) -> bool:
+        """Counts against the media breaker: network trouble or a server error (not a
+        missing object, which is the message's problem, not the API's)."""
+        return not self.gone and (self.http_status is None or self.http_status >= 500)
+
+
+class MediaTooLarge(Exception):
+    """The file is larger than the configured limit (known from Meta or while reading)."""
+
+    def __init__(self, size: int | None) -> None:
+        super().__init__(f"larger than the limit ({size if size is not None else '?'} bytes)")
+        self.size = size
+
+
+def media_info_from(http_status: int, content: bytes) -> MediaInfo:
+    """MediaInfo from Meta's answer to GET /{media_id}; MediaFetchError otherwise."""
+    try:
+        data: Any = json.loads(content) if content else None
+    except ValueError:
+        data = None
+    if 200 <= http_status < 300 and isinstance(data, dict) and isinstance(data.get("url"), str):
+        size = _int_or_none(data.get("file_size"))
+        return MediaInfo(
+            url=data["url"],
+            mime_type=data.get("mime_type") if isinstance(data.get("mime_type"), str) else None,
+            sha256=data.get("sha256") if isinstance(data.get("sha256"), str) else None,
+            file_size=size,
+        )
+    err = data.get("error") if isinstance(data, dict) else None
+    code = _int_or_none(err.get("code")) if isinstance(err, dict) else None
+    gone = http_status in (404, 410) or code in MEDIA_GONE_CODES
+    text = f"media id lookup: HTTP {http_status}" + (f" code {code}" if code is not None else "")
+    raise MediaFetchError(text, gone=gone, http_status=http_status)
+
+
+class GraphCalls:
+    """The worker's own Graph API calls besides sends: mark read + typing, media id -> URL ->
+    bytes. One keep-alive client with the access token; every call has its own timeout."""
+
+    def __init__(
+        self, api_url: str, access_token: str, *, client: httpx.AsyncClient | None = None
+    ) -> None:
+        self.api_url = api_url.rstrip("/")
+        self._owns_client = client is None
+        self._client = client or httpx.AsyncClient(
+            headers={"Authorization": f"Bearer {access_token}"},
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+        )
+        if client is not None:
+            self._client.headers["Authorization"] = f"Bearer {access_token}"
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()
+
+    async def typing(self, phone_number_id: str, wamid: str, timeout_seconds: float) -> SendResult:
+        """Mark `wamid` read and show typing; never raises for HTTP or network trouble."""
+        started = time.monotonic()
+        try:
+            response = await self._client.post(
+                f"{self.api_url}/{phone_number_id}/messages",
+                json=typing_body(wamid),
+                timeout=timeout_seconds,
+            )
+        except httpx.TimeoutException as exc:
+            return SendResult(Outcome.UNKNOWN, _ms_since(started), error=_network_text(exc))
+        except httpx.TransportError as exc:
+            return SendResult(Outcome.RETRY, _ms_since(started), error=_network_text(exc))
+        return parse_ack(response.status_code, response.content, _ms_since(started))
+
+    async def media_info(self, media_id: str, timeout_seconds: float) -> MediaInfo:
+        """GET {api}/{media_id}: its download URL, mime type, sha256 and size."""
+        try:
+            response = await self._client.get(
+                f"{self.api_url}/{media_id}", timeout=_media_timeout(timeout_seconds)
+            )
+        except httpx.TransportError as exc:
+            raise MediaFetchError(_network_text(exc)) from exc
+        return media_info_from(response.status_code, response.content)
+
+    async def download(self, url: str, max_bytes: int, timeout_seconds: float) -> bytes:
+        """The bytes at a media URL (with the access token), read up to max_bytes:
+        MediaTooLarge beyond it, MediaFetchError (gone for 404/410) on failure."""
+        try:
+            async with self._client.stream(
+                "GET", url, timeout=_media_timeout(timeout_seconds)
+            ) as response:
+                if response.status_code >= 300:
+                    raise MediaFetchError(
+                        f"media download: HTTP {response.status_code}",
+                        gone=response.status_code in (404, 410),
+                        http_status=response.status_code,
+                    )
+                declared = _int_or_none(response.headers.get("content-length"))
+                if declared is not None and declared > max_bytes:
+                    raise MediaTooLarge(declared)
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise MediaTooLarge(None)
+                    chunks.append(chunk)
+                return b"".join(chunks)
+        except httpx.TransportError as exc:
+            raise MediaFetchError(_network_text(exc)) from exc
+
+
+def _media_timeout(seconds: float) -> httpx.Timeout:
+    return httpx.Timeout(seconds, connect=min(seconds, 10.0))

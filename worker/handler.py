@@ -26,9 +26,11 @@ from wapipe.log import bind_correlation_id, get_logger
 from worker.agents import AgentReply, AgentRequest, call_agent, summary_of, text_message
 from worker.config import RoutingRule, WorkerConfig
 from worker.errors import ClaimLost, ProcessingError, ServiceUnavailable, StoreUnavailable
+from worker.media import MediaFetcher
 from worker.metrics import WorkerMetrics
 from worker.registry import ServiceRegistry
 from worker.store import ClaimedMessage, ClaimRouting, Store
+from worker.typing_indicator import TypingIndicator
 from worker.workflows import Input, WorkflowEngine
 
 log = get_logger("worker.handler")
@@ -70,6 +72,8 @@ class MessageHandler:
         workflows: WorkflowEngine,
         worker_id: str,
         metrics: WorkerMetrics | None = None,
+        typing: TypingIndicator | None = None,
+        media: MediaFetcher | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -77,6 +81,10 @@ class MessageHandler:
         self.workflows = workflows
         self.worker_id = worker_id
         self.metrics = metrics or WorkerMetrics()
+        # read receipt + typing while an agent or workflow works on a message it will
+        # answer; the media the agent can see (issue 16): both off when None
+        self.typing = typing or TypingIndicator(None, None, config.typing)
+        self.media = media
         self._known_agents = sorted(registry.services)
         # what the claim needs to answer each message's context (Store.claim)
         self.routing = ClaimRouting(
@@ -280,6 +288,7 @@ class MessageHandler:
 
         state = context.workflow
         if state is not None and self.workflows.accepts(state, given):
+            self.typing.turn(msg).stop()  # read + typing once: the step answers at once
             step = self.workflows.handle(state, given)
             handed_over()
             await self.store.complete(
@@ -299,6 +308,15 @@ class MessageHandler:
             agent = await self._route(user, given)
             memory = await self.store.memory(user, agent)
         text = given.as_text() or f"[{msg.message_type}]"
+        service = self.registry.service(agent).config
+        # The hook before the agent call: read + typing (refreshed until stop), then the
+        # media the agent can see. Only messages that get an answer come this far.
+        typing = self.typing.turn(msg, service)
+        try:
+            media = await self.media.prepare(msg, service) if self.media else None
+        except BaseException:
+            typing.stop()
+            raise
         request = AgentRequest(
             agent=agent,
             user=user,
@@ -308,8 +326,9 @@ class MessageHandler:
             context=memory.context,
             correlation_id=msg.correlation_id or msg.wamid,
             identity=identity_of(msg),
+            media=media.as_json() if media else None,
+            media_content=media.content if media else None,
         )
-        service = self.registry.service(agent).config
         try:
             answer = await self.registry.call(
                 agent,
@@ -319,6 +338,8 @@ class MessageHandler:
         except ProcessingError as exc:
             exc.context.setdefault("service", agent)
             raise
+        finally:
+            typing.stop()  # the agent answered (or failed): never shown after this
         replies, workflow = self._workflow_from_agent(answer, state)
         memory_update: dict[str, Any] = {
             "memory_id": memory.id,

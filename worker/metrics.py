@@ -119,6 +119,35 @@ class WorkerMetrics:
             ["code"],
             registry=r,
         )
+        self.typing_indicators = Counter(
+            "wapipe_typing_indicators",
+            "Read receipt + typing indicator calls per outcome: sent, failed (Graph API error or "
+            "network), timeout, paced (no token in the business number's send bucket), "
+            "breaker_open (whatsapp-graph not closed); best effort, never the message's fate",
+            ["outcome"],
+            registry=r,
+        )
+        for outcome in ("sent", "failed", "timeout", "paced", "breaker_open"):
+            self.typing_indicators.labels(outcome)
+        self.media_fetches = Counter(
+            "wapipe_media_fetches",
+            "Media of inbound messages per outcome: stored (downloaded now), cached (stored "
+            "before: a retry or another worker), oversize (described, not downloaded), gone "
+            "(expired media id: dead letter), failed (retried with backoff), breaker_open",
+            ["outcome"],
+            registry=r,
+        )
+        for outcome in ("stored", "cached", "oversize", "gone", "failed", "breaker_open"):
+            self.media_fetches.labels(outcome)
+        self.media_bytes = Counter(
+            "wapipe_media_bytes", "Bytes of media downloaded and stored", registry=r
+        )
+        self.media_fetch_seconds = Histogram(
+            "wapipe_media_fetch_seconds",
+            "Media id -> URL -> bytes -> stored, per download",
+            buckets=_CALL_BUCKETS,
+            registry=r,
+        )
         self.queue_depth = Gauge(
             "wapipe_queue_depth",
             "Unfinished inbound messages (queued + processing), from wapipe.system_health()",

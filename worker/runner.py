@@ -31,10 +31,12 @@ from worker.aio import wait_event
 from worker.config import WorkerConfig
 from worker.errors import StoreUnavailable
 from worker.handler import MessageHandler
+from worker.media import MediaFetcher
 from worker.metrics import MetricsServer, WorkerMetrics, metrics_host_from_env
 from worker.registry import ServiceRegistry
-from worker.sender import run_sender
+from worker.sender import SenderConfig, run_sender
 from worker.store import ClaimedMessage, Store
+from worker.typing_indicator import TypingIndicator
 from worker.workflows import WorkflowEngine, default_engine
 
 log = get_logger("worker")
@@ -83,6 +85,17 @@ class Worker:
         self.registry = ServiceRegistry(
             config, self.store, self.client, self.worker_id, self.metrics
         )
+        settings = load_settings()  # issue 16: read + typing and media use the Graph API
+        self.typing = TypingIndicator.create(
+            settings,
+            config.typing,
+            self.store.pool,
+            self.metrics,
+            SenderConfig.from_env().rate_per_second,
+        )
+        self.media = MediaFetcher.create(
+            settings, config.media, self.store.pool, self.metrics, self.worker_id
+        )
         self.handler = MessageHandler(
             config,
             self.store,
@@ -90,6 +103,8 @@ class Worker:
             workflows or default_engine(),
             self.worker_id,
             self.metrics,
+            typing=self.typing,
+            media=self.media,
         )
         self.health_checks = health_checks
         self.sender = sender
@@ -178,6 +193,10 @@ class Worker:
                     await task
             with contextlib.suppress(Exception):
                 await self.registry.close()
+            with contextlib.suppress(Exception):
+                await self.typing.aclose()
+            with contextlib.suppress(Exception):
+                await self.media.aclose()
             with contextlib.suppress(Exception):
                 await self.store.worker_stopped(self.worker_id)
             if self.metrics_server is not None:

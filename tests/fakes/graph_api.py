@@ -13,23 +13,34 @@ does: `{"input", "wa_id"}` for a phone, `{"input", "user_id"}` for a BSUID. A
 request with neither field gets Meta's error 100. `status_webhook(recorded)`
 builds the status webhook Meta would POST for an accepted request (with its
 biz_opaque_callback_data), for tests that play Meta's side.
+
+Read receipts + typing indicators (`{"status": "read", "message_id", "typing_indicator"}`
+to the same endpoint) are answered `{"success": true}` and recorded apart, in
+`reads` (so `requests` still holds only sends). `down = True` answers every call
+503. Media: `add_media(bytes)` gives a media id; GET /{media_id} answers its URL,
+mime type, sha256 (base64, as Meta gives it) and size; GET /media-bytes/{id} the
+bytes (access token required). `expire(id)` makes the id answer Meta's error 100
+(subcode 33), `media_status = 404` fails every download, `media_latency_seconds`
+slows them; `media_lookups` / `media_downloads` count the calls per id.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import itertools
 import socket
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
@@ -138,9 +149,25 @@ def status_webhook(
 
 
 @dataclass
+class MediaItem:
+    content: bytes
+    mime_type: str = "image/jpeg"
+    sha256: str | None = None  # what Meta says (base64 of the digest); None: the true one
+
+
+@dataclass
 class FakeGraphApi:
     latency_seconds: float = 0.0
     requests: list[Recorded] = field(default_factory=list)
+    reads: list[Recorded] = field(default_factory=list)
+    down: bool = False
+    read_latency_seconds: float = 0.0
+    media: dict[str, MediaItem] = field(default_factory=dict)
+    expired: set[str] = field(default_factory=set)
+    media_status: int = 200
+    media_latency_seconds: float = 0.0
+    media_lookups: Counter[str] = field(default_factory=Counter)
+    media_downloads: Counter[str] = field(default_factory=Counter)
     _script: deque[Behaviour] = field(default_factory=deque)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -160,6 +187,19 @@ class FakeGraphApi:
         """Requests Meta would have turned into a message on the user's phone."""
         with self._lock:
             return [r for r in self.requests if r.answer.startswith("wamid:") or r.answer == "drop"]
+
+    def read_calls(self, wamid: str | None = None) -> list[Recorded]:
+        """Mark-read + typing calls (of one inbound message when wamid is given)."""
+        with self._lock:
+            return [r for r in self.reads if wamid is None or r.json.get("message_id") == wamid]
+
+    def add_media(self, content: bytes, mime_type: str = "image/jpeg", **kw: Any) -> str:
+        media_id = f"{910000000000 + next(self._ids)}"
+        self.media[media_id] = MediaItem(content, mime_type, **kw)
+        return media_id
+
+    def expire(self, media_id: str) -> None:
+        self.expired.add(media_id)
 
     def count(self) -> int:
         with self._lock:
@@ -186,6 +226,13 @@ class FakeGraphApi:
     async def _messages(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         payload = await request.json()
+        if isinstance(payload, dict) and payload.get("status") == "read":
+            read_answer = await self._read(scope, request, payload)
+            await read_answer(scope, receive, send)
+            return
+        if self.down:
+            await JSONResponse("down", status_code=503)(scope, receive, send)
+            return
         address = _address(payload) if isinstance(payload, dict) else None
         if address is None:
             # Meta checks the request before it takes anything from a script
@@ -269,9 +316,79 @@ class FakeGraphApi:
             )
         await response(scope, receive, send)
 
+    async def _read(self, scope: Scope, request: Request, payload: dict[str, Any]) -> Any:
+        """A mark-read (+ typing) call: recorded apart, {"success": true} unless down."""
+        answer = "http:503" if self.down else "success"
+        with self._lock:
+            self.reads.append(
+                Recorded(
+                    at=time.monotonic(),
+                    phone_number_id=scope["path_params"]["phone_number_id"],
+                    authorization=request.headers.get("authorization", ""),
+                    json=payload,
+                    answer=answer,
+                )
+            )
+        if self.read_latency_seconds:
+            await asyncio.sleep(self.read_latency_seconds)
+        if self.down:
+            return JSONResponse("down", status_code=503)
+        return JSONResponse({"success": True})
+
+    async def _media_info(self, request: Request) -> Response:
+        media_id = request.path_params["media_id"]
+        with self._lock:
+            self.media_lookups[media_id] += 1
+        item = self.media.get(media_id)
+        if self.down:
+            return JSONResponse("down", status_code=503)
+        if item is None or media_id in self.expired:
+            return JSONResponse(
+                {
+                    "error": {
+                        "message": f"Unsupported get request. Object with ID '{media_id}' does "
+                        "not exist, cannot be loaded due to missing permissions, or does not "
+                        "support this operation",
+                        "type": "GraphMethodException",
+                        "code": 100,
+                        "error_subcode": 33,
+                        "fbtrace_id": "AbCdEf",
+                    }
+                },
+                status_code=400,
+            )
+        digest = base64.b64encode(hashlib.sha256(item.content).digest()).decode()
+        return JSONResponse(
+            {
+                "messaging_product": "whatsapp",
+                "url": f"http://127.0.0.1:{self.port}/media-bytes/{media_id}",
+                "mime_type": item.mime_type,
+                "sha256": item.sha256 or digest,
+                "file_size": len(item.content),
+                "id": media_id,
+            }
+        )
+
+    async def _media_bytes(self, request: Request) -> Response:
+        media_id = request.path_params["media_id"]
+        with self._lock:
+            self.media_downloads[media_id] += 1
+        if self.media_latency_seconds:
+            await asyncio.sleep(self.media_latency_seconds)
+        item = self.media.get(media_id)
+        if not request.headers.get("authorization", "").startswith("Bearer "):
+            return Response(b"no token", status_code=401)
+        if self.media_status != 200 or item is None:
+            return Response(b"gone", status_code=self.media_status if item else 404)
+        return Response(item.content, media_type=item.mime_type)
+
     def app(self) -> Starlette:
         return Starlette(
-            routes=[Route("/v21.0/{phone_number_id}/messages", _Endpoint(self), methods=["POST"])]
+            routes=[
+                Route("/v21.0/{phone_number_id}/messages", _Endpoint(self), methods=["POST"]),
+                Route("/v21.0/{media_id}", self._media_info, methods=["GET"]),
+                Route("/media-bytes/{media_id}", self._media_bytes, methods=["GET"]),
+            ]
         )
 
     # --- life cycle -----------------------------------------------------------------

@@ -1,0 +1,258 @@
+"""Read receipt + typing indicator while the agent thinks (issue 16, point 1).
+
+When the handler is about to call an agent or a workflow for a message it will
+answer, `TypingIndicator.turn(msg, service)` starts a fire-and-forget task: one
+Graph API call that marks the message read and shows "typing…" to its sender
+(`{"status": "read", "message_id": <wamid>, "typing_indicator": {"type": "text"}}`
+to /{phone_number_id}/messages). Meta hides the indicator after 25 s or when the
+reply arrives, so the task shows it again every `refresh_seconds` (20 s) until the
+handler calls `Turn.stop()` — right after the agent answers, before the reply is
+queued — and never after. Messages that get no reply (reactions and echoes never
+reach the handler; revoked, rate-limited or handed-off messages return before the
+hook) get no call.
+
+Best effort: the task never delays, fails or retries the message. Each call has its
+own short budget (`timeout_seconds`, 5 s, database round trip included). Before it,
+one round trip (wapipe.admit_typing_indicator) reads the `whatsapp-graph` breaker
+(skip unless closed; a trial slot is never taken) and takes a token of the business
+number's send bucket (Meta counts the call against the number's throughput: skip
+when none is free). A failure counts against the breaker exactly when a send's
+would (SendResult.breaker_ok); successes are recorded in one batch a second.
+Off for a service with `typing = false`, and in dry-run (no access token) unless
+WHATSAPP_API_URL is set (the playground, tests). Metric
+wapipe_typing_indicators_total{outcome} and one log line per call (masked user).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any, LiteralString
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from wapipe.db import first_line
+from wapipe.log import get_logger
+from wapipe.settings import Settings
+from worker.config import ServiceConfig, TypingConfig
+from worker.graph import GraphCalls, Outcome, SendResult, mask_recipient, pacing_bucket
+from worker.metrics import WorkerMetrics
+from worker.store import ClaimedMessage
+
+log = get_logger("worker.typing")
+_INFO = logging.getLogger("worker.typing")
+
+BREAKER_NAME = "whatsapp-graph"  # the sender's (worker.sender.BREAKER_NAME)
+ENDPOINT = "/{phone_number_id}/messages"
+SUCCESS_FLUSH_SECONDS = 1.0
+
+ADMIT: LiteralString = (
+    "SELECT wapipe.admit_typing_indicator(%(phone_number_id)s, %(breaker)s,"
+    " %(max_per_window)s, %(per)s::interval)"
+)
+BREAKER_RECORD: LiteralString = (
+    "SELECT wapipe.breaker_record(%(name)s, false, %(duration_ms)s, %(endpoint)s, %(error)s)"
+)
+BREAKER_RECORD_SUCCESSES: LiteralString = (
+    "SELECT wapipe.breaker_record_successes(%(name)s, %(durations_ms)s::int[], %(endpoint)s)"
+)
+
+
+def graph_calls_enabled(settings: Settings) -> bool:
+    """A real access token, or a Graph API URL set on purpose (a stand-in: playground, tests)."""
+    return bool(settings.access_token) or settings.api_url != Settings().api_url
+
+
+class Turn:
+    """The indicator of one message: shown now, refreshed until stop()."""
+
+    def __init__(self) -> None:
+        self._stopped = asyncio.Event()
+
+    def stop(self) -> None:
+        """The reply is about to be queued (or the turn ended otherwise): no more calls.
+        A call already on its way finishes within its own budget."""
+        self._stopped.set()
+
+
+_NO_TURN = Turn()
+_NO_TURN.stop()
+
+
+class TypingIndicator:
+    def __init__(
+        self,
+        calls: GraphCalls | None,
+        pool: AsyncConnectionPool[Any] | None,
+        config: TypingConfig,
+        *,
+        rate_per_second: int = 80,
+        metrics: WorkerMetrics | None = None,
+        breaker_name: str = BREAKER_NAME,
+    ) -> None:
+        self.calls = calls
+        self.pool = pool
+        self.config = config
+        self.max_per_window, self.per = pacing_bucket(rate_per_second)
+        self.metrics = metrics or WorkerMetrics()
+        self.breaker_name = breaker_name
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._successes: list[int] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._outcomes = {o: self.metrics.typing_indicators.labels(o) for o in _OUTCOMES}
+
+    @classmethod
+    def create(
+        cls,
+        settings: Settings,
+        config: TypingConfig,
+        pool: AsyncConnectionPool[Any],
+        metrics: WorkerMetrics,
+        rate_per_second: int,
+    ) -> TypingIndicator:
+        calls = (
+            GraphCalls(settings.api_url, settings.access_token or "dry-run")
+            if graph_calls_enabled(settings)
+            else None
+        )
+        return cls(calls, pool, config, rate_per_second=rate_per_second, metrics=metrics)
+
+    @property
+    def enabled(self) -> bool:
+        return self.calls is not None and self.pool is not None
+
+    def turn(self, msg: ClaimedMessage, service: ServiceConfig | None = None) -> Turn:
+        """Start showing the indicator for `msg` (no-op when off for this service)."""
+        if not self.enabled or (service is not None and not service.typing):
+            return _NO_TURN
+        turn = Turn()
+        task = asyncio.create_task(self._run(msg, turn), name=f"typing-{msg.msg_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return turn
+
+    async def _run(self, msg: ClaimedMessage, turn: Turn) -> None:
+        while True:
+            await self.show(msg)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(turn._stopped.wait(), self.config.refresh_seconds)
+            if turn._stopped.is_set():
+                return
+
+    async def show(self, msg: ClaimedMessage) -> str:
+        """One admitted call (never raises): its outcome, counted and logged."""
+        started = time.monotonic()
+        result: SendResult | None = None
+        try:
+            async with asyncio.timeout(self.config.timeout_seconds):
+                verdict = await self._admit(msg.phone_number_id)
+                if verdict == "go":
+                    assert self.calls is not None
+                    result = await self.calls.typing(
+                        msg.phone_number_id, msg.wamid, self.config.timeout_seconds
+                    )
+                    outcome = "sent" if result.outcome is Outcome.SENT else "failed"
+                    if result.outcome is Outcome.UNKNOWN and "Timeout" in result.error:
+                        outcome = "timeout"
+                    await self._record(result)
+                else:
+                    outcome = verdict
+        except TimeoutError:
+            outcome = "timeout"
+        except (psycopg.Error, PoolTimeout) as exc:
+            outcome = "failed"
+            result = SendResult(Outcome.RETRY, 0, error=f"database: {first_line(str(exc))}")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # best effort: nothing here may reach the message
+            outcome = "failed"
+            result = SendResult(Outcome.RETRY, 0, error=f"{type(exc).__name__}")
+        self._outcomes[outcome].inc()
+        if outcome != "sent" or _INFO.isEnabledFor(logging.INFO):
+            fields: dict[str, Any] = {
+                "outcome": outcome,
+                "msg_id": msg.msg_id,
+                "user": mask_recipient(msg.from_wa_id),
+                "duration_ms": int((time.monotonic() - started) * 1000),
+            }
+            if result is not None and outcome != "sent":
+                fields.update(error=result.error, error_code=result.error_code)
+            (log.info if outcome in ("sent", "paced") else log.warning)(
+                "typing_indicator", **fields
+            )
+        return outcome
+
+    async def _admit(self, phone_number_id: str) -> str:
+        assert self.pool is not None
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                ADMIT,
+                {
+                    "phone_number_id": phone_number_id,
+                    "breaker": self.breaker_name,
+                    "max_per_window": self.max_per_window,
+                    "per": self.per,
+                },
+            )
+            row = await cur.fetchone()
+        return str(row[0]) if row else "failed"
+
+    async def _record(self, result: SendResult) -> None:
+        """A failure counts against the breaker when a send's would, now; a success is
+        batched (SUCCESS_FLUSH_SECONDS): sends and typing share the breaker's rate."""
+        if result.breaker_ok:
+            if result.outcome is Outcome.SENT:
+                self._successes.append(result.duration_ms)
+                if self._flusher is None or self._flusher.done():
+                    self._flusher = asyncio.create_task(self._flush_later())
+            return
+        assert self.pool is not None
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                BREAKER_RECORD,
+                {
+                    "name": self.breaker_name,
+                    "duration_ms": result.duration_ms,
+                    "endpoint": ENDPOINT,
+                    "error": f"typing: {result.error or result.outcome.value}"[:200],
+                },
+            )
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(SUCCESS_FLUSH_SECONDS)
+        await self.flush()
+
+    async def flush(self) -> None:
+        durations, self._successes = self._successes, []
+        if not durations or self.pool is None:
+            return
+        try:
+            async with self.pool.connection() as conn:
+                await conn.execute(
+                    BREAKER_RECORD_SUCCESSES,
+                    {"name": self.breaker_name, "durations_ms": durations, "endpoint": ENDPOINT},
+                )
+        except (psycopg.Error, PoolTimeout) as exc:
+            log.warning(
+                "breaker_record_failed", service=self.breaker_name, error=first_line(str(exc))
+            )
+
+    async def aclose(self) -> None:
+        """Cancel the calls still running (the worker stops) and close the client."""
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._flusher is not None:
+            self._flusher.cancel()
+        with contextlib.suppress(Exception):
+            await self.flush()
+        if self.calls is not None:
+            await self.calls.aclose()
+
+
+_OUTCOMES = ("sent", "failed", "timeout", "paced", "breaker_open")
