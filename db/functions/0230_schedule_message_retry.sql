@@ -13,27 +13,11 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
 AS $$
 DECLARE
   msg        wapipe.processed_messages;
-  conv       wapipe.conversations;
   history    jsonb;
   delay_secs numeric;
   next_at    timestamptz;
 BEGIN
-  SELECT m.* INTO msg FROM wapipe.processed_messages m
-  WHERE m.queue_msg_id = schedule_message_retry.msg_id;
-  IF FOUND THEN
-    SELECT c.* INTO conv FROM wapipe.conversations c
-    WHERE c.conversation_key = msg.conversation_key FOR UPDATE;
-    SELECT m.* INTO msg FROM wapipe.processed_messages m WHERE m.id = msg.id;
-  END IF;
-  IF msg.id IS NULL OR msg.status <> 'processing'
-     OR msg.claimed_by IS DISTINCT FROM schedule_message_retry.worker_id
-     OR conv.locked_by IS DISTINCT FROM schedule_message_retry.worker_id
-     OR conv.head_message_id IS DISTINCT FROM msg.id THEN
-    RAISE EXCEPTION 'worker % does not hold the claim on message %', worker_id, schedule_message_retry.msg_id
-      USING ERRCODE = '55000',
-            DETAIL = 'It is unknown, finished, or its lease was taken over by another worker.',
-            HINT = 'Claim it with get_next_queue_message or acquire_message_lock first.';
-  END IF;
+  msg := wapipe._claim_held(schedule_message_retry.msg_id, schedule_message_retry.worker_id);
 
   history := msg.error_history || jsonb_build_array(jsonb_build_object(
                'attempt', msg.attempts, 'error', error, 'at', now(), 'worker', worker_id));

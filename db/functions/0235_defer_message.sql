@@ -90,7 +90,6 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
 AS $$
 DECLARE
   msg       wapipe.processed_messages;
-  conv      wapipe.conversations;
   wait_secs numeric;
   since     timestamptz;
   next_at   timestamptz;
@@ -103,22 +102,7 @@ BEGIN
       USING ERRCODE = '22023';
   END IF;
 
-  SELECT m.* INTO msg FROM wapipe.processed_messages m
-  WHERE m.queue_msg_id = defer_message.msg_id;
-  IF FOUND THEN
-    SELECT c.* INTO conv FROM wapipe.conversations c
-    WHERE c.conversation_key = msg.conversation_key FOR UPDATE;
-    SELECT m.* INTO msg FROM wapipe.processed_messages m WHERE m.id = msg.id;
-  END IF;
-  IF msg.id IS NULL OR msg.status <> 'processing'
-     OR msg.claimed_by IS DISTINCT FROM defer_message.worker_id
-     OR conv.locked_by IS DISTINCT FROM defer_message.worker_id
-     OR conv.head_message_id IS DISTINCT FROM msg.id THEN
-    RAISE EXCEPTION 'worker % does not hold the claim on message %', worker_id, defer_message.msg_id
-      USING ERRCODE = '55000',
-            DETAIL = 'It is unknown, finished, or its lease was taken over by another worker.',
-            HINT = 'Claim it with get_next_queue_message or acquire_message_lock first.';
-  END IF;
+  msg := wapipe._claim_held(defer_message.msg_id, defer_message.worker_id);
 
   wait_secs := coalesce(defer_message.max_wait_seconds, wapipe._setting_num('retry.max_wait_seconds'));
   since := coalesce(msg.deferred_since, now());
