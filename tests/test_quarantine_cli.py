@@ -84,3 +84,8 @@ def test_health_counts_the_quarantine(conn: psycopg.Connection[Any], db_url: str
     report = json.loads(health.stdout)
     assert report["details"]["quarantined"] == 1
     assert any("quarantine" in r for r in report["reasons"])
+    discarded = run_wapipe(db_url, "quarantine", "discard", "--reason", "%phone_number_id%")
+    assert discarded.returncode == 0, discarded.stderr
+    assert "discarded 1" in discarded.stdout
+    report = json.loads(run_wapipe(db_url, "health", "--json").stdout)
+    assert report["details"]["quarantined"] == 0

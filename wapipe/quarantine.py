@@ -1,4 +1,4 @@
-"""`wapipe quarantine list|show|replay`: what signed POSTs held that wapipe could not read.
+"""`wapipe quarantine list|show|replay|discard`: what signed POSTs held that wapipe could not read.
 
 For the schema owner, like `wapipe dlq`: list and show read wapipe.quarantine (no role
 but the owner may), replay goes through wapipe.replay_quarantine, which does the work.
@@ -130,6 +130,25 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+DISCARD_QUARANTINE: LiteralString = (
+    "SELECT wapipe.discard_quarantine(ids => %(ids)s, reason_like => %(reason)s)"
+)
+
+
+def cmd_discard(args: argparse.Namespace) -> int:
+    if not args.ids and not args.reason:
+        raise WapipeError("give quarantine ids, or --reason PATTERN")
+    with connect(database_url()) as conn:
+        try:
+            row = conn.execute(
+                DISCARD_QUARANTINE, {"ids": args.ids or None, "reason": args.reason}
+            ).fetchone()
+        except Exception as exc:
+            _raise_domain_error(exc)
+    print(f"discarded {row[0] if row else 0}")
+    return 0
+
+
 def add_quarantine_commands(sub: Any) -> None:
     """Registers `quarantine list|show|replay` on the `wapipe` subcommand parser."""
     parser = sub.add_parser("quarantine", help="webhook items wapipe could not read: list, replay")
@@ -157,3 +176,7 @@ def add_quarantine_commands(sub: Any) -> None:
     replay.add_argument("--max-count", type=int, default=1000)
     replay.add_argument("--json", action="store_true", help="as JSON")
     replay.set_defaults(handler=cmd_replay)
+    discard = qsub.add_parser("discard", help="held items that need nothing more (health ok again)")
+    discard.add_argument("ids", nargs="*", type=int, help="quarantine ids")
+    discard.add_argument("--reason", help="every held item whose reason matches (ILIKE)")
+    discard.set_defaults(handler=cmd_discard)

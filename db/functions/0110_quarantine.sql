@@ -90,3 +90,29 @@ $$;
 COMMENT ON FUNCTION wapipe.cleanup_quarantine() IS
   'Retention: delete quarantine items older than quarantine.retention_days and webhook_updates older than updates.retention_days. Returns how many rows it deleted.';
 REVOKE ALL ON FUNCTION wapipe.cleanup_quarantine() FROM PUBLIC;
+
+
+-- wapipe.discard_quarantine: an operator's verdict that held items need nothing more
+-- (seen, not worth a replay): they stop counting in system_health and stay until
+-- retention. Returns how many it discarded.
+CREATE OR REPLACE FUNCTION wapipe.discard_quarantine(ids bigint[] DEFAULT NULL, reason_like text DEFAULT NULL)
+RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+AS $$
+DECLARE
+  v_n integer;
+BEGIN
+  IF discard_quarantine.ids IS NULL AND discard_quarantine.reason_like IS NULL THEN
+    RAISE EXCEPTION 'choose quarantined items: ids or reason_like' USING ERRCODE = '22023';
+  END IF;
+  UPDATE wapipe.quarantine x SET status = 'discarded', resolved_at = now()
+  WHERE x.status = 'held'
+    AND (discard_quarantine.ids IS NULL OR x.id = ANY (discard_quarantine.ids))
+    AND (discard_quarantine.reason_like IS NULL OR x.reason ILIKE discard_quarantine.reason_like);
+  GET DIAGNOSTICS v_n = ROW_COUNT;
+  RETURN v_n;
+END
+$$;
+COMMENT ON FUNCTION wapipe.discard_quarantine(bigint[], text) IS
+  'Operators: mark held quarantine items (by ids and/or reason_like ILIKE) discarded: no longer counted by system_health, kept until quarantine.retention_days. Returns how many. Raises 22023 without ids or a filter.';
+REVOKE ALL ON FUNCTION wapipe.discard_quarantine(bigint[], text) FROM PUBLIC;
