@@ -183,12 +183,13 @@ def test_window_closed_is_checked_before_sending_and_not_retried(
         fake.url,
         lambda: (
             outbox(db, template)["status"] == "sent"
-            and outbox(db, meta_says_closed)["status"] == "failed"
+            and outbox(db, meta_says_closed)["status"] == "window_closed"
         ),
         linger=0.3,
     )
-    assert outbox(db, stale)["status"] == "failed"
-    assert outbox(db, stale)["error_code"] == 131047
+    # held back before calling Meta (issue 17): window_closed, no Meta code, not retried
+    assert outbox(db, stale)["status"] == "window_closed"
+    assert outbox(db, stale)["error_code"] is None
     assert outbox(db, stale)["attempts"] == 1
     assert [r.json["to"] for r in fake.requests].count(USER_A) == 1, "only the template went to A"
     assert fake.to(USER_A)[0].json["type"] == "template"

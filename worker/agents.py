@@ -53,6 +53,9 @@ class AgentRequest:
     # every identifier known for the user: user, bsuid, parent_bsuid, phone (only when
     # Meta shared one), username, name, group_id (README, "Identity")
     identity: dict[str, Any] = field(default_factory=dict)
+    # when the conversation's 24-hour window closes (ISO 8601; None: never opened):
+    # a reply that goes out later needs an outside_window template
+    window_closes_at: str | None = None
     # every message this turn answers, in order: `message` alone, or a burst of texts
     # (README, "A burst answered once") whose bodies `text` joins with newlines
     messages: list[dict[str, Any]] = field(default_factory=list)
@@ -210,6 +213,7 @@ async def _call_wapipe(
         "history": request.history,
         "context": request.context,
         "correlation_id": request.correlation_id,
+        "window_closes_at": request.window_closes_at,
     }
     if request.media is not None:
         body["media"] = request.media

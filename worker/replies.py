@@ -56,6 +56,11 @@ class AgentReply:
     messages: list[dict[str, Any]]
     context: dict[str, Any] = field(default_factory=dict)
     workflow: dict[str, Any] | None = None
+    # {"reason": str | None, "minutes": int | None}: hand the conversation to a human
+    handoff: dict[str, Any] | None = None
+    # a message (normally a template) the sender sends instead of the reply when the
+    # 24-hour window has closed by the time it goes out
+    outside_window: dict[str, Any] | None = None
 
 
 def text_message(body: str) -> dict[str, Any]:
@@ -525,18 +530,43 @@ def _workflow(raw: Any, agent: str) -> dict[str, Any] | None:
     return raw
 
 
+def _handoff(raw: Any, agent: str, where: str = "handoff") -> dict[str, Any] | None:
+    """{"reason": text | null, "minutes": positive integer | null}; true means no details."""
+    if raw is None or raw is False:
+        return None
+    if raw is True:
+        return {"reason": None, "minutes": None}
+    if not isinstance(raw, dict):
+        raise bad_reply(agent, where, f"must be an object, got {_json_type(raw)}")
+    reason, minutes = raw.get("reason"), raw.get("minutes")
+    if reason is not None and not isinstance(reason, str):
+        raise bad_reply(agent, f"{where}.reason", f"must be a string, got {_json_type(reason)}")
+    if minutes is not None and (
+        isinstance(minutes, bool) or not isinstance(minutes, int) or minutes < 1
+    ):
+        raise bad_reply(agent, f"{where}.minutes", "must be a positive integer")
+    return {"reason": reason, "minutes": minutes}
+
+
+def _outside_window(raw: Any, agent: str, where: str = "outside_window") -> dict[str, Any] | None:
+    return None if raw is None else _message(raw, agent, where)
+
+
 def wapipe_answer(body: Any, *, agent: str = "agent") -> AgentReply:
-    """A `wapipe` protocol answer {"reply", "context", "workflow"} (other keys ignored)."""
+    """A `wapipe` protocol answer {"reply", "context", "workflow", "handoff",
+    "outside_window"} (other keys ignored)."""
     if not isinstance(body, dict):
         raise bad_reply(agent, "answer", f"must be an object, got {_json_type(body)}")
     return AgentReply(
         normalize_reply(body.get("reply"), agent=agent),
         _context(body.get("context"), agent),
         _workflow(body.get("workflow"), agent),
+        _handoff(body.get("handoff"), agent),
+        _outside_window(body.get("outside_window"), agent),
     )
 
 
-_ANSWER_KEYS = frozenset(("reply", "context", "workflow"))
+_ANSWER_KEYS = frozenset(("reply", "context", "workflow", "handoff", "outside_window"))
 
 
 def python_answer(answer: Any, *, agent: str = "agent") -> AgentReply:
@@ -546,6 +576,8 @@ def python_answer(answer: Any, *, agent: str = "agent") -> AgentReply:
             normalize_reply(answer.messages, agent=agent),
             _context(answer.context, agent),
             _workflow(answer.workflow, agent),
+            _handoff(answer.handoff, agent),
+            _outside_window(answer.outside_window, agent),
         )
     # a message object has a type; an answer never does
     if isinstance(answer, dict) and "type" not in answer and answer.keys() & _ANSWER_KEYS:
@@ -557,4 +589,14 @@ def openai_answer(body: Any, *, agent: str = "agent") -> AgentReply:
     """An OpenAI-compatible chat completion: choices[0].message.content as a text reply."""
     _check(agent, "", _ChatCompletion, body)
     content: str = body["choices"][0]["message"]["content"]
-    return AgentReply([text_message(content)] if content else [])
+    # wapipe's field convention for OpenAI-compatible servers: a top-level "wapipe"
+    # object with the `wapipe` protocol's "handoff" / "outside_window" (README)
+    extra = body.get("wapipe") if isinstance(body, dict) else None
+    if extra is not None and not isinstance(extra, dict):
+        raise bad_reply(agent, "wapipe", f"must be an object, got {_json_type(extra)}")
+    extra = extra or {}
+    return AgentReply(
+        [text_message(content)] if content else [],
+        handoff=_handoff(extra.get("handoff"), agent, "wapipe.handoff"),
+        outside_window=_outside_window(extra.get("outside_window"), agent, "wapipe.outside_window"),
+    )

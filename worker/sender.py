@@ -119,6 +119,17 @@ class OutboxRow:
     def is_template(self) -> bool:
         return self.body.get("type") == "template"
 
+    @property
+    def has_window_fallback(self) -> bool:
+        """The reply carries a template to send instead once the 24-hour window has closed."""
+        fallback = self.body.get("outside_window")
+        return isinstance(fallback, dict) and fallback.get("type") == "template"
+
+    @property
+    def message(self) -> dict[str, Any]:
+        """The message object to send while the window is open (wapipe's own keys removed)."""
+        return {k: v for k, v in self.body.items() if k != "outside_window"}
+
 
 class SenderUnavailable(Exception):
     """The database cannot be reached or refused the call for a reason the sender cannot fix."""
@@ -185,6 +196,20 @@ class _OutboxStore:
             q.MARK_UNKNOWN, {"id": row_id, "worker_id": worker_id, "error": error}
         )
         return value
+
+    async def mark_window_closed(
+        self, row_id: int, worker_id: str, error_code: int | None, reason: str
+    ) -> None:
+        await self._rows(
+            q.MARK_WINDOW_CLOSED,
+            {"id": row_id, "worker_id": worker_id, "error_code": error_code, "reason": reason},
+        )
+
+    async def use_window_fallback(self, row_id: int, worker_id: str) -> dict[str, Any]:
+        fallback: dict[str, Any] = await self._scalar(
+            q.USE_WINDOW_FALLBACK, {"id": row_id, "worker_id": worker_id}
+        )
+        return fallback
 
     async def mark_dry_run(self, row_id: int, worker_id: str) -> None:
         await self._rows(q.MARK_DRY_RUN, {"id": row_id, "worker_id": worker_id})
@@ -300,41 +325,80 @@ class _Sender:
             if self.stop.is_set() or time.monotonic() > send_until:
                 await self._release(unsent, 0, "stopping" if self.stop.is_set() else "lease budget")
                 return 0.0
+            # The 24-hour window: never a free-form message outside it. The reply's own
+            # outside_window template goes instead, else the row ends window_closed.
+            body: dict[str, Any] | None = row.message
             if not row.window_open and not row.is_template:
-                self.metrics.sender_results.labels(str(WINDOW_CLOSED)).inc()
-                await self._record_failure(
-                    row,
-                    WINDOW_CLOSED,
-                    "24-hour customer service window closed (checked before sending; not sent)",
-                    retryable=False,
+                body = await self._window_fallback(
+                    row, None, "24-hour customer service window closed (checked before sending)"
                 )
-                continue
-            try:
-                started = await self._start(row, send_until)
-            except LeaseLost as exc:
-                # Our lease ended (a stall): another sender may hold the rest of the batch.
-                log.warning(
-                    "outbox_lease_lost", outbox_id=row.id, worker_id=self.worker_id, error=str(exc)
+                if body is None:
+                    continue
+            while body is not None:
+                try:
+                    started = await self._start(row, send_until)
+                except LeaseLost as exc:
+                    # Our lease ended (a stall): another sender may hold the rest of the batch.
+                    log.warning(
+                        "outbox_lease_lost",
+                        outbox_id=row.id,
+                        worker_id=self.worker_id,
+                        error=str(exc),
+                    )
+                    return 0.0
+                if not started:
+                    await self._release(unsent, 0, "pacing past the lease budget")
+                    return 0.0
+                state = await self.store.breaker_allow(self.config.breaker_name)
+                self.metrics.observe_breaker(self.config.breaker_name, state)
+                if state == "open":
+                    wait = self.config.breaker_wait_seconds
+                    await self._release(unsent, max(int(wait), 1), "breaker open")
+                    return wait
+                result = await graph.send(
+                    row.phone_number_id, row.to_wa_id, body, f"outbox:{row.id}"
                 )
-                return 0.0
-            if not started:
-                await self._release(unsent, 0, "pacing past the lease budget")
-                return 0.0
-            state = await self.store.breaker_allow(self.config.breaker_name)
-            self.metrics.observe_breaker(self.config.breaker_name, state)
-            if state == "open":
-                wait = self.config.breaker_wait_seconds
-                await self._release(unsent, max(int(wait), 1), "breaker open")
-                return wait
-            result = await graph.send(
-                row.phone_number_id, row.to_wa_id, row.body, f"outbox:{row.id}"
-            )
-            state = await self.store.breaker_record(self.config.breaker_name, result)
-            self.metrics.observe_breaker(self.config.breaker_name, state)
-            code = send_result_code(result.outcome.value, result.error_code, result.http_status)
-            self.metrics.sender_results.labels(code).inc()
-            await self._record(row, result)
+                state = await self.store.breaker_record(self.config.breaker_name, result)
+                self.metrics.observe_breaker(self.config.breaker_name, state)
+                code = send_result_code(result.outcome.value, result.error_code, result.http_status)
+                self.metrics.sender_results.labels(code).inc()
+                if result.error_code == WINDOW_CLOSED and body.get("type") != "template":
+                    # the window closed between the check and the send: Meta's 131047 ends
+                    # the same way (the fallback, else window_closed)
+                    why = f"Meta {WINDOW_CLOSED}: {result.error or 'window closed'}"
+                    body = await self._window_fallback(row, WINDOW_CLOSED, why)
+                    continue
+                await self._record(row, result)
+                body = None
         return 0.0
+
+    async def _window_fallback(
+        self, row: OutboxRow, error_code: int | None, why: str
+    ) -> dict[str, Any] | None:
+        """Window closed: the row's outside_window template to send instead, or None after
+        marking the row window_closed (never retried; wapipe window list shows it)."""
+        fields: dict[str, Any] = {
+            "outbox_id": row.id,
+            "to": mask_recipient(row.to_wa_id),
+            "message_type": row.body.get("type"),
+            "error_code": error_code,
+            "correlation_id": row.correlation_id,
+        }
+        if row.has_window_fallback:
+            fallback = await self._guarded(
+                row, self.store.use_window_fallback(row.id, self.worker_id)
+            )
+            if isinstance(fallback, dict):
+                log.info("outbox_window_fallback", **fields)
+                return fallback
+            return None  # lease lost: logged
+        reason = f"{why}; the reply has no outside_window template: not sent"
+        self.metrics.sender_results.labels("window_closed").inc()
+        await self._guarded(
+            row, self.store.mark_window_closed(row.id, self.worker_id, error_code, reason)
+        )
+        log.warning("outbox_window_closed", reason=reason, **fields)
+        return None
 
     async def _start(self, row: OutboxRow, send_until: float) -> bool:
         """Wait for a send token of the business number and mark the row started; False when

@@ -14,6 +14,13 @@ MARK_FAILED: LiteralString = (
     " %(retryable)s, %(retry_after_seconds)s)"
 )
 MARK_UNKNOWN: LiteralString = "SELECT wapipe.mark_outbox_unknown(%(id)s, %(worker_id)s, %(error)s)"
+# The 24-hour window is closed: the row is held back (window_closed) or its fallback goes.
+MARK_WINDOW_CLOSED: LiteralString = (
+    "SELECT wapipe.mark_outbox_window_closed(%(id)s, %(worker_id)s, %(error_code)s, %(reason)s)"
+)
+USE_WINDOW_FALLBACK: LiteralString = (
+    "SELECT wapipe.use_outbox_window_fallback(%(id)s, %(worker_id)s)"
+)
 MARK_DRY_RUN: LiteralString = "SELECT wapipe.mark_outbox_dry_run(%(id)s, %(worker_id)s)"
 RELEASE: LiteralString = (
     "SELECT wapipe.release_outbox(%(ids)s::bigint[], %(worker_id)s, %(retry_after_seconds)s)"

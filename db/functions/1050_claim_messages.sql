@@ -60,7 +60,7 @@ RETURNS TABLE (
   workflow_id bigint, workflow_type text, current_step text, workflow_data jsonb,
   workflow_version integer,
   agent text, memory_id bigint, session_id text, memory_messages jsonb, memory_context jsonb,
-  breaker_state text, burst jsonb)
+  breaker_state text, handed_off jsonb, window_closes_at timestamptz, burst jsonb)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
   SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off
   SET enable_mergejoin = off SET enable_hashjoin = off
@@ -100,7 +100,7 @@ BEGIN
     SELECT x.*
     FROM wapipe.message_contexts(
            (SELECT coalesce(jsonb_agg(jsonb_build_object(
-                      'user_phone', c.from_wa_id,
+                      'user_phone', c.from_wa_id, 'conversation_key', c.conversation_key,
                       'preferred_agent',
                         CASE WHEN c.message_type = 'text' AND jsonb_array_length(v_rules) > 0
                              THEN wapipe.keyword_agent(c.payload->'text'->>'body', v_rules) END,
@@ -132,7 +132,7 @@ BEGIN
          c.locked_until,
          x.allowed, x.retry_after_ms, x.workflow_id, x.workflow_type, x.current_step,
          x.workflow_data, x.workflow_version, x.agent, x.memory_id, x.session_id,
-         x.memory_messages, x.memory_context, x.breaker_state,
+         x.memory_messages, x.memory_context, x.breaker_state, x.handed_off, x.window_closes_at,
          CASE WHEN o.ord IS NOT NULL THEN coalesce(t.burst, '[]') END
   FROM claimed c
   JOIN contexts x ON x.ord = c.ord

@@ -60,3 +60,4 @@ ON CONFLICT (key) DO NOTHING;
 DROP FUNCTION IF EXISTS wapipe.message_context(text, text, text[], text, text, integer, interval);
 DROP FUNCTION IF EXISTS wapipe.message_contexts(jsonb, text, text[], integer, interval);
 DROP FUNCTION IF EXISTS wapipe.claim_messages(text, integer, integer, text, text[], jsonb, integer, interval);
+DROP FUNCTION IF EXISTS wapipe.claim_messages(text, integer, integer, text, text[], jsonb, integer, interval, jsonb);
