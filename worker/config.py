@@ -56,6 +56,17 @@ class ServiceConfig:
     # longest a message waits for this service while it is unavailable before it
     # goes to the dead letters; None: the retry.max_wait_seconds setting (3600 s)
     max_wait_seconds: int | None = None
+    # A burst answered once (README, "A burst answered once"): texts of one user queued
+    # behind the text being answered, each sent at most this long after the one before,
+    # join its agent turn (one call, one reply). 0 (the default): every message is its
+    # own turn, as an agent written for one message per request expects; 10 suits
+    # people typing a thought in several messages.
+    coalesce_seconds: float = 0.0
+    # > 0: before calling the agent, wait until the user has been quiet this long so
+    # texts still being typed join the turn too, but never longer than
+    # debounce_max_seconds after the claim. Off by default: it delays every reply.
+    debounce_seconds: float = 0.0
+    debounce_max_seconds: float = 10.0
     # mark the user's message read and show "typing…" while this service works on it
     typing: bool = True
     # `openai` protocol: images go to the model as image_url content parts
@@ -253,6 +264,17 @@ def _service(raw: dict[str, Any], source: str) -> ServiceConfig:
     max_wait = int(raw["max_wait_seconds"]) if "max_wait_seconds" in raw else None
     if max_wait is not None and max_wait <= 0:
         raise WapipeError(f"{source}: service {name!r} max_wait_seconds must be positive")
+    burst = ServiceConfig(name=name, endpoints=())
+    coalesce = float(raw.get("coalesce_seconds", burst.coalesce_seconds))
+    debounce = float(raw.get("debounce_seconds", burst.debounce_seconds))
+    debounce_max = float(raw.get("debounce_max_seconds", burst.debounce_max_seconds))
+    if coalesce < 0 or debounce < 0 or debounce_max < 0:
+        raise WapipeError(
+            f"{source}: service {name!r} coalesce_seconds, debounce_seconds and "
+            "debounce_max_seconds must be >= 0"
+        )
+    if debounce > 0 and coalesce <= 0:
+        raise WapipeError(f"{source}: service {name!r} debounce_seconds needs coalesce_seconds > 0")
     defaults = ServiceConfig(name=name, endpoints=())
     return ServiceConfig(
         name=name,
@@ -275,6 +297,9 @@ def _service(raw: dict[str, Any], source: str) -> ServiceConfig:
             half_open_calls=int(b["half_open_calls"]) if "half_open_calls" in b else None,
         ),
         max_wait_seconds=max_wait,
+        coalesce_seconds=coalesce,
+        debounce_seconds=debounce,
+        debounce_max_seconds=debounce_max,
         typing=bool(raw.get("typing", defaults.typing)),
         multimodal=bool(raw.get("multimodal", defaults.multimodal)),
     )

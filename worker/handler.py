@@ -93,6 +93,9 @@ class MessageHandler:
             rules=tuple((tuple(rule.keywords), rule.agent) for rule in config.rules),
             rate_max=config.rate_limit_max,
             rate_per=config.rate_limit_per,
+            coalesce_seconds=tuple(
+                (s.name, s.coalesce_seconds) for s in config.services if s.coalesce_seconds > 0
+            ),
         )
 
     async def handle(
@@ -308,6 +311,9 @@ class MessageHandler:
             agent = await self._route(user, given)
             memory = await self.store.memory(user, agent)
         text = given.as_text() or f"[{msg.message_type}]"
+        burst = msg.burst or ()  # texts queued behind it: one turn, one reply (a burst)
+        if burst:
+            text = "\n".join([text, *(b.text for b in burst)])
         service = self.registry.service(agent).config
         # The hook before the agent call: read + typing (refreshed until stop), then the
         # media the agent can see. Only messages that get an answer come this far.
@@ -326,6 +332,7 @@ class MessageHandler:
             context=memory.context,
             correlation_id=msg.correlation_id or msg.wamid,
             identity=identity_of(msg),
+            messages=[msg.payload, *(b.payload for b in burst)],
             media=media.as_json() if media else None,
             media_content=media.content if media else None,
         )

@@ -19,9 +19,15 @@ CLAIM_WITH_CONTEXTS: LiteralString = (
     " message_type, priority, attempt, payload, contact, correlation_id, locked_until,"
     " allowed, retry_after_ms, workflow_id, workflow_type, current_step, workflow_data,"
     " workflow_version, agent, memory_id, session_id, memory_messages, memory_context,"
-    " breaker_state"
+    " breaker_state, burst"
     " FROM wapipe.claim_messages(%(worker_id)s, %(lock_seconds)s, %(batch)s, %(default_agent)s,"
-    " %(known_agents)s::text[], %(rules)s, %(rate_max)s::int, %(rate_per)s::interval)"
+    " %(known_agents)s::text[], %(rules)s, %(rate_max)s::int, %(rate_per)s::interval,"
+    " %(coalesce_seconds)s)"
+)
+# A held head's burst gathered again after a quiet period (debounce), and how long it was quiet.
+EXTEND_TURN: LiteralString = (
+    "SELECT burst, quiet_seconds"
+    " FROM wapipe.extend_turn(%(msg_id)s, %(worker_id)s, %(coalesce_seconds)s::numeric)"
 )
 EXTEND_MESSAGE_LOCK: LiteralString = (
     "SELECT wapipe.acquire_message_lock(%(msg_id)s, %(worker_id)s, %(lock_seconds)s)"

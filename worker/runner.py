@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import signal
 import socket
@@ -29,7 +30,7 @@ from wapipe.settings import load_settings
 from worker.agents import NoCookies
 from worker.aio import wait_event
 from worker.config import WorkerConfig
-from worker.errors import StoreUnavailable
+from worker.errors import ClaimLost, StoreUnavailable
 from worker.handler import MessageHandler
 from worker.media import MediaFetcher
 from worker.metrics import MetricsServer, WorkerMetrics, metrics_host_from_env
@@ -314,9 +315,40 @@ class Worker:
             self.config.lock_seconds / 3, self._extend_lock, msg, me
         )
         try:
+            msg = await self._debounce(msg)
             await self.handler.handle(msg, lambda: self._handed_over(msg.msg_id))
+            self.handled += msg.turn_size - 1  # a burst's texts were handled in its turn
         finally:
             self._beats.pop(msg.msg_id, beat).cancel()
+
+    async def _debounce(self, msg: ClaimedMessage) -> ClaimedMessage:
+        """A head that opened a turn, for a service with debounce_seconds: wait until the
+        user has been quiet that long (texts still being typed join the turn), at most
+        debounce_max_seconds; the lease is kept meanwhile. Which texts join is the
+        database's rule (extend_turn); this only decides how long to wait."""
+        agent = msg.context.agent if msg.context is not None else None
+        if msg.burst is None or agent is None:
+            return msg
+        try:
+            service = self.config.service(agent)
+        except KeyError:
+            return msg
+        if service.debounce_seconds <= 0:
+            return msg
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + service.debounce_max_seconds
+        burst = msg.burst
+        while True:
+            try:
+                burst, quiet = await self.store.extend_turn(
+                    msg.msg_id, self.worker_id, service.coalesce_seconds
+                )
+            except (ClaimLost, StoreUnavailable):
+                break  # the handler finds out and acts as for any message
+            wait = min(service.debounce_seconds - quiet, give_up_at - loop.time())
+            if wait <= 0 or await wait_event(self.stop, wait):
+                break
+        return dataclasses.replace(msg, burst=burst)
 
     def _extend_lock(self, msg: ClaimedMessage, handler_task: asyncio.Task[None]) -> None:
         if handler_task.done():

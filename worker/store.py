@@ -71,6 +71,41 @@ class ClaimedMessage:
     locked_until: dt.datetime
     # what message_contexts answered for it when the claim asked (claim_messages)
     context: MessageContext | None = None
+    # The texts queued behind it that its agent turn answers too, in order (a burst,
+    # wapipe._claim_turns); () when it opened a turn with nothing behind it yet; None
+    # when it opens no turn (not a text for a coalescing agent, or claimed without
+    # contexts). Completing this message completes them.
+    burst: tuple[TurnMessage, ...] | None = None
+
+    @property
+    def turn_size(self) -> int:
+        """How many messages its turn answers."""
+        return 1 + len(self.burst or ())
+
+
+@dataclass(frozen=True)
+class TurnMessage:
+    """A queued text answered in its head's turn (one of a burst)."""
+
+    msg_id: int
+    message_id: int
+    wamid: str
+    payload: dict[str, Any]
+
+    @property
+    def text(self) -> str:
+        body = self.payload.get("text")
+        return str(body.get("body", "")) if isinstance(body, dict) else ""
+
+
+def turn_messages(burst: Any) -> tuple[TurnMessage, ...] | None:
+    """A claim's or extend_turn's burst column as TurnMessages (None stays None)."""
+    if burst is None:
+        return None
+    return tuple(
+        TurnMessage(int(b["msg_id"]), int(b["message_id"]), str(b["wamid"]), dict(b["payload"]))
+        for b in burst
+    )
 
 
 @dataclass(frozen=True)
@@ -139,6 +174,8 @@ class ClaimRouting:
     rules: tuple[tuple[tuple[str, ...], str], ...]  # (keywords, agent), first match wins
     rate_max: int | None
     rate_per: str | None
+    # {agent: seconds}: the agents whose turns take the texts queued behind a text head
+    coalesce_seconds: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -237,9 +274,11 @@ def _context_of(row: Sequence[Any], breaker_state: str | None) -> MessageContext
 
 
 def _claimed_with_context(row: Sequence[Any]) -> ClaimedMessage:
-    """A ClaimedMessage with its context from a claim_messages row (13 + 13 columns)."""
+    """A ClaimedMessage with its context from a claim_messages row (13 + 13 columns, burst)."""
     # (mypy cannot see that the slice holds exactly the 13 claim columns)
-    return ClaimedMessage(*row[:13], _context_of(row[13:25], row[25]))  # type: ignore[call-arg]
+    return ClaimedMessage(  # type: ignore[call-arg]
+        *row[:13], _context_of(row[13:25], row[25]), turn_messages(row[26])
+    )
 
 
 class Store:
@@ -345,6 +384,7 @@ class Store:
                         ),
                         "rate_max": routing.rate_max,
                         "rate_per": routing.rate_per,
+                        "coalesce_seconds": Jsonb(dict(routing.coalesce_seconds)),
                     },
                 )
             except MessageProcessingError as exc:
@@ -353,6 +393,17 @@ class Store:
                 return [_claimed_with_context(row) for row in rows]
         rows = await self._rows(queries.CLAIM_MESSAGES, args)
         return [ClaimedMessage(*row) for row in rows]
+
+    async def extend_turn(
+        self, msg_id: int, worker_id: str, coalesce_seconds: float
+    ) -> tuple[tuple[TurnMessage, ...], float]:
+        """extend_turn: the held head's burst gathered again, and how long it has been quiet."""
+        row = await self._one(
+            queries.EXTEND_TURN,
+            {"msg_id": msg_id, "worker_id": worker_id, "coalesce_seconds": coalesce_seconds},
+        )
+        assert row is not None  # extend_turn returns one row or raises
+        return turn_messages(row[0]) or (), float(row[1] or 0.0)
 
     async def extend_lock(self, msg_id: int, worker_id: str, lock_seconds: int) -> bool:
         return bool(

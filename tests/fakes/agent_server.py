@@ -28,6 +28,7 @@ class AgentCall:
     text: str
     started: float
     ended: float = 0.0
+    body: dict[str, Any] = field(default_factory=dict)  # the request as sent
 
 
 @dataclass
@@ -84,7 +85,9 @@ class FakeAgent:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 req = json.loads(self.rfile.read(length) or b"{}")
-                call = AgentCall(str(req.get("user")), str(req.get("text")), time.monotonic())
+                call = AgentCall(
+                    str(req.get("user")), str(req.get("text")), time.monotonic(), body=req
+                )
                 with fake._lock:
                     fake.calls.append(call)
                 if fake.latency_s:
