@@ -312,15 +312,13 @@ def _network_text(exc: httpx.TransportError) -> str:
 MEDIA_GONE_CODES = frozenset({100, 131052, 131053})
 
 
-def typing_body(wamid: str) -> dict[str, Any]:
+def typing_body(wamid: str, typing: bool = True) -> dict[str, Any]:
     """The one call that marks an inbound message read and shows "typing…" to its sender
-    (dismissed by the reply or after 25 s)."""
-    return {
-        "messaging_product": "whatsapp",
-        "status": "read",
-        "message_id": wamid,
-        "typing_indicator": {"type": "text"},
-    }
+    (dismissed by the reply or after 25 s); typing=False: mark read only."""
+    body: dict[str, Any] = {"messaging_product": "whatsapp", "status": "read", "message_id": wamid}
+    if typing:
+        body["typing_indicator"] = {"type": "text"}
+    return body
 
 
 def pacing_bucket(rate_per_second: int) -> tuple[int, str]:
@@ -414,13 +412,15 @@ class GraphCalls:
         if self._owns_client:
             await self._client.aclose()
 
-    async def typing(self, phone_number_id: str, wamid: str, timeout_seconds: float) -> SendResult:
+    async def typing(
+        self, phone_number_id: str, wamid: str, timeout_seconds: float, typing: bool = True
+    ) -> SendResult:
         """Mark `wamid` read and show typing; never raises for HTTP or network trouble."""
         started = time.monotonic()
         try:
             response = await self._client.post(
                 f"{self.api_url}/{phone_number_id}/messages",
-                json=typing_body(wamid),
+                json=typing_body(wamid, typing),
                 timeout=timeout_seconds,
             )
         except httpx.TimeoutException as exc:

@@ -121,13 +121,14 @@ class WorkerMetrics:
         )
         self.typing_indicators = Counter(
             "wapipe_typing_indicators",
-            "Read receipt + typing indicator calls per outcome: sent, failed (Graph API error or "
-            "network), timeout, paced (no token in the business number's send bucket), "
+            "Read receipt + typing indicator calls per outcome: sent, read_only (the reply was "
+            "queued before the call left: marked read without the indicator), failed (Graph "
+            "API error or network), timeout, paced (no token in the number's send bucket), "
             "breaker_open (whatsapp-graph not closed); best effort, never the message's fate",
             ["outcome"],
             registry=r,
         )
-        for outcome in ("sent", "failed", "timeout", "paced", "breaker_open"):
+        for outcome in ("sent", "read_only", "failed", "timeout", "paced", "breaker_open"):
             self.typing_indicators.labels(outcome)
         self.media_fetches = Counter(
             "wapipe_media_fetches",

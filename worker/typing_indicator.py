@@ -18,6 +18,13 @@ one round trip (wapipe.admit_typing_indicator) reads the `whatsapp-graph` breake
 number's send bucket (Meta counts the call against the number's throughput: skip
 when none is free). A failure counts against the breaker exactly when a send's
 would (SendResult.breaker_ok); successes are recorded in one batch a second.
+A message answered before its first call left (a fast agent) gets a mark-read
+call without the indicator, which would otherwise linger after the reply.
+
+The calls use a small pool of their own (2 connections): a burst of calls never
+takes a connection the claim loop needs. A local token bucket at the same rate
+answers `paced` without a database round trip when even this worker alone would
+exceed the number's pacing.
 Off for a service with `typing = false`, and in dry-run (no access token) unless
 WHATSAPP_API_URL is set (the playground, tests). Metric
 wapipe_typing_indicators_total{outcome} and one log line per call (masked user).
@@ -103,6 +110,10 @@ class TypingIndicator:
         self._successes: list[int] = []
         self._flusher: asyncio.Task[None] | None = None
         self._outcomes = {o: self.metrics.typing_indicators.labels(o) for o in _OUTCOMES}
+        rate = float(rate_per_second)
+        self._local_rate = rate
+        self._local_tokens = float(self.max_per_window)
+        self._local_at = time.monotonic()
 
     @classmethod
     def create(
@@ -113,12 +124,18 @@ class TypingIndicator:
         metrics: WorkerMetrics,
         rate_per_second: int,
     ) -> TypingIndicator:
-        calls = (
-            GraphCalls(settings.api_url, settings.access_token or "dry-run")
-            if graph_calls_enabled(settings)
-            else None
+        if not graph_calls_enabled(settings):
+            return cls(None, None, config, rate_per_second=rate_per_second, metrics=metrics)
+        calls = GraphCalls(settings.api_url, settings.access_token or "dry-run")
+        own_pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            str(pool.conninfo),
+            min_size=1,
+            max_size=2,
+            open=False,
+            name="wapipe-typing",
+            kwargs={"autocommit": True, "application_name": "wapipe-worker-typing"},
         )
-        return cls(calls, pool, config, rate_per_second=rate_per_second, metrics=metrics)
+        return cls(calls, own_pool, config, rate_per_second=rate_per_second, metrics=metrics)
 
     @property
     def enabled(self) -> bool:
@@ -135,6 +152,9 @@ class TypingIndicator:
         return turn
 
     async def _run(self, msg: ClaimedMessage, turn: Turn) -> None:
+        if turn._stopped.is_set():  # answered before the first call left: mark read only
+            await self.show(msg, typing=False)
+            return
         while True:
             await self.show(msg)
             with contextlib.suppress(TimeoutError):
@@ -142,19 +162,33 @@ class TypingIndicator:
             if turn._stopped.is_set():
                 return
 
-    async def show(self, msg: ClaimedMessage) -> str:
+    def _local_token(self) -> bool:
+        now = time.monotonic()
+        self._local_tokens = min(
+            float(self.max_per_window),
+            self._local_tokens + (now - self._local_at) * self._local_rate,
+        )
+        self._local_at = now
+        if self._local_tokens >= 1:
+            self._local_tokens -= 1
+            return True
+        return False
+
+    async def show(self, msg: ClaimedMessage, typing: bool = True) -> str:
         """One admitted call (never raises): its outcome, counted and logged."""
         started = time.monotonic()
         result: SendResult | None = None
         try:
             async with asyncio.timeout(self.config.timeout_seconds):
-                verdict = await self._admit(msg.phone_number_id)
+                verdict = await self._admit(msg.phone_number_id) if self._local_token() else "paced"
                 if verdict == "go":
                     assert self.calls is not None
                     result = await self.calls.typing(
-                        msg.phone_number_id, msg.wamid, self.config.timeout_seconds
+                        msg.phone_number_id, msg.wamid, self.config.timeout_seconds, typing
                     )
                     outcome = "sent" if result.outcome is Outcome.SENT else "failed"
+                    if outcome == "sent" and not typing:
+                        outcome = "read_only"
                     if result.outcome is Outcome.UNKNOWN and "Timeout" in result.error:
                         outcome = "timeout"
                     await self._record(result)
@@ -171,7 +205,7 @@ class TypingIndicator:
             outcome = "failed"
             result = SendResult(Outcome.RETRY, 0, error=f"{type(exc).__name__}")
         self._outcomes[outcome].inc()
-        if outcome != "sent" or _INFO.isEnabledFor(logging.INFO):
+        if outcome not in ("sent", "read_only", "paced") or _INFO.isEnabledFor(logging.INFO):
             fields: dict[str, Any] = {
                 "outcome": outcome,
                 "msg_id": msg.msg_id,
@@ -180,13 +214,15 @@ class TypingIndicator:
             }
             if result is not None and outcome != "sent":
                 fields.update(error=result.error, error_code=result.error_code)
-            (log.info if outcome in ("sent", "paced") else log.warning)(
+            (log.info if outcome in ("sent", "read_only", "paced") else log.warning)(
                 "typing_indicator", **fields
             )
         return outcome
 
     async def _admit(self, phone_number_id: str) -> str:
         assert self.pool is not None
+        if self.pool.closed:
+            await self.pool.open(wait=False)
         async with self.pool.connection() as conn:
             cur = await conn.execute(
                 ADMIT,
@@ -253,6 +289,8 @@ class TypingIndicator:
             await self.flush()
         if self.calls is not None:
             await self.calls.aclose()
+        if self.pool is not None and not self.pool.closed:
+            await self.pool.close(timeout=2)
 
 
-_OUTCOMES = ("sent", "failed", "timeout", "paced", "breaker_open")
+_OUTCOMES = ("sent", "read_only", "failed", "timeout", "paced", "breaker_open")
