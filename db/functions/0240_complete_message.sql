@@ -5,7 +5,8 @@
 -- whose lease was taken over cannot answer twice). Completing again by the same
 -- worker returns the first result unchanged. The reply (one Graph API message
 -- object or an array of them) goes to wapipe.outbox keyed (wamid, seq), so it can
--- never be queued twice, even for a message replayed from the dead letters.
+-- never be queued twice, even for a message replayed from the dead letters. The
+-- texts a coalesced turn answered with this head (turn_followers) finish with it.
 -- memory = {"memory_id": N, "append": [{"role", "content"}, ...], "context": {...}}
 -- calls update_conversation_memory per entry; workflow = {"action": "start" |
 -- "advance" | "complete" | "fail", ...} calls the matching workflow function.

@@ -168,6 +168,8 @@ REVOKE ALL ON FUNCTION wapipe._apply_workflow_action(jsonb, text, text) FROM PUB
 -- lease was taken over) or rejected (22023: malformed reply, memory or workflow, a
 -- bad memory entry, an unknown memory_id). An item for a message this worker already
 -- completed gets the first result back; so does a later item with the same msg_id.
+-- A head whose claim took a burst into its turn (turn_followers, 1045) completes its
+-- followers with it: done, archived, no reply of their own.
 --
 -- Set-based, without subtransactions: the conversations of all items are locked up
 -- front in key order (the order ingest locks them in), then their memory sessions in
