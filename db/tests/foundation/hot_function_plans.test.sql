@@ -4,7 +4,7 @@
 -- these settings the claim merge-joined every conversation with the messages
 -- (O(backlog)) and the ingest seq-scanned processed_messages on a fresh install.
 begin;
-select plan(6);
+select plan(7);
 
 select ok(
   (select p.proconfig @> array['plan_cache_mode=force_generic_plan', 'enable_seqscan=off',
@@ -17,7 +17,8 @@ from unnest(array[
   'wapipe.complete_message(bigint, text, jsonb, jsonb, jsonb, text)',
   'wapipe.complete_messages(text, jsonb)',
   'wapipe.message_contexts(jsonb, text, text[], integer, interval)',
-  'wapipe.claim_messages(text, integer, integer, text, text[], jsonb, integer, interval)']) f;
+  'wapipe.claim_messages(text, integer, integer, text, text[], jsonb, integer, interval, jsonb)',
+  'wapipe._claim_turns(bigint[], numeric[])']) f;
 
 select * from finish();
 rollback;
