@@ -36,6 +36,10 @@ STATUS_SERIES: LiteralString = (
     "SELECT minute, messages_in, messages_out, dead_letters, failed_attempts, queue_depth, p95_ms"
     " FROM wapipe.status_page_series(%(minutes)s)"
 )
+# Conversations a human has now (issue 17); the page masks the user keys.
+STATUS_HANDOFFS: LiteralString = (
+    "SELECT conversation_key, started_at, started_by, until FROM wapipe.list_handoffs(false, 50)"
+)
 STATUS_BREAKERS: LiteralString = (
     "SELECT name, kind, state, since, window_calls, window_failures, window_failure_rate,"
     " times_opened, healthy_endpoints, total_endpoints, deferred_messages"

@@ -336,6 +336,17 @@ def render_page(snapshot: store.StatusSnapshot) -> str:
         if rows
         else '<p class="muted">No breakers yet (they appear with the first call).</p>'
     )
+    handoff_rows = "".join(
+        f"<tr><td>{_text(mask_phone(str(key)))}</td><td>{_when(since, now)}</td>"
+        f"<td>{_text(by)}</td><td>in {_age((until - now).total_seconds())}</td></tr>"
+        for key, since, by, until in snapshot.handoffs
+    )
+    handoffs = (
+        "<table><thead><tr><th>conversation</th><th>since</th><th>by</th><th>until</th>"
+        f"</tr></thead><tbody>{handoff_rows}</tbody></table>"
+        if handoff_rows
+        else '<p class="muted">The bot answers every conversation.</p>'
+    )
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">'
@@ -352,6 +363,7 @@ def render_page(snapshot: store.StatusSnapshot) -> str:
         f'<section id="charts"><h2>Last {SERIES_MINUTES} minutes</h2>'
         f'<div class="charts">{"".join(charts)}</div></section>'
         f'<section id="breakers"><h2>Circuit breakers</h2>{board}</section>'
+        f'<section id="handoffs"><h2>Handed off to a human</h2>{handoffs}</section>'
         "</main></body></html>"
     )
 

@@ -19,7 +19,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, LiteralString
 
 import psycopg
@@ -554,6 +554,7 @@ class StatusSnapshot:
     health: tuple[Any, ...]
     series: list[tuple[Any, ...]]
     breakers: list[tuple[Any, ...]]
+    handoffs: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 class StatusForbidden(DatabaseUnavailable):
@@ -576,6 +577,7 @@ async def status_snapshot(
                 await conn.execute(queries.STATUS_SERIES, {"minutes": minutes})
             ).fetchall()
             breakers = await (await conn.execute(queries.STATUS_BREAKERS)).fetchall()
+            handoffs = await (await conn.execute(queries.STATUS_HANDOFFS)).fetchall()
     except pg_errors.InsufficientPrivilege as exc:
         raise StatusForbidden(
             f"{_reason(exc)} (grant the wapipe_monitor role to the ingress database user)"
@@ -585,7 +587,12 @@ async def status_snapshot(
         raise DatabaseUnavailable(reason) from exc
     if health is None:
         raise DatabaseUnavailable("system_health returned no row")
-    return StatusSnapshot(health=tuple(health), series=list(series), breakers=list(breakers))
+    return StatusSnapshot(
+        health=tuple(health),
+        series=list(series),
+        breakers=list(breakers),
+        handoffs=list(handoffs),
+    )
 
 
 def _reason(exc: psycopg.Error) -> str:

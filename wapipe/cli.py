@@ -21,6 +21,7 @@ from typing import Any
 from wapipe.cluster import Cluster
 from wapipe.db import connect
 from wapipe.errors import WapipeError
+from wapipe.handoff import add_handoff_commands
 from wapipe.migrate import migrate, pending_migrations
 from wapipe.ops import add_ops_commands
 from wapipe.quarantine import add_quarantine_commands
@@ -526,6 +527,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev_send.set_defaults(handler=cmd_dev_send)
     add_ops_commands(sub)  # health, workers, dlq (wapipe/ops.py)
     add_quarantine_commands(sub)  # quarantine list|show|replay (wapipe/quarantine.py)
+    add_handoff_commands(sub)  # handoff start|end|list, send, window list (wapipe/handoff.py)
     return parser
 
 

@@ -223,6 +223,8 @@ def render_health(row: Row, colour: bool) -> str:
         ("stuck workflows", str(row["stuck_workflows"])),
         ("stale leases", str(details.get("stale_locks", 0))),
         ("oldest unsent reply", _since(details.get("outbox_oldest_unsent_at"))),
+        ("window closed (1 day)", str(details.get("outbox_window_closed_last_day", 0))),
+        ("handed off to a human", str(details.get("handed_off", 0))),
         ("pg_cron", cron_line),
         ("pg_cron failures (1 h)", str(row["cron_failures_last_hour"])),
     ]

@@ -107,6 +107,17 @@ class MediaConfig:
 
 
 @dataclass(frozen=True)
+class HandoffConfig:
+    """Handing a conversation to a human by keyword ([handoff] in WAPIPE_CONFIG; issue 17)."""
+
+    # whole words (as routing rules match them) that hand the conversation to staff
+    keywords: tuple[str, ...] = ()
+    minutes: int = 60
+    # sent once when a keyword hands the conversation off ("" sends nothing)
+    notice: str = "Thanks, a person from our team will answer you here shortly."
+
+
+@dataclass(frozen=True)
 class RoutingRule:
     keywords: tuple[str, ...]
     agent: str
@@ -131,6 +142,7 @@ class WorkerConfig:
     )
     typing: TypingConfig = field(default_factory=TypingConfig)
     media: MediaConfig = field(default_factory=MediaConfig)
+    handoff: HandoffConfig = field(default_factory=HandoffConfig)
 
     def service(self, name: str) -> ServiceConfig:
         for svc in self.services:
@@ -202,7 +214,20 @@ def parse_config(raw: dict[str, Any], source: str = "config") -> WorkerConfig:
         rate_limit_notice=str(rl.get("notice", base.rate_limit_notice)),
         typing=_typing(raw.get("typing", {}), source),
         media=_media(raw.get("media", {}), source),
+        handoff=_handoff(raw.get("handoff", {}), source),
     )
+
+
+def _handoff(raw: dict[str, Any], source: str) -> HandoffConfig:
+    base = HandoffConfig()
+    cfg = HandoffConfig(
+        keywords=tuple(str(k).lower() for k in raw.get("keywords", base.keywords)),
+        minutes=int(raw.get("minutes", base.minutes)),
+        notice=str(raw.get("notice", base.notice)),
+    )
+    if cfg.minutes < 1:
+        raise WapipeError(f"{source}: [handoff] minutes must be at least 1")
+    return cfg
 
 
 def _typing(raw: dict[str, Any], source: str) -> TypingConfig:

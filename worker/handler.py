@@ -29,7 +29,7 @@ from worker.errors import ClaimLost, ProcessingError, ServiceUnavailable, StoreU
 from worker.media import MediaFetcher
 from worker.metrics import WorkerMetrics
 from worker.registry import ServiceRegistry
-from worker.store import ClaimedMessage, ClaimRouting, Store
+from worker.store import ClaimedMessage, ClaimRouting, MessageContext, Store
 from worker.typing_indicator import TypingIndicator
 from worker.workflows import Input, WorkflowEngine
 
@@ -86,6 +86,11 @@ class MessageHandler:
         self.typing = typing or TypingIndicator(None, None, config.typing)
         self.media = media
         self._known_agents = sorted(registry.services)
+        # handoff keywords, matched like routing keywords (whole words, lowercased)
+        # (one rule per word, so the match names the word)
+        self._handoff_rules = tuple(
+            RoutingRule(keywords=(word,), agent=word) for word in config.handoff.keywords
+        )
         # what the claim needs to answer each message's context (Store.claim)
         self.routing = ClaimRouting(
             default_agent=config.default_agent,
@@ -283,11 +288,23 @@ class MessageHandler:
             rate=(f"user:{user}", cfg.rate_limit_max, cfg.rate_limit_per)
             if msg.attempt <= 1
             else None,
+            conversation_key=msg.conversation_key,
         )
+        if context.handed_off is not None:
+            # a human has the conversation: kept, never answered (no agent, no typing)
+            handed_over()
+            await self._keep_for_human(msg, context, given)
+            return "handoff"
         if not context.allowed:
             handed_over()
             await self._refuse(msg, context.retry_after_ms)
             return "rate_limited"
+
+        word = keyword_agent(given.value, self._handoff_rules) if given.kind == "text" else None
+        if word is not None:
+            handed_over()
+            await self._hand_off_by_rule(msg, context, given, word)
+            return "handoff:rule"
 
         state = context.workflow
         if state is not None and self.workflows.accepts(state, given):
@@ -335,6 +352,9 @@ class MessageHandler:
             messages=[msg.payload, *(b.payload for b in burst)],
             media=media.as_json() if media else None,
             media_content=media.content if media else None,
+            window_closes_at=context.window_closes_at.isoformat()
+            if context.window_closes_at
+            else None,
         )
         try:
             answer = await self.registry.call(
@@ -348,6 +368,9 @@ class MessageHandler:
         finally:
             typing.stop()  # the agent answered (or failed): never shown after this
         replies, workflow = self._workflow_from_agent(answer, state)
+        if answer.outside_window is not None and replies:
+            # the sender sends it instead when the window has closed (README, the window)
+            replies[0] = {**replies[0], "outside_window": answer.outside_window}
         memory_update: dict[str, Any] = {
             "memory_id": memory.id,
             "append": [
@@ -366,7 +389,72 @@ class MessageHandler:
             workflow=workflow,
             handled_by=agent,
         )
+        if answer.handoff is not None:
+            await self._start_handoff(
+                msg, f"agent:{agent}", answer.handoff.get("reason"), answer.handoff.get("minutes")
+            )
         return agent
+
+    async def _keep_for_human(
+        self, msg: ClaimedMessage, context: MessageContext, given: Input
+    ) -> None:
+        """Handed off: the user's words go to memory (the agent's next turn sees them), no reply."""
+        memory = context.memory or await self.store.memory(
+            msg.from_wa_id, self.config.default_agent
+        )
+        text = "\n".join(
+            [given.as_text() or f"[{msg.message_type}]", *(b.text for b in msg.burst or ())]
+        )
+        await self.store.complete(
+            msg.msg_id,
+            self.worker_id,
+            reply=None,
+            memory={"memory_id": memory.id, "append": [{"role": "user", "content": text}]},
+            handled_by="handoff",
+        )
+        log.info(
+            "message_kept_for_human",
+            msg_id=msg.msg_id,
+            user=msg.from_wa_id,
+            handoff_by=(context.handed_off or {}).get("by"),
+        )
+
+    async def _hand_off_by_rule(
+        self, msg: ClaimedMessage, context: MessageContext, given: Input, word: str
+    ) -> None:
+        """A handoff keyword: the conversation goes to staff, the user is told once."""
+        cfg = self.config.handoff
+        await self._start_handoff(msg, f"rule:{word}", "the user asked for a person", cfg.minutes)
+        memory = context.memory or await self.store.memory(
+            msg.from_wa_id, self.config.default_agent
+        )
+        append = [{"role": "user", "content": given.as_text() or f"[{msg.message_type}]"}]
+        if cfg.notice:
+            append.append({"role": "assistant", "content": cfg.notice})
+        await self.store.complete(
+            msg.msg_id,
+            self.worker_id,
+            reply=[text_message(cfg.notice)] if cfg.notice else None,
+            memory={"memory_id": memory.id, "append": append},
+            handled_by="handoff:rule",
+        )
+
+    async def _start_handoff(
+        self, msg: ClaimedMessage, started_by: str, reason: Any, minutes: Any
+    ) -> None:
+        until = await self.store.start_handoff(
+            msg.conversation_key,
+            started_by,
+            str(reason) if reason is not None else None,
+            min(int(minutes), 10080) if minutes is not None else None,
+        )
+        log.info(
+            "handoff_started",
+            msg_id=msg.msg_id,
+            user=msg.from_wa_id,
+            started_by=started_by,
+            until=until.isoformat() if until else None,
+        )
 
     def _workflow_from_agent(
         self, answer: AgentReply, active: Any

@@ -19,7 +19,7 @@ CLAIM_WITH_CONTEXTS: LiteralString = (
     " message_type, priority, attempt, payload, contact, correlation_id, locked_until,"
     " allowed, retry_after_ms, workflow_id, workflow_type, current_step, workflow_data,"
     " workflow_version, agent, memory_id, session_id, memory_messages, memory_context,"
-    " breaker_state, burst"
+    " breaker_state, burst, handed_off, window_closes_at"
     " FROM wapipe.claim_messages(%(worker_id)s, %(lock_seconds)s, %(batch)s, %(default_agent)s,"
     " %(known_agents)s::text[], %(rules)s, %(rate_max)s::int, %(rate_per)s::interval,"
     " %(coalesce_seconds)s)"
@@ -56,16 +56,23 @@ COMPLETE_MESSAGES: LiteralString = (
 MESSAGE_CONTEXTS: LiteralString = (
     "SELECT ord, allowed, retry_after_ms, workflow_id, workflow_type, current_step, workflow_data,"
     " workflow_version, agent, memory_id, session_id, memory_messages, memory_context,"
-    " breaker_state"
+    " breaker_state, handed_off, window_closes_at"
     " FROM wapipe.message_contexts(%(items)s, %(default_agent)s, %(known_agents)s::text[],"
     " %(rate_max)s::int, %(rate_per)s::interval)"
 )
 # One round trip before handling a message: rate limit, active workflow, else agent + memory.
 MESSAGE_CONTEXT: LiteralString = (
     "SELECT allowed, retry_after_ms, workflow_id, workflow_type, current_step, workflow_data,"
-    " workflow_version, agent, memory_id, session_id, memory_messages, memory_context"
+    " workflow_version, agent, memory_id, session_id, memory_messages, memory_context,"
+    " handed_off, window_closes_at"
     " FROM wapipe.message_context(%(user_phone)s, %(default_agent)s, %(known_agents)s::text[],"
-    " %(preferred_agent)s, %(rate_key)s, %(rate_max)s::int, %(rate_per)s::interval)"
+    " %(preferred_agent)s, %(rate_key)s, %(rate_max)s::int, %(rate_per)s::interval,"
+    " %(conversation_key)s)"
+)
+# Hand a conversation to a human (or extend its handoff): the agent asked, or a keyword rule.
+START_HANDOFF: LiteralString = (
+    "SELECT until FROM wapipe.start_handoff(%(conversation_key)s, %(started_by)s, %(reason)s,"
+    " %(minutes)s::int)"
 )
 GET_MEMORY: LiteralString = (
     "SELECT id, session_id, messages, context"

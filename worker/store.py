@@ -148,6 +148,11 @@ class MessageContext:
     agent: str | None
     memory: Memory | None
     breaker_state: str | None = None
+    # the conversation's handoff in force ({"id", "since", "until", "by", "reason"}): the
+    # handler calls no agent and sends nothing; None when the bot answers (issue 17)
+    handed_off: dict[str, Any] | None = None
+    # when the conversation's 24-hour customer-service window closes (None: never opened)
+    window_closes_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -155,6 +160,7 @@ class _ContextRequest:
     user_phone: str
     preferred_agent: str | None
     rate_key: str | None
+    conversation_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -257,8 +263,13 @@ class Coalescer(Generic[RequestT, ResultT]):
                 await drainer
 
 
-def _context_of(row: Sequence[Any], breaker_state: str | None) -> MessageContext:
-    """A MessageContext from message_context's twelve columns."""
+def _context_of(
+    row: Sequence[Any],
+    breaker_state: str | None,
+    handed_off: Any = None,
+    window_closes_at: dt.datetime | None = None,
+) -> MessageContext:
+    """A MessageContext from message_context's twelve columns (+ handoff and window)."""
     workflow = (
         WorkflowState(int(row[2]), str(row[3]), str(row[4]), dict(row[5] or {}), int(row[6]))
         if row[2] is not None
@@ -270,14 +281,23 @@ def _context_of(row: Sequence[Any], breaker_state: str | None) -> MessageContext
         else None
     )
     agent = str(row[7]) if row[7] is not None else None
-    return MessageContext(bool(row[0]), int(row[1] or 0), workflow, agent, memory, breaker_state)
+    return MessageContext(
+        bool(row[0]),
+        int(row[1] or 0),
+        workflow,
+        agent,
+        memory,
+        breaker_state,
+        dict(handed_off) if handed_off else None,
+        window_closes_at,
+    )
 
 
 def _claimed_with_context(row: Sequence[Any]) -> ClaimedMessage:
     """A ClaimedMessage with its context from a claim_messages row (13 + 13 columns, burst)."""
     # (mypy cannot see that the slice holds exactly the 13 claim columns)
     return ClaimedMessage(  # type: ignore[call-arg]
-        *row[:13], _context_of(row[13:25], row[25]), turn_messages(row[26])
+        *row[:13], _context_of(row[13:25], row[25], row[27], row[28]), turn_messages(row[26])
     )
 
 
@@ -573,6 +593,7 @@ class Store:
         known_agents: list[str],
         preferred_agent: str | None,
         rate: tuple[str, int, str] | None,
+        conversation_key: str | None = None,
     ) -> MessageContext:
         """message_context, coalesced with the other messages' (message_contexts)."""
         rate_key, rate_max, rate_per = rate if rate else (None, None, None)
@@ -584,7 +605,9 @@ class Store:
                 return await self._context_batch(shared, batch)
 
             coalescer = self._contexts[shared] = Coalescer(run)
-        return await coalescer.submit(_ContextRequest(user_phone, preferred_agent, rate_key))
+        return await coalescer.submit(
+            _ContextRequest(user_phone, preferred_agent, rate_key, conversation_key)
+        )
 
     async def _context_batch(
         self,
@@ -597,6 +620,7 @@ class Store:
                 "user_phone": r.user_phone,
                 "preferred_agent": r.preferred_agent,
                 "rate_key": r.rate_key,
+                "conversation_key": r.conversation_key,
             }
             for r in batch
         ]
@@ -626,12 +650,13 @@ class Store:
                         rate=(r.rate_key, rate_max, rate_per)
                         if r.rate_key is not None and rate_max is not None and rate_per is not None
                         else None,
+                        conversation_key=r.conversation_key,
                     )
                     for r in batch
                 ),
                 return_exceptions=True,
             )
-        return [_context_of(row[1:13], row[13]) for row in rows]
+        return [_context_of(row[1:13], row[13], row[14], row[15]) for row in rows]
 
     async def context_one(
         self,
@@ -641,6 +666,7 @@ class Store:
         known_agents: list[str],
         preferred_agent: str | None,
         rate: tuple[str, int, str] | None,
+        conversation_key: str | None = None,
     ) -> MessageContext:
         """message_context for one message, on its own."""
         rate_key, rate_max, rate_per = rate if rate else (None, None, None)
@@ -654,10 +680,26 @@ class Store:
                 "rate_key": rate_key,
                 "rate_max": rate_max,
                 "rate_per": rate_per,
+                "conversation_key": conversation_key,
             },
         )
         assert row is not None
-        return _context_of(row, None)
+        return _context_of(row, None, row[12], row[13])
+
+    async def start_handoff(
+        self, conversation_key: str, started_by: str, reason: str | None, minutes: int | None
+    ) -> dt.datetime | None:
+        """Hand the conversation to a human (or extend its handoff); returns until when."""
+        until: dt.datetime | None = await self._scalar(
+            queries.START_HANDOFF,
+            {
+                "conversation_key": conversation_key,
+                "started_by": started_by,
+                "reason": reason,
+                "minutes": minutes,
+            },
+        )
+        return until
 
     async def memory(self, user_phone: str, agent_type: str) -> Memory:
         row = await self._one(

@@ -48,6 +48,8 @@ DECLARE
   deferred_by   jsonb;
   active_oldest timestamptz;
   quarantined   bigint;
+  window_closed bigint;
+  handed_off    bigint;
 BEGIN
   IF thresholds IS NULL THEN
     thresholds := '{}';
@@ -155,6 +157,12 @@ BEGIN
   SELECT min(o.created_at) INTO outbox_oldest FROM wapipe.outbox o WHERE o.status IN ('pending', 'sending');
   SELECT count(*) INTO outbox_failed FROM wapipe.outbox o
   WHERE o.created_at > now() - interval '1 day' AND o.status = 'failed';
+
+  -- replies of the last day held back by the 24-hour window (outbox_window_closed_idx),
+  -- conversations a human has now (handoffs_open_until_idx): told, not a fault (issue 17)
+  SELECT count(*) INTO window_closed FROM wapipe.outbox o
+  WHERE o.status = 'window_closed' AND o.created_at > now() - interval '1 day';
+  SELECT count(*) INTO handed_off FROM wapipe.handoffs h WHERE h.ended_at IS NULL AND h.until > now();
 
   -- what signed POSTs held that wapipe could not read, still held (quarantine_held_idx)
   SELECT count(*) INTO quarantined FROM wapipe.quarantine q WHERE q.status = 'held';
@@ -267,6 +275,8 @@ BEGIN
     'outbox_oldest_unsent_at', outbox_oldest,
     'outbox_failed_last_day', outbox_failed,
     'quarantined', quarantined,
+    'outbox_window_closed_last_day', window_closed,
+    'handed_off', handed_off,
     'cron_jobs', cron_jobs,
     'cron_last_failure', last_failure,
     'thresholds', t,
@@ -280,7 +290,8 @@ COMMENT ON FUNCTION wapipe.system_health(jsonb) IS
   '(pending), breakers_open, workers_alive, stuck_workflows, cron_failures_last_hour and last_cron_run '
   'of the wapipe-* pg_cron jobs, details (names, deferred and deferred_by_service: messages waiting for '
   'an unavailable service, a degraded reason; quarantined: webhook items held in quarantine, a degraded '
-  'reason; outbox, jobs, effective thresholds); the age verdict '
+  'reason; outbox (outbox_window_closed_last_day: replies held back by the 24-hour window), '
+  'handed_off (conversations with a human now), jobs, effective thresholds); the age verdict '
   'leaves out conversations waiting for a service. Thresholds: health.* settings, overridden per call by '
   'the thresholds object (keys without "health."); unknown or non-numeric keys raise 22023.';
 REVOKE ALL ON FUNCTION wapipe.system_health(jsonb) FROM PUBLIC;
