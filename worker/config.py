@@ -90,6 +90,10 @@ class TypingConfig:
     refresh_seconds: float = 20.0
     # one call's own budget: a slow Graph API never holds the message up
     timeout_seconds: float = 5.0
+    # turns shown at once by one worker; past it a new turn gets no indicator
+    # ("busy"): in a burst the calls would only queue for their connections and
+    # arrive after the reply anyway
+    max_pending: int = 64
 
 
 @dataclass(frozen=True)
@@ -235,9 +239,12 @@ def _typing(raw: dict[str, Any], source: str) -> TypingConfig:
     cfg = TypingConfig(
         refresh_seconds=float(raw.get("refresh_seconds", base.refresh_seconds)),
         timeout_seconds=float(raw.get("timeout_seconds", base.timeout_seconds)),
+        max_pending=int(raw.get("max_pending", base.max_pending)),
     )
     if cfg.refresh_seconds <= 0 or cfg.timeout_seconds <= 0:
         raise WapipeError(f"{source}: [typing] refresh_seconds and timeout_seconds must be > 0")
+    if cfg.max_pending < 0:
+        raise WapipeError(f"{source}: [typing] max_pending must be >= 0")
     return cfg
 
 

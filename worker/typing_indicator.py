@@ -145,6 +145,9 @@ class TypingIndicator:
         """Start showing the indicator for `msg` (no-op when off for this service)."""
         if not self.enabled or (service is not None and not service.typing):
             return _NO_TURN
+        if len(self._tasks) >= self.config.max_pending:
+            self._outcomes["busy"].inc()
+            return _NO_TURN
         turn = Turn()
         task = asyncio.create_task(self._run(msg, turn), name=f"typing-{msg.msg_id}")
         self._tasks.add(task)
@@ -293,4 +296,4 @@ class TypingIndicator:
             await self.pool.close(timeout=2)
 
 
-_OUTCOMES = ("sent", "read_only", "failed", "timeout", "paced", "breaker_open")
+_OUTCOMES = ("sent", "read_only", "failed", "timeout", "paced", "breaker_open", "busy")
