@@ -31,7 +31,7 @@ BEGIN
   DELETE FROM wapipe.message_statuses s WHERE s.updated_at < cutoff;
   GET DIAGNOSTICS n = ROW_COUNT; total := total + n;
   DELETE FROM wapipe.outbox o
-   WHERE o.status IN ('sent', 'failed', 'dry_run') AND o.created_at < cutoff;
+   WHERE o.status IN ('sent', 'failed', 'dry_run', 'window_closed') AND o.created_at < cutoff;
   GET DIAGNOSTICS n = ROW_COUNT; total := total + n;
   DELETE FROM wapipe.service_calls s WHERE s.called_at < cutoff;
   GET DIAGNOSTICS n = ROW_COUNT; total := total + n;
