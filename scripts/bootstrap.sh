@@ -11,6 +11,7 @@ VENV=".venv"
 missing=()
 [ -x "/usr/lib/postgresql/${PG_MAJOR}/bin/postgres" ] || missing+=("postgresql-${PG_MAJOR}")
 [ -f "/usr/share/postgresql/${PG_MAJOR}/extension/pg_cron.control" ] || missing+=("postgresql-${PG_MAJOR}-cron")
+[ -f "/usr/share/postgresql/${PG_MAJOR}/extension/pg_partman.control" ] || missing+=("postgresql-${PG_MAJOR}-partman")
 [ -f "/usr/share/postgresql/${PG_MAJOR}/extension/pgtap.control" ] || missing+=("postgresql-${PG_MAJOR}-pgtap")
 command -v pg_prove >/dev/null 2>&1 || missing+=("libtap-parser-sourcehandler-pgtap-perl")
 [ -n "${WAPIPE_BOOTSTRAP_EXTRA:-}" ] && for pkg in ${WAPIPE_BOOTSTRAP_EXTRA}; do

@@ -81,6 +81,9 @@ def _install_extensions(conn: psycopg.Connection[Any], url: str, report: Migrati
                 "cron.database_name set to this database)"
             ) from exc
         report.extensions_installed.append("pg_cron")
+    if "pg_partman" not in installed:
+        _install_pg_partman(conn)
+        report.extensions_installed.append("pg_partman")
     if "pgmq" in installed:
         return
     packaged = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'pgmq'").fetchone()
@@ -97,6 +100,21 @@ def _install_extensions(conn: psycopg.Connection[Any], url: str, report: Migrati
         except Exception as exc:
             raise MigrationError(f"cannot install pgmq from its bundled SQL: {exc}") from exc
     report.extensions_installed.append(f"pgmq {version} (bundled SQL)")
+
+
+def _install_pg_partman(conn: psycopg.Connection[Any]) -> None:
+    """pg_partman (daily partitions of the history, db/schema/0027) in its own schema."""
+    packaged = conn.execute(
+        "SELECT 1 FROM pg_available_extensions WHERE name = 'pg_partman'"
+    ).fetchone()
+    if not packaged:
+        raise MigrationError(
+            "cannot install pg_partman: the server does not have it (Debian: apt-get install "
+            "postgresql-15-partman; scripts/bootstrap.sh installs it)"
+        )
+    conn.execute("CREATE SCHEMA IF NOT EXISTS partman")
+    conn.execute("REVOKE ALL ON SCHEMA partman FROM PUBLIC")
+    conn.execute("CREATE EXTENSION IF NOT EXISTS pg_partman SCHEMA partman")
 
 
 def _apply_schema(url: str, schema_dir: Path, report: MigrationReport) -> None:

@@ -4,6 +4,11 @@
 -- The dedup window is the retention: a wamid is remembered while its
 -- processed_messages row lives, and Meta retries for at most 7 days (default).
 -- Unfinished messages, pending outbox rows and live state are never touched.
+-- The partitioned history (webhook_events, service_calls, the pgmq archive) is not
+-- deleted row by row: maintain_partitions drops its days. The big unpartitioned
+-- tables (processed_messages, message_statuses: why, db/README.md) are deleted
+-- oldest first, at most retention.batch_rows each per run, so one run stays short
+-- whatever backlog a pause left (the next hourly run takes the rest).
 CREATE OR REPLACE FUNCTION wapipe.cleanup_old_messages(retention interval DEFAULT '7 days')
 RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
@@ -12,41 +17,43 @@ DECLARE
   cutoff  timestamptz;
   n       integer;
   total   integer := 0;
+  batch   integer;
 BEGIN
   IF retention IS NULL OR retention <= interval '0' THEN
     RAISE EXCEPTION 'retention must be a positive interval, got %', coalesce(retention::text, 'NULL')
       USING ERRCODE = '22023';
   END IF;
   cutoff := now() - retention;
+  batch := wapipe._setting_num('retention.batch_rows')::integer;
 
   DELETE FROM wapipe.processed_messages m
-   WHERE m.processed_at < cutoff;  -- finished (done or dead): processed_messages_finished_idx
+   WHERE m.id = ANY (ARRAY(
+     SELECT f.id FROM wapipe.processed_messages f
+      WHERE f.processed_at < cutoff  -- finished (done or dead): processed_messages_finished_idx
+      ORDER BY f.processed_at LIMIT batch));
   GET DIAGNOSTICS n = ROW_COUNT; total := total + n;
   DELETE FROM wapipe.dead_letters d WHERE d.dead_at < cutoff;
   GET DIAGNOSTICS n = ROW_COUNT; total := total + n;
-  DELETE FROM wapipe.webhook_events e WHERE e.received_at < cutoff;
-  GET DIAGNOSTICS n = ROW_COUNT; total := total + n;
   DELETE FROM wapipe.webhook_errors e WHERE e.received_at < cutoff;
   GET DIAGNOSTICS n = ROW_COUNT; total := total + n;
-  DELETE FROM wapipe.message_statuses s WHERE s.updated_at < cutoff;
+  DELETE FROM wapipe.message_statuses s
+   WHERE s.wamid = ANY (ARRAY(
+     SELECT o.wamid FROM wapipe.message_statuses o
+      WHERE o.updated_at < cutoff ORDER BY o.updated_at LIMIT batch));
   GET DIAGNOSTICS n = ROW_COUNT; total := total + n;
   DELETE FROM wapipe.outbox o
    WHERE o.status IN ('sent', 'failed', 'dry_run', 'window_closed') AND o.created_at < cutoff;
-  GET DIAGNOSTICS n = ROW_COUNT; total := total + n;
-  DELETE FROM wapipe.service_calls s WHERE s.called_at < cutoff;
   GET DIAGNOSTICS n = ROW_COUNT; total := total + n;
   DELETE FROM wapipe.breaker_buckets b WHERE b.bucket_at < cutoff;
   GET DIAGNOSTICS n = ROW_COUNT; total := total + n;
   -- an idle bucket is full again: dropping it changes no decision
   DELETE FROM wapipe.rate_limit_buckets r WHERE r.updated_at < now() - interval '1 day';
   GET DIAGNOSTICS n = ROW_COUNT; total := total + n;
-  DELETE FROM pgmq.a_wapipe_inbound a WHERE a.archived_at < cutoff;
-  GET DIAGNOSTICS n = ROW_COUNT; total := total + n;
   RETURN total;
 END
 $$;
 COMMENT ON FUNCTION wapipe.cleanup_old_messages(interval) IS
-  'Operators: delete done/dead messages (the dedup window), dead letters, webhook events and errors, statuses, finished outbox rows, service calls, breaker buckets and pgmq archive rows older than retention, and rate-limit buckets idle over a day. Returns rows deleted.';
+  'Operators: delete done/dead messages (the dedup window) and statuses (oldest first, at most retention.batch_rows each per run), dead letters, webhook errors, finished outbox rows and breaker buckets older than retention, and rate-limit buckets idle over a day; webhook events, service calls and the pgmq archive are dropped by day by maintain_partitions. Returns rows deleted.';
 REVOKE ALL ON FUNCTION wapipe.cleanup_old_messages(interval) FROM PUBLIC;
 
 -- wapipe.cleanup_stale_message_locks: clear leases that expired more than `stale_after` ago.

@@ -327,31 +327,26 @@ COMMENT ON FUNCTION wapipe.breaker_record_successes(text, integer[], text) IS
 REVOKE ALL ON FUNCTION wapipe.breaker_record_successes(text, integer[], text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION wapipe.breaker_record_successes(text, integer[], text) TO wapipe_worker;
 
--- wapipe.cleanup_breaker_history: trim breaker buckets and service call rows.
--- Returns how many rows it deleted (buckets outside their breaker's window + old calls).
-CREATE OR REPLACE FUNCTION wapipe.cleanup_breaker_history(keep_calls interval DEFAULT '7 days')
+-- wapipe.cleanup_breaker_history: trim breaker buckets outside their breaker's window.
+-- Returns how many buckets it deleted. (service_calls is partitioned by day:
+-- maintain_partitions drops its days past retention.service_calls_days.)
+CREATE OR REPLACE FUNCTION wapipe.cleanup_breaker_history()
 RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
 AS $$
 DECLARE
   buckets_deleted integer;
-  calls_deleted   integer;
 BEGIN
-  IF keep_calls IS NULL OR keep_calls < interval '0' THEN
-    RAISE EXCEPTION 'keep_calls must be a non-negative interval' USING ERRCODE = '22023';
-  END IF;
   DELETE FROM wapipe.breaker_buckets bb
    WHERE bb.bucket_at < now() - make_interval(secs => coalesce(
            (SELECT coalesce(b.window_seconds, wapipe._breaker_setting(b.kind, 'window_seconds'))
               FROM wapipe.breakers b WHERE b.name = bb.name),
            0));
   GET DIAGNOSTICS buckets_deleted = ROW_COUNT;
-  DELETE FROM wapipe.service_calls sc WHERE sc.called_at < now() - keep_calls;
-  GET DIAGNOSTICS calls_deleted = ROW_COUNT;
-  RETURN buckets_deleted + calls_deleted;
+  RETURN buckets_deleted;
 END
 $$;
-COMMENT ON FUNCTION wapipe.cleanup_breaker_history(interval) IS
-  'Retention for breakers: deletes breaker_buckets older than their breaker''s window and '
-  'service_calls older than keep_calls (default 7 days); returns rows deleted. Run hourly by pg_cron.';
-REVOKE ALL ON FUNCTION wapipe.cleanup_breaker_history(interval) FROM PUBLIC;
+COMMENT ON FUNCTION wapipe.cleanup_breaker_history() IS
+  'Retention for breakers: deletes breaker_buckets older than their breaker''s window; returns rows deleted. '
+  'Run hourly by pg_cron. (service_calls days are dropped by maintain_partitions.)';
+REVOKE ALL ON FUNCTION wapipe.cleanup_breaker_history() FROM PUBLIC;

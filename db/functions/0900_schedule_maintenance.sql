@@ -28,6 +28,7 @@ BEGIN
       ('wapipe-breaker-history', '25 * * * *', 'SELECT wapipe.cleanup_breaker_history()'),
       ('wapipe-quarantine-retention', '45 * * * *', 'SELECT wapipe.cleanup_quarantine()'),
       ('wapipe-media-retention', '55 * * * *', 'SELECT wapipe.cleanup_media()'),
+      ('wapipe-partitions', '50 * * * *', 'SELECT wapipe.maintain_partitions()'),
       -- pg_cron never trims its own run log.
       ('wapipe-cron-history', '35 3 * * *',
        'DELETE FROM cron.job_run_details WHERE coalesce(end_time, start_time) < now() - interval ''7 days''')
@@ -50,5 +51,5 @@ $$;
 COMMENT ON FUNCTION wapipe.schedule_maintenance() IS
   'Idempotently schedule the pg_cron maintenance jobs (wapipe-stale-locks, wapipe-stuck-conversations, '
   'wapipe-expire-workflows, wapipe-expire-handoffs every minute; wapipe-message-retention, wapipe-memory-retention, '
-  'wapipe-breaker-history, wapipe-quarantine-retention, wapipe-media-retention hourly; wapipe-cron-history daily). Returns the number of jobs. Owner only.';
+  'wapipe-breaker-history, wapipe-quarantine-retention, wapipe-media-retention, wapipe-partitions hourly; wapipe-cron-history daily). Returns the number of jobs. Owner only.';
 REVOKE ALL ON FUNCTION wapipe.schedule_maintenance() FROM PUBLIC;

@@ -2,8 +2,8 @@
 begin;
 select plan(4);
 
-select is(wapipe.schedule_maintenance(), 10, 'ten jobs scheduled');
-select is(wapipe.schedule_maintenance(), 10, 'a second run reports the same ten');
+select is(wapipe.schedule_maintenance(), 11, 'eleven jobs scheduled');
+select is(wapipe.schedule_maintenance(), 11, 'a second run reports the same eleven');
 select results_eq(
   $$ select jobname::text collate "default", schedule, command from cron.job where jobname like 'wapipe-%' order by jobname $$,
   $$ values
@@ -15,6 +15,7 @@ select results_eq(
      ('wapipe-media-retention', '55 * * * *', 'SELECT wapipe.cleanup_media()'),
      ('wapipe-memory-retention', '15 * * * *', 'SELECT wapipe.cleanup_conversation_memory()'),
      ('wapipe-message-retention', '5 * * * *', 'SELECT wapipe.cleanup_old_messages()'),
+     ('wapipe-partitions', '50 * * * *', 'SELECT wapipe.maintain_partitions()'),
      ('wapipe-quarantine-retention', '45 * * * *', 'SELECT wapipe.cleanup_quarantine()'),
      ('wapipe-stale-locks', '* * * * *', 'SELECT wapipe.cleanup_stale_message_locks()'),
      ('wapipe-stuck-conversations', '* * * * *', 'SELECT wapipe.cleanup_stuck_webhook_conversations()') $$,

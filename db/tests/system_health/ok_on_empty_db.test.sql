@@ -13,7 +13,7 @@ select results_eq(
 select is((select count(*) from wapipe.system_health()), 1::bigint, 'always exactly one row');
 select is((select details->'thresholds'->>'oldest_age_degraded_seconds' from wapipe.system_health()), '60',
   'thresholds default from the health.* settings');
-select is((select jsonb_array_length(details->'cron_jobs') from wapipe.system_health()), 10,
-  'the ten wapipe-* pg_cron jobs of this database are listed');
+select is((select jsonb_array_length(details->'cron_jobs') from wapipe.system_health()), 11,
+  'the eleven wapipe-* pg_cron jobs of this database are listed');
 select * from finish();
 rollback;
