@@ -121,3 +121,13 @@ def test_the_status_page_lists_handed_off_conversations_masked() -> None:
     assert "The bot answers every conversation" in render_page(
         StatusSnapshot(health=health, series=[], breakers=[])
     )
+
+
+def test_a_workflow_step_is_told_when_the_window_closes() -> None:
+    from worker.store import _context_of
+
+    closes = dt.datetime.now(dt.UTC) + dt.timedelta(hours=3)
+    row = [True, 0, 7, "order", "choose_item", {}, 1, None, None, None, None, None]
+    context = _context_of(row, None, None, closes)
+    assert context.workflow is not None and context.workflow.window_closes_at == closes
+    assert context.window_closes_at == closes and context.handed_off is None

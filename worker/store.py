@@ -130,6 +130,9 @@ class WorkflowState:
     current_step: str
     data: dict[str, Any]
     version: int
+    # when the conversation's 24-hour window closes (a step's reply after it needs a
+    # template: the sender holds free-form back); None when unknown or never opened
+    window_closes_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -271,7 +274,14 @@ def _context_of(
 ) -> MessageContext:
     """A MessageContext from message_context's twelve columns (+ handoff and window)."""
     workflow = (
-        WorkflowState(int(row[2]), str(row[3]), str(row[4]), dict(row[5] or {}), int(row[6]))
+        WorkflowState(
+            int(row[2]),
+            str(row[3]),
+            str(row[4]),
+            dict(row[5] or {}),
+            int(row[6]),
+            window_closes_at,
+        )
         if row[2] is not None
         else None
     )
