@@ -314,3 +314,21 @@ def test_a_reply_released_25_hours_late_is_not_sent_free_form(
     health = cli(db_url, "health", "--json")
     assert '"outbox_window_closed_last_day": 1' in health.stdout, health.stdout
     assert w.terminate() == 0
+
+
+def test_an_operator_starts_a_handoff_by_phone_and_unknown_users_are_refused(
+    conn: psycopg.Connection[Any], db_url: str
+) -> None:
+    send_text(conn, USER, "hello")
+    started = cli(db_url, "handoff", "start", f"+{USER}", "--minutes", "45", "--by", "eric")
+    assert started.returncode == 0, started.stdout + started.stderr
+    assert "started" in started.stdout and USER not in started.stdout
+    row = conn.execute(
+        "SELECT started_by, until > now() + interval '44 minutes' FROM wapipe.list_handoffs()"
+    ).fetchone()
+    assert row == ("operator:eric", True)
+    again = cli(db_url, "handoff", "start", USER, "--minutes", "90")
+    assert "extended" in again.stdout, again.stdout + again.stderr
+    unknown = cli(db_url, "handoff", "start", "250700009999")
+    assert unknown.returncode != 0 and "no conversation" in unknown.stderr
+    assert "250700009999" not in unknown.stderr
