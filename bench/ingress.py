@@ -4,12 +4,20 @@ Same machine, same PostgreSQL (a throwaway migrated cluster from bench.common),
 same uvicorn settings (1 worker), same pool size, same load generator (wrk, 2
 threads, 32 connections, fixed duration; localhost only).
 
-(a) wapipe's ingress (size check, HMAC, JSON check, ingest_webhook: raw event +
-    dedup + enqueue + conversation head, committed) vs the bare handler
-    (read body, pgmq.send): requests/s ratio (goal >= 0.8x) and p99 latency
-    ratio (goal <= 1.25x). Rounds alternate between the two sides.
-(b) duplicate-heavy load (every message delivered twice, so 50 % repeats):
-    the ingress's requests/s must not drop compared with (a).
+(a) the ingress AS A USER RUNS IT: plain `wapipe ingress` with nothing but
+    DATABASE_URL and WHATSAPP_APP_SECRET set (default pool, group commit and
+    log level, its log lines written to a file), from a cold start: every
+    round starts a fresh process of each side, no warm-up request, the order
+    of the sides alternating. Compared with the bare handler (read body,
+    pgmq.send): requests/s ratio (goal >= 1.0x) and p99 latency ratio (goal
+    <= 1.25x), each round side by side; the goals are checked on the median
+    of the rounds' ratios (on a shared 2-core VM one round in four or so has a
+    p99 two or three times its neighbours', on either side).
+(b) duplicate-heavy load (every message delivered twice, so 50 % repeats) on
+    a warmed-up ingress: its requests/s must not drop compared with unique
+    messages on the same process.
+
+WAPIPE_BENCH_ROUNDS (default 3) sets the number of cold rounds.
 
 Run: .venv/bin/python -m bench.ingress   (or `make bench` for every bench).
 """
@@ -21,6 +29,8 @@ import os
 import re
 import shutil
 import signal
+import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,7 +41,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
@@ -49,7 +58,7 @@ THREADS = 2
 CONNECTIONS = 32
 WARMUP_SECONDS = 3
 RUN_SECONDS = 10
-ROUNDS = 2
+COLD_ROUNDS = max(1, int(os.environ.get("WAPIPE_BENCH_ROUNDS", "3")))
 POOL_SIZE = 10
 BODIES_PER_SET = 40_000  # more than a run can send: no accidental repeats
 BASELINE_QUEUE = "bench_baseline"
@@ -217,14 +226,14 @@ def _server(argv: list[str], env: dict[str, str], log: Path) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
-        while True:
+        while True:  # uvicorn listens once its start-up is done; no request warms it
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"server did not start: {log.read_text()[-2000:]}")
             try:
-                httpx.post(f"{base}/webhook", content=b"{}", timeout=1)
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+            except OSError:
+                time.sleep(0.05)
         yield f"{base}/webhook"
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -241,74 +250,112 @@ def _queued(url: str, queue: str) -> int:
     return int(row[0]) if row else 0
 
 
+def _user_env(url: str) -> dict[str, str]:
+    """The environment a user starts `wapipe ingress` with: no tuning variables."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WAPIPE_", "PROMETHEUS_"))}
+    return {**env, "DATABASE_URL": url, "WHATSAPP_APP_SECRET": SECRET}
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def _ratios(values: list[float]) -> str:
+    return " ".join(f"{v:.2f}x" for v in values)
+
+
+def _cold_rounds(
+    wrk: str, url: str, script: Path, work: Path, ours_argv: list[str], bare_argv: list[str]
+) -> tuple[list[WrkResult], list[WrkResult]]:
+    """(a): each round starts both sides afresh and loads each once, first side alternating."""
+    ours: list[WrkResult] = []
+    bare: list[WrkResult] = []
+    env = _user_env(url)
+    for n in range(1, COLD_ROUNDS + 1):
+        bodies = work / f"cold{n}.tsv"
+        _write_bodies(bodies, repeats=False)
+        sides = [("bare", bare_argv, bare), ("ingress", ours_argv, ours)]
+        for name, argv, results in sides if n % 2 else sides[::-1]:
+            with _server(argv, env, work / f"cold-{name}-{n}.log") as server_url:
+                results.append(_run_wrk(wrk, server_url, bodies, script, RUN_SECONDS))
+        print(
+            f"  round {n}: bare {bare[-1].line()}\n"
+            f"           ingress {ours[-1].line()}\n"
+            f"           ratio throughput "
+            f"{ours[-1].requests_per_second / bare[-1].requests_per_second:.2f}x, "
+            f"p50 {ours[-1].p50_ms / bare[-1].p50_ms:.2f}x, "
+            f"p99 {ours[-1].p99_ms / bare[-1].p99_ms:.2f}x",
+            flush=True,
+        )
+    return ours, bare
+
+
 def run() -> None:
     wrk = _ensure_wrk()
     work = Path(tempfile.mkdtemp(prefix="wapipe-bench-ingress-"))
     try:
         script = work / "post.lua"
         script.write_text(_WRK_SCRIPT)
-        sets = {}
-        for name, repeats in [
-            ("warm", False), ("r1", False), ("r2", False), ("d1", True), ("d2", True),
-        ]:  # fmt: skip
-            sets[name] = work / f"{name}.tsv"
-            _write_bodies(sets[name], repeats)
+        ours_argv = [sys.executable, "-m", "wapipe.cli", "ingress"]
+        bare_argv = [
+            sys.executable, "-m", "uvicorn", "bench.ingress:baseline_app",
+            "--no-access-log", "--log-level", "warning",
+        ]  # fmt: skip
         with bench_database() as url:
             with psycopg.connect(url, autocommit=True) as conn:
                 conn.execute("SELECT pgmq.create(%s)", (BASELINE_QUEUE,))
-            env = {
-                "DATABASE_URL": url,
-                "WHATSAPP_APP_SECRET": SECRET,
-                "WAPIPE_DB_POOL_MIN": "2",
-                "WAPIPE_DB_POOL_MAX": str(POOL_SIZE),
-            }
-            ours_argv = [sys.executable, "-m", "wapipe.cli", "ingress"]
-            bare_argv = [
-                sys.executable, "-m", "uvicorn", "bench.ingress:baseline_app",
-                "--no-access-log", "--log-level", "warning",
-            ]  # fmt: skip
-            with (
-                _server(ours_argv, env, work / "ingress.log") as ours_url,
-                _server(bare_argv, env, work / "baseline.log") as bare_url,
-            ):
-                print(
-                    f"bench.ingress: wrk -t{THREADS} -c{CONNECTIONS} -d{RUN_SECONDS}s, "
-                    f"1 uvicorn worker each, pool {POOL_SIZE}, {os.cpu_count()} CPUs"
-                )
-                _run_wrk(wrk, bare_url, sets["warm"], script, WARMUP_SECONDS)
-                _run_wrk(wrk, ours_url, sets["warm"], script, WARMUP_SECONDS)
-                ours: list[WrkResult] = []
-                bare: list[WrkResult] = []
-                dups: list[WrkResult] = []
-                # Rounds alternate the sides, so drift (tables growing, other load on
-                # the machine) hits each alike.
-                for n in range(1, ROUNDS + 1):
-                    bare.append(_run_wrk(wrk, bare_url, sets[f"r{n}"], script, RUN_SECONDS))
-                    print(f"  round {n} bare pgmq.send          : {bare[-1].line()}")
-                    ours.append(_run_wrk(wrk, ours_url, sets[f"r{n}"], script, RUN_SECONDS))
-                    print(f"  round {n} ingress, unique         : {ours[-1].line()}")
-                    dups.append(_run_wrk(wrk, ours_url, sets[f"d{n}"], script, RUN_SECONDS))
-                    print(f"  round {n} ingress, 50 % repeats   : {dups[-1].line()}")
+            print(
+                f"bench.ingress: wrk -t{THREADS} -c{CONNECTIONS} -d{RUN_SECONDS}s, "
+                f"1 uvicorn worker each, {os.cpu_count()} CPUs",
+                flush=True,
+            )
+            print(
+                f"(a) as a user runs it: `wapipe ingress` with default settings and log "
+                f"level vs the bare handler (pool {POOL_SIZE}), each side started cold "
+                f"in every round, {COLD_ROUNDS} rounds",
+                flush=True,
+            )
+            ours, bare = _cold_rounds(wrk, url, script, work, ours_argv, bare_argv)
+
+            for name, repeats in [("warm", False), ("unique", False), ("repeats", True)]:
+                _write_bodies(work / f"{name}.tsv", repeats)
+            with _server(ours_argv, _user_env(url), work / "ingress.log") as ours_url:
+                _run_wrk(wrk, ours_url, work / "warm.tsv", script, WARMUP_SECONDS)
+                unique = _run_wrk(wrk, ours_url, work / "unique.tsv", script, RUN_SECONDS)
+                print(f"(b) warmed ingress, unique       : {unique.line()}")
+                dups = _run_wrk(wrk, ours_url, work / "repeats.tsv", script, RUN_SECONDS)
+                print(f"(b) warmed ingress, 50 % repeats : {dups.line()}")
             print(f"  queued by the ingress: {_queued(url, 'wapipe_inbound')}")
-        ours_rps = sum(r.requests_per_second for r in ours) / len(ours)
-        bare_rps = sum(r.requests_per_second for r in bare) / len(bare)
-        ours_p99 = sum(r.p99_ms for r in ours) / len(ours)
-        bare_p99 = sum(r.p99_ms for r in bare) / len(bare)
-        rps_ratio = ours_rps / bare_rps
-        p99_ratio = ours_p99 / bare_p99
-        dup_rps = sum(r.requests_per_second for r in dups) / len(dups)
-        dup_ratio = dup_rps / ours_rps
+        pairs = list(zip(ours, bare, strict=True))
+        rps_ratios = [o.requests_per_second / b.requests_per_second for o, b in pairs]
+        p99_ratios = [o.p99_ms / b.p99_ms for o, b in pairs]
+        ours_rps = _mean([r.requests_per_second for r in ours])
+        bare_rps = _mean([r.requests_per_second for r in bare])
+        ours_p50 = _mean([r.p50_ms for r in ours])
+        bare_p50 = _mean([r.p50_ms for r in bare])
+        ours_p99 = _mean([r.p99_ms for r in ours])
+        bare_p99 = _mean([r.p99_ms for r in bare])
+        rps_ratio = statistics.median(rps_ratios)
+        p99_ratio = statistics.median(p99_ratios)
+        dup_ratio = dups.requests_per_second / unique.requests_per_second
         print(
-            f"(a) throughput ingress/bare = {ours_rps:.1f}/{bare_rps:.1f} = {rps_ratio:.2f}x "
-            f"(goal >= 0.8x) {'OK' if rps_ratio >= 0.8 else 'MISSED'}"
+            f"(a) mean of {COLD_ROUNDS} cold rounds, ingress | bare: "
+            f"{ours_rps:.1f} | {bare_rps:.1f} req/s, p50 {ours_p50:.2f} | {bare_p50:.2f} ms, "
+            f"p99 {ours_p99:.2f} | {bare_p99:.2f} ms"
         )
         print(
-            f"(a) p99 latency ingress/bare = {ours_p99:.2f}/{bare_p99:.2f} ms = {p99_ratio:.2f}x "
-            f"(goal <= 1.25x) {'OK' if p99_ratio <= 1.25 else 'MISSED'}"
+            f"(a) throughput ingress/bare, median of the rounds = {rps_ratio:.2f}x "
+            f"(rounds {_ratios(rps_ratios)}; goal >= 1.0x) "
+            f"{'OK' if rps_ratio >= 1.0 else 'MISSED'}"
         )
         print(
-            f"(b) throughput with 50 % repeats / unique = {dup_rps:.1f}/"
-            f"{ours_rps:.1f} = {dup_ratio:.2f}x (goal: no drop, >= 0.95x) "
+            f"(a) p99 latency ingress/bare, median of the rounds = {p99_ratio:.2f}x "
+            f"(rounds {_ratios(p99_ratios)}; goal <= 1.25x) "
+            f"{'OK' if p99_ratio <= 1.25 else 'MISSED'}"
+        )
+        print(
+            f"(b) throughput with 50 % repeats / unique = {dups.requests_per_second:.1f}/"
+            f"{unique.requests_per_second:.1f} = {dup_ratio:.2f}x (goal: no drop, >= 0.95x) "
             f"{'OK' if dup_ratio >= 0.95 else 'MISSED'}"
         )
     finally:

@@ -267,7 +267,10 @@ class Database:
                 return False
             if pool is not None and self._pool is pool:
                 # Reachable: connections broken by a restart are replaced now.
-                await pool.check()
+                try:
+                    await pool.check()
+                except Exception as exc:  # the pool replaces what it could not check
+                    log.warning("pool check failed", reason=first_line(str(exc)))
             return True
         finally:
             self._check = None
@@ -306,8 +309,8 @@ class Database:
                 continue
             try:
                 pool = await open_pool(settings)
-            except DatabaseUnavailable as exc:
-                self.down_reason = str(exc)
+            except Exception as exc:  # the probe must outlive any failure
+                self.down_reason = first_line(str(exc)) or type(exc).__name__
                 continue
             if self._closed:
                 await pool.close()

@@ -97,7 +97,7 @@ class Settings:
     # Group commit of the ingress: POSTs that arrive while ingest calls run share
     # the next call (at most this many POSTs per call, this many calls at once).
     ingest_batch_max: int = 16
-    ingest_calls_max: int = 4
+    ingest_calls_max: int = 1
 
 
 def load_settings() -> Settings:
@@ -120,7 +120,7 @@ def load_settings() -> Settings:
         db_timeout_seconds=float(os.environ.get("WAPIPE_DB_TIMEOUT_SECONDS", "5")),
         db_probe_seconds=max(0.01, float(os.environ.get("WAPIPE_DB_PROBE_SECONDS", "0.2"))),
         ingest_batch_max=max(1, _int_env("WAPIPE_INGEST_BATCH_MAX", 16)),
-        ingest_calls_max=max(1, _int_env("WAPIPE_INGEST_CALLS_MAX", 4)),
+        ingest_calls_max=max(1, _int_env("WAPIPE_INGEST_CALLS_MAX", 1)),
     )
 
 
