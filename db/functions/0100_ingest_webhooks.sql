@@ -770,22 +770,33 @@ BEGIN
     VALUES (v_event_ids[1], correlation_ids[1], v_bodies[1], v_raw[1], cardinality(v_new_events),
             v_n_msgs - cardinality(v_new_events), v_n_status, v_n_error, v_n_quar, v_n_update);
   ELSE
-    INSERT INTO wapipe.webhook_events (
-      id, correlation_id, payload, raw_body, new_messages, duplicates, statuses, errors,
-      quarantined, updates)
-    OVERRIDING SYSTEM VALUE
-    SELECT v_event_ids[g.i], correlation_ids[g.i], v_bodies[g.i], v_raw[g.i], c.new, c.total - c.new,
-           c.statuses, c.errors, c.quarantined, c.updates
-    FROM generate_series(1, v_n) g(i)
-    CROSS JOIN LATERAL (
-      SELECT count(*) FILTER (WHERE it.kind IN ('message', 'echo'))::integer AS total,
-             count(*) FILTER (WHERE it.kind = 'status')::integer AS statuses,
-             count(*) FILTER (WHERE it.kind = 'error')::integer AS errors,
-             count(*) FILTER (WHERE it.kind = 'quarantine')::integer AS quarantined,
-             count(*) FILTER (WHERE it.kind = 'update')::integer AS updates,
-             (SELECT count(*) FROM unnest(v_new_events) e WHERE e = v_event_ids[g.i])::integer AS new
-      FROM unnest(v_items) it
-      WHERE it.payload_ord = g.i) c;
+    -- one row per payload, returned as written (a read back by id alone would visit
+    -- every daily partition of webhook_events)
+    RETURN QUERY
+    WITH written AS (
+      INSERT INTO wapipe.webhook_events AS e (
+        id, correlation_id, payload, raw_body, new_messages, duplicates, statuses, errors,
+        quarantined, updates)
+      OVERRIDING SYSTEM VALUE
+      SELECT v_event_ids[g.i], correlation_ids[g.i], v_bodies[g.i], v_raw[g.i], c.new,
+             c.total - c.new, c.statuses, c.errors, c.quarantined, c.updates
+      FROM generate_series(1, v_n) g(i)
+      CROSS JOIN LATERAL (
+        SELECT count(*) FILTER (WHERE it.kind IN ('message', 'echo'))::integer AS total,
+               count(*) FILTER (WHERE it.kind = 'status')::integer AS statuses,
+               count(*) FILTER (WHERE it.kind = 'error')::integer AS errors,
+               count(*) FILTER (WHERE it.kind = 'quarantine')::integer AS quarantined,
+               count(*) FILTER (WHERE it.kind = 'update')::integer AS updates,
+               (SELECT count(*) FROM unnest(v_new_events) x WHERE x = v_event_ids[g.i])::integer
+                 AS new
+        FROM unnest(v_items) it
+        WHERE it.payload_ord = g.i) c
+      RETURNING e.id, e.new_messages, e.duplicates, e.statuses, e.errors, e.quarantined, e.updates
+    )
+    SELECT array_position(v_event_ids, w.id)::integer, w.id, w.new_messages, w.duplicates,
+           w.statuses, w.errors, w.quarantined, w.updates
+    FROM written w
+    ORDER BY 1;
   END IF;
 
   -- Wake the workers (LISTEN on pgmq's channel) once per call; they also poll, so a
@@ -799,13 +810,6 @@ BEGIN
     duplicates := v_n_msgs - cardinality(v_new_events); statuses := v_n_status;
     errors := v_n_error; quarantined := v_n_quar; updates := v_n_update;
     RETURN NEXT;
-  ELSE
-    RETURN QUERY
-    SELECT g.i::integer, e.id, e.new_messages, e.duplicates, e.statuses, e.errors, e.quarantined,
-           e.updates
-    FROM generate_series(1, v_n) g(i)
-    JOIN wapipe.webhook_events e ON e.id = v_event_ids[g.i]
-    ORDER BY g.i;
   END IF;
 END
 $$;
