@@ -15,6 +15,7 @@ replies per burst (goal 3 -> 1).
 from __future__ import annotations
 
 import asyncio
+import importlib
 import statistics
 import time
 from typing import Any
@@ -124,9 +125,11 @@ def burst_run(url: str, prefix: str, live: bool, coalesce: float, debounce: floa
                     "SELECT wapipe.ingest_webhook(%s, 'bench-burst')",
                     (Jsonb(_webhook([_text(u, b, ts + n, n) for n, b in enumerate(TEXTS)])),),
                 )
-    CALLS.clear()
+    # the module the worker imported the agent from (not __main__ under `python -m`)
+    counted: list[int] = importlib.import_module("bench.bursts").CALLS
+    counted.clear()
     run_async(_serve(url, _config(coalesce, debounce), prefix, total, live))
-    calls, replies = len(CALLS), _replies(url, prefix)
+    calls, replies = len(counted), _replies(url, prefix)
     assert _done(url, prefix) == total, "every message of every burst done"
     return (
         f"agent calls {calls} ({calls / USERS:.2f} per burst), replies {replies} "
