@@ -13,10 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from tests.fakes import WorkerProcess, ingest, scalar, wait_for, write_config
 from tests.fakes.agent_server import AgentCall, FakeAgent
 from tests.payloads import text_message
+from wapipe.errors import WapipeError
+from worker.config import parse_config
 
 
 def count(conn: psycopg.Connection[Any], sql: str, *params: Any) -> int:
@@ -233,3 +236,16 @@ def test_burst_across_a_worker_sigkill_is_answered_once_after_the_lease_expires(
     assert [wamids_of(c) for c in agent.calls] == [[m["id"] for m in sent]] * 2
     claimers = conn.execute("SELECT DISTINCT claimed_by FROM wapipe.processed_messages").fetchall()
     assert len(claimers) == 1 and f":{other.proc.pid}:" in claimers[0][0]
+
+
+def test_config_keys_per_service_and_their_refusals() -> None:
+    base = {"name": "waiter", "endpoints": ["http://127.0.0.1:1"]}
+    default = parse_config({"services": [base]}).service("waiter")
+    assert (default.coalesce_seconds, default.debounce_seconds) == (0.0, 0.0)  # off by default
+    svc = parse_config(
+        {"services": [{**base, "coalesce_seconds": 10, "debounce_seconds": 2}]}
+    ).service("waiter")
+    assert (svc.coalesce_seconds, svc.debounce_seconds, svc.debounce_max_seconds) == (10, 2, 10)
+    for bad in ({"coalesce_seconds": -1}, {"debounce_seconds": 2}, {"debounce_max_seconds": -1}):
+        with pytest.raises(WapipeError):
+            parse_config({"services": [{**base, **bad}]})
