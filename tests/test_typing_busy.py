@@ -40,3 +40,14 @@ def test_turns_past_max_pending_get_no_indicator() -> None:
     started, busy = asyncio.run(scenario())
     assert started == 2
     assert busy == 3
+
+
+def test_a_burst_is_marked_read_at_its_newest_message() -> None:
+    from worker.store import TurnMessage
+    from worker.typing_indicator import newest_wamid
+
+    head = SimpleNamespace(wamid="wamid.head", burst=None)
+    assert newest_wamid(head) == "wamid.head"  # type: ignore[arg-type]
+    burst = tuple(TurnMessage(i, i, f"wamid.b{i}", {"text": {"body": "x"}}) for i in range(2))
+    head = SimpleNamespace(wamid="wamid.head", burst=burst)
+    assert newest_wamid(head) == "wamid.b1"  # type: ignore[arg-type]

@@ -73,6 +73,12 @@ def graph_calls_enabled(settings: Settings) -> bool:
     return bool(settings.access_token) or settings.api_url != Settings().api_url
 
 
+def newest_wamid(msg: ClaimedMessage) -> str:
+    """The message a turn marks read: the newest of its burst (WhatsApp then shows every
+    earlier one read too), else the message itself."""
+    return msg.burst[-1].wamid if msg.burst else msg.wamid
+
+
 class Turn:
     """The indicator of one message: shown now, refreshed until stop()."""
 
@@ -187,7 +193,7 @@ class TypingIndicator:
                 if verdict == "go":
                     assert self.calls is not None
                     result = await self.calls.typing(
-                        msg.phone_number_id, msg.wamid, self.config.timeout_seconds, typing
+                        msg.phone_number_id, newest_wamid(msg), self.config.timeout_seconds, typing
                     )
                     outcome = "sent" if result.outcome is Outcome.SENT else "failed"
                     if outcome == "sent" and not typing:
