@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import os
 import statistics
 import time
 from typing import Any
@@ -160,6 +161,8 @@ def throughput(url: str, coalesce: float, round_no: int) -> float:
 
 
 def run() -> None:
+    # the worker's lines (and yoyo's, pgmq's) stay out of the bench's printout
+    os.environ.setdefault("WAPIPE_LOG_LEVEL", "WARNING")
     from wapipe.log import configure_logging
 
     configure_logging("bench")
