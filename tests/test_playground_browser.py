@@ -45,8 +45,18 @@ class Pipeline:
 
 
 @pytest.fixture
+def think_seconds() -> float:
+    """How long the demo agent thinks before answering (a test may parametrize it)."""
+    return 0.0
+
+
+@pytest.fixture
 def pipeline(
-    db_url: str, server_tmp: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    db_url: str,
+    server_tmp: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    think_seconds: float,
 ) -> Iterator[Pipeline]:
     agent_port, playground_port = free_ports(2)
     graph_url = f"http://127.0.0.1:{playground_port}/v21.0"
@@ -55,7 +65,15 @@ def pipeline(
     monkeypatch.setenv("WAPIPE_SEND_POLL_SECONDS", "0.1")
     monkeypatch.setenv("WAPIPE_LOG_FORMAT", "json")
     env = {**os.environ, "DATABASE_URL": db_url}
-    agent = Process(tmp_path / "demo-agent.log", env, "demo-agent", "--port", str(agent_port))
+    agent = Process(
+        tmp_path / "demo-agent.log",
+        env,
+        "demo-agent",
+        "--port",
+        str(agent_port),
+        "--think-seconds",
+        str(think_seconds),
+    )
     ingress: Server | None = None
     playground: Process | None = None
     worker: WorkerProcess | None = None
@@ -402,3 +420,24 @@ def test_a_username_only_user_is_answered_the_same(
     page.screenshot(ARTIFACTS / "playground-username.png")
     errors = page.errors()
     assert errors == [], f"browser errors: {errors}"
+
+
+@pytest.mark.parametrize("think_seconds", [4.0])
+def test_typing_shows_while_the_agent_thinks_through_the_real_pipeline(
+    pipeline: Pipeline, browser: Browser, conn: psycopg.Connection[Any]
+) -> None:
+    """The worker's own read + typing call (no hand-made one): while the demo agent thinks,
+    the page shows "typing…"; the reply replaces it."""
+    page = open_page(browser, pipeline.url)
+    type_and_send(page, "hello")
+    wait_js(page, "document.getElementById('chat-sub').textContent === 'typing…'", "typing…")
+    assert page.evaluate("document.querySelectorAll('.typing-bubble').length") == 1
+    user_ticks_read(page, 1)  # the same call marked it read
+    page.screenshot(ARTIFACTS / "playground-thinking.png")
+    wait_reply(page, 1, GREETING)
+    wait_js(
+        page,
+        "document.querySelectorAll('.typing-bubble').length === 0",
+        "the typing bubble gone with the reply",
+    )
+    assert scalar(conn, "SELECT count(*) FROM wapipe.outbox WHERE status = 'sent'") == 1

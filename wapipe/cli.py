@@ -157,7 +157,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_demo_agent(args: argparse.Namespace) -> int:
     from worker.main import run_demo_agent
 
-    return run_demo_agent(args.host, args.port)
+    return run_demo_agent(args.host, args.port, args.think_seconds)
 
 
 def cmd_ingress(args: argparse.Namespace) -> int:
@@ -515,6 +515,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo_agent = sub.add_parser("demo-agent", help="the built-in offline waiter agent")
     demo_agent.add_argument("--host", default="127.0.0.1", help="bind address")
     demo_agent.add_argument("--port", type=int, help="port (8090)")
+    demo_agent.add_argument(
+        "--think-seconds",
+        type=float,
+        default=0.0,
+        help="wait this long before each answer, as an LLM would (shows typing…)",
+    )
     demo_agent.set_defaults(handler=cmd_demo_agent)
 
     dev_send = sub.add_parser(

@@ -7,6 +7,7 @@ as an interactive list). Deterministic, no model: good for demos and tests.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from starlette.applications import Starlette
@@ -17,6 +18,9 @@ from starlette.routing import Route
 from worker.workflows import MENU
 
 ORDER_WORDS = ("order", "hungry", "buy", "i want", "i'd like")
+# How long the waiter "thinks" before each answer (`wapipe demo-agent --think-seconds`):
+# 0 by default; a few seconds show the typing indicator in the playground, as an LLM would.
+THINK_SECONDS = 0.0
 
 
 def answer(text: str, context: dict[str, Any]) -> dict[str, Any]:
@@ -54,6 +58,8 @@ async def agent(request: Request) -> JSONResponse:
     if not isinstance(body, dict):
         return JSONResponse({"error": "expected a JSON object"}, status_code=400)
     context = body.get("context") if isinstance(body.get("context"), dict) else {}
+    if THINK_SECONDS > 0:
+        await asyncio.sleep(THINK_SECONDS)
     return JSONResponse(answer(str(body.get("text") or ""), context or {}))
 
 

@@ -68,9 +68,14 @@ def run_worker(
     return 0
 
 
-def run_demo_agent(host: str = "127.0.0.1", port: int | None = None) -> int:
+def run_demo_agent(
+    host: str = "127.0.0.1", port: int | None = None, think_seconds: float = 0.0
+) -> int:
     import uvicorn
 
+    from worker import demo_agent
+
+    demo_agent.THINK_SECONDS = think_seconds  # the app below is this module's, in-process
     configure_logging("demo-agent")
     uvicorn.run(
         "worker.demo_agent:app",

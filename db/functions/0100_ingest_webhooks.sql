@@ -218,11 +218,13 @@ BEGIN
         SELECT * INTO v_user FROM wapipe.users u
         WHERE u.phone_number_id = v_m.phone_number_id AND u.user_key = v_key;
         IF NOT FOUND THEN
-          INSERT INTO wapipe.users (phone_number_id, user_key, bsuid, parent_bsuid, phone, username,
-                                    profile_name)
-          VALUES (v_m.phone_number_id, v_key, v_m.bsuid, v_m.parent_bsuid, v_m.phone, v_m.username,
-                  v_m.profile_name)
-          ON CONFLICT (phone_number_id, user_key) DO NOTHING;
+          IF v_m.bsuid IS NOT NULL OR v_m.parent_bsuid IS NOT NULL OR v_m.username IS NOT NULL THEN
+            INSERT INTO wapipe.users (phone_number_id, user_key, bsuid, parent_bsuid, phone, username,
+                                      profile_name)
+            VALUES (v_m.phone_number_id, v_key, v_m.bsuid, v_m.parent_bsuid, v_m.phone, v_m.username,
+                    v_m.profile_name)
+            ON CONFLICT (phone_number_id, user_key) DO NOTHING;
+          END IF;
         ELSIF (v_m.bsuid IS NOT NULL AND v_m.bsuid IS DISTINCT FROM v_user.bsuid)
            OR (v_m.parent_bsuid IS NOT NULL AND v_m.parent_bsuid IS DISTINCT FROM v_user.parent_bsuid)
            OR (v_m.phone IS NOT NULL AND v_m.phone IS DISTINCT FROM v_user.phone)
@@ -322,13 +324,16 @@ BEGIN
 
   -- What is known of each user (one row per key): a new user is inserted; a known
   -- one is written only when an attribute changed (a no-op upsert would still lock
-  -- and WAL-log the row on every message).
+  -- and WAL-log the row on every message). A user known by phone alone is described
+  -- by the key itself and each message's contact: no row until a BSUID, parent BSUID
+  -- or username shows up (legacy traffic writes nothing more than before 2026).
   INSERT INTO wapipe.users (phone_number_id, user_key, bsuid, parent_bsuid, phone, username,
                             profile_name)
   SELECT DISTINCT ON (m.phone_number_id, m.from_wa_id) m.phone_number_id, m.from_wa_id, m.bsuid,
          m.parent_bsuid, m.phone, m.username, m.profile_name
   FROM unnest(v_out) m
   WHERE m.group_id IS NULL
+    AND (m.bsuid IS NOT NULL OR m.parent_bsuid IS NOT NULL OR m.username IS NOT NULL)
   ORDER BY m.phone_number_id, m.from_wa_id, m.pos DESC
   ON CONFLICT (phone_number_id, user_key) DO NOTHING;
   UPDATE wapipe.users u
