@@ -197,15 +197,22 @@ def dev_webhook(
     username: str | None = None,
     name: str = "Dev",
     message: dict[str, Any] | None = None,
+    image: dict[str, str] | None = None,
 ) -> bytes:
     """A text.json-style webhook with a fresh wamid (for trying the ingress by hand).
 
     The playground posts every user message through this builder too: `message`
     replaces the text (its type and content, e.g. an interactive reply and its
-    context), and a user without a phone number is sent as Meta sends one
-    (text_username_only.json): `from_user_id`, a contact with `user_id` and
+    context), `image` makes it an image message as image.json (`id`, `mime_type`,
+    `sha256`, optional `caption`), and a user without a phone number is sent as Meta
+    sends one (text_username_only.json): `from_user_id`, a contact with `user_id` and
     `profile.username`, no `from` and no `wa_id`.
     """
+    if image is not None:
+        media = {k: image[k] for k in ("id", "mime_type", "sha256")}
+        if image.get("caption"):
+            media["caption"] = image["caption"]
+        message = {"type": "image", "image": media}
     profile: dict[str, str] = {"name": name}
     if username:
         profile["username"] = username

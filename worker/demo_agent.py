@@ -2,7 +2,8 @@
 
 It greets, answers a few menu questions and, when the user wants to order,
 asks the worker to start the `order` workflow (the worker then sends the menu
-as an interactive list). Deterministic, no model: good for demos and tests.
+as an interactive list). A photo (any media) is answered with what the request's
+`media` descriptor says of it. Deterministic, no model: good for demos and tests.
 """
 
 from __future__ import annotations
@@ -23,10 +24,30 @@ ORDER_WORDS = ("order", "hungry", "buy", "i want", "i'd like")
 THINK_SECONDS = 0.0
 
 
-def answer(text: str, context: dict[str, Any]) -> dict[str, Any]:
+def describe_media(media: dict[str, Any]) -> str:
+    """A reply that proves the waiter saw the media descriptor (worker.media): its type,
+    MIME type and size, e.g. "Nice photo! (image/png, 12 KB)"."""
+    kind = str(media.get("type") or "file")
+    size = media.get("size")
+    details = [str(media.get("mime_type") or "unknown type")]
+    if isinstance(size, int):
+        details.append(f"{max(1, round(size / 1024))} KB")
+    noun = "photo" if kind in ("image", "sticker") else kind
+    if media.get("status") == "oversize":
+        return f"That {noun} is too large for me to look at ({', '.join(details)})."
+    reply = f"Nice {noun}! ({', '.join(details)})"
+    caption = media.get("caption")
+    return f'{reply} You wrote: "{caption}".' if isinstance(caption, str) and caption else reply
+
+
+def answer(
+    text: str, context: dict[str, Any], media: dict[str, Any] | None = None
+) -> dict[str, Any]:
     lowered = text.lower()
     seen = int(context.get("turns", 0)) + 1
     new_context = {"turns": seen}
+    if media is not None:
+        return {"reply": describe_media(media), "context": new_context}
     if any(w in lowered for w in ORDER_WORDS):
         return {
             "reply": "Lovely! Here is our menu.",
@@ -60,7 +81,8 @@ async def agent(request: Request) -> JSONResponse:
     context = body.get("context") if isinstance(body.get("context"), dict) else {}
     if THINK_SECONDS > 0:
         await asyncio.sleep(THINK_SECONDS)
-    return JSONResponse(answer(str(body.get("text") or ""), context or {}))
+    media = body.get("media") if isinstance(body.get("media"), dict) else None
+    return JSONResponse(answer(str(body.get("text") or ""), context or {}, media))
 
 
 async def healthz(_: Request) -> JSONResponse:

@@ -7,10 +7,14 @@
 | `GET /api/events?token=` | server-sent events: `snapshot`, then `user`, `message`, `typing` |
 | `GET /api/state` | the same snapshot as JSON |
 | `POST /api/users` | `{kind: phone\\|username, name, replaces?}`: a new user |
-| `POST /api/send` | `{user, texts: [...]}`, or `{user, reply: {kind, id, title}, to: wamid}` |
+| `POST /api/send` | `{user, texts: [...]}`, `{user, reply: {kind, id, title}, to: wamid}`, |
+| | or `{user, photo: {data: base64, caption?}}` (JPEG/PNG: an `image` webhook) |
 | `POST /api/receipts` | `{ids, status: delivered\\|read}`: the page showed / the user saw |
+| `GET /api/media/{media_id}?token=` | the stand-in's bytes of a media id, for the page's `<img>` |
 | `POST [/{version}]/{phone_number_id}/messages` | the Graph stand-in (any bearer token) |
-| `GET [/{version}]/{media_id}` | media: 404 in Meta's shape (no media kept) |
+| `POST [/{version}]/{phone_number_id}/media` | upload (multipart), answers `{"id"}` |
+| `GET [/{version}]/{media_id}` | `{url, mime_type, sha256, file_size, id}`; 404 when unknown |
+| `GET /whatsapp_business/attachments/?mid=&ext=&hash=` | that URL: the bytes, same token, expires |
 | `GET /healthz` | 200 while it runs |
 
 The API wants the token as `Authorization: Bearer` or `?token=` (EventSource cannot
@@ -21,6 +25,8 @@ style only, nothing from elsewhere) and never send the token on as a Referer.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -45,6 +51,13 @@ from wapipe.playground.graph import (
     parse_request,
     send_answer,
 )
+from wapipe.playground.media import (
+    ATTACHMENTS_PATH,
+    MAX_UPLOAD_BYTES,
+    SUPPORTED_TYPES,
+    parse_upload,
+    sniff_image,
+)
 
 __all__ = ["PlaygroundConfig", "create_app"]
 
@@ -52,6 +65,7 @@ log = get_logger("wapipe.playground")
 
 KEEPALIVE_SECONDS = 15.0
 MAX_BURST = 20  # texts in one /api/send
+MAX_PHOTO_BYTES = SUPPORTED_TYPES["image/jpeg"]  # the Cloud API's image limit (5 MB)
 _PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
@@ -61,6 +75,7 @@ _PAGE_HEADERS = {
     ),
     "X-Content-Type-Options": "nosniff",
 }
+_MEDIA_HEADERS = {"Cache-Control": "private, max-age=300", "X-Content-Type-Options": "nosniff"}
 _STATIC_TYPES = {
     "playground.js": "text/javascript; charset=utf-8",
     "playground.css": "text/css; charset=utf-8",
@@ -182,7 +197,20 @@ def create_app(
             return _bad("unknown user")
         texts = body.get("texts")
         reply = body.get("reply")
-        if isinstance(texts, list) and texts:
+        photo = body.get("photo")
+        if isinstance(photo, dict):
+            try:
+                content = base64.b64decode(str(photo.get("data", "")), validate=True)
+            except (binascii.Error, ValueError):
+                return _bad("photo.data must be base64")
+            mime_type = sniff_image(content)
+            if mime_type is None:
+                return _bad("a photo must be a JPEG or PNG file")
+            if len(content) > MAX_PHOTO_BYTES:
+                return _bad(f"a photo is limited to {MAX_PHOTO_BYTES // (1024 * 1024)} MB")
+            caption = str(photo.get("caption") or "").strip()[:1024]
+            sent = [await pg.user_sends_photo(user, content, mime_type, caption)]
+        elif isinstance(texts, list) and texts:
             clean = [t.strip() for t in texts if isinstance(t, str) and t.strip()][:MAX_BURST]
             if not clean:
                 return _bad("nothing to send")
@@ -212,14 +240,17 @@ def create_app(
         count = playground().receipt([i for i in ids if isinstance(i, str)], status)
         return JSONResponse({"accepted": count})
 
+    async def api_media(request: Request) -> Response:
+        if not authorised(request):
+            return refused()
+        item = playground().media.get(request.path_params["media_id"])
+        if item is None:
+            return PlainTextResponse("Not Found", status_code=404)
+        return Response(item.content, media_type=item.mime_type, headers=_MEDIA_HEADERS)
+
     async def graph_messages(request: Request) -> Response:
-        auth = request.headers.get("authorization", "")
-        scheme, _, credentials = auth.partition(" ")
-        if scheme.lower() != "bearer" or not credentials.strip():
-            error = GraphRequestError(
-                "An access token is required to request this resource.", code=190, http_status=401
-            )
-            return JSONResponse(error_answer(error), status_code=error.http_status)
+        if not _bearer(request):
+            return _token_required()
         try:
             parsed = parse_request(await _json(request))
         except GraphRequestError as exc:
@@ -229,7 +260,9 @@ def create_app(
         if isinstance(parsed, MarkRead):
             pg.mark_read(parsed)
             return JSONResponse({"success": True})
-        message = pg.business_sends(parsed, request.path_params["phone_number_id"])
+        message = pg.business_sends(
+            parsed, request.path_params["phone_number_id"], request.url.netloc
+        )
         log.info("graph_message_accepted", message_type=parsed.message_type)
 
         async def then_sent() -> None:
@@ -239,7 +272,40 @@ def create_app(
         return JSONResponse(send_answer(parsed, message.id), background=BackgroundTask(then_sent))
 
     async def graph_media(request: Request) -> Response:
-        return JSONResponse(media_not_found(request.path_params["media_id"]), status_code=404)
+        token = _bearer(request)
+        if not token:
+            return _token_required()
+        media_id = request.path_params["media_id"]
+        item = playground().media.get(media_id)
+        if item is None:
+            return JSONResponse(media_not_found(media_id), status_code=404)
+        return JSONResponse(playground().media.info(item, str(request.base_url), token))
+
+    async def graph_download(request: Request) -> Response:
+        token = _bearer(request)
+        if not token:
+            return _token_required()
+        try:
+            item = playground().media.download(dict(request.query_params), token)
+        except GraphRequestError as exc:
+            return JSONResponse(error_answer(exc), status_code=exc.http_status)
+        return Response(item.content, media_type=item.mime_type, headers=_MEDIA_HEADERS)
+
+    async def graph_upload(request: Request) -> Response:
+        if not _bearer(request):
+            return _token_required()
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES + 65536:
+            error = GraphRequestError("(#131053) The file is too large", code=131053)
+            return JSONResponse(error_answer(error), status_code=error.http_status)
+        try:
+            upload = parse_upload(request.headers.get("content-type", ""), await request.body())
+        except GraphRequestError as exc:
+            log.info("graph_request_refused", code=exc.code)
+            return JSONResponse(error_answer(exc), status_code=exc.http_status)
+        item = playground().media.add(upload.content, upload.mime_type)
+        log.info("graph_media_uploaded", mime_type=upload.mime_type, size=len(upload.content))
+        return JSONResponse({"id": item.id})
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"ok": True})
@@ -253,8 +319,12 @@ def create_app(
         Route("/api/users", api_users, methods=["POST"]),
         Route("/api/send", api_send, methods=["POST"]),
         Route("/api/receipts", api_receipts, methods=["POST"]),
+        Route("/api/media/{media_id}", api_media),
+        Route(ATTACHMENTS_PATH, graph_download),
         Route("/{version}/{phone_number_id}/messages", graph_messages, methods=["POST"]),
         Route("/{phone_number_id}/messages", graph_messages, methods=["POST"]),
+        Route("/{version}/{phone_number_id}/media", graph_upload, methods=["POST"]),
+        Route("/{phone_number_id}/media", graph_upload, methods=["POST"]),
         Route("/{version}/{media_id}", graph_media, methods=["GET"]),
         Route("/{media_id}", graph_media, methods=["GET"]),
     ]
@@ -273,6 +343,19 @@ async def _json(request: Request) -> Any:
 async def _json_object(request: Request) -> dict[str, Any]:
     body = await _json(request)
     return body if isinstance(body, dict) else {}
+
+
+def _bearer(request: Request) -> str:
+    """The Graph API request's bearer token ("" without one)."""
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    return credentials.strip() if scheme.lower() == "bearer" else ""
+
+
+def _token_required() -> Response:
+    error = GraphRequestError(
+        "An access token is required to request this resource.", code=190, http_status=401
+    )
+    return JSONResponse(error_answer(error), status_code=error.http_status)
 
 
 def _bad(reason: str) -> Response:

@@ -30,6 +30,7 @@ from ingress.signature import sign
 from wapipe.cli import DEV_DISPLAY_NUMBER, dev_webhook
 from wapipe.log import get_logger
 from wapipe.playground.graph import STATUS_ORDER, MarkRead, Send, new_wamid, status_webhook
+from wapipe.playground.media import MediaItem, MediaStore
 
 __all__ = ["ChatMessage", "Hub", "Playground", "User"]
 
@@ -74,6 +75,8 @@ class ChatMessage:
     error: str = ""
     phone_number_id: str = ""
     callback_data: str | None = None
+    # the stand-in's media this message shows (a user's photo, a reply's image id or own link)
+    media: MediaItem | None = None
     # business side: the furthest status a page asked for, and a lock keeping them in order
     wanted: int = 0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
@@ -89,6 +92,7 @@ class ChatMessage:
             "at": self.at_ms,
             "status": self.status,
             "error": self.error,
+            "media": self.media.public() if self.media else None,
         }
 
 
@@ -138,6 +142,7 @@ class Playground:
         self.users: dict[str, User] = {}
         self.messages: dict[str, ChatMessage] = {}
         self.typing_until_ms: dict[str, int] = {}
+        self.media = MediaStore()
         self._seq = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -238,7 +243,25 @@ class Playground:
         }
         return await self._post_user_message(user, content)
 
-    async def _post_user_message(self, user: User, content: dict[str, Any]) -> ChatMessage:
+    async def user_sends_photo(
+        self, user: User, content: bytes, mime_type: str, caption: str = ""
+    ) -> ChatMessage:
+        """A photo: kept by the stand-in under a fresh media id, announced by an `image`
+        webhook (id, mime_type, sha256, caption) that the worker fetches as from Meta."""
+        item = self.media.add(content, mime_type)
+        image = {"id": item.id, "mime_type": mime_type, "sha256": item.sha256_base64}
+        if caption:
+            image["caption"] = caption
+        return await self._post_user_message(user, None, image=image, media=item)
+
+    async def _post_user_message(
+        self,
+        user: User,
+        content: dict[str, Any] | None,
+        *,
+        image: dict[str, str] | None = None,
+        media: MediaItem | None = None,
+    ) -> ChatMessage:
         body = dev_webhook(
             "",
             user.wa_id,
@@ -246,6 +269,7 @@ class Playground:
             username=user.username,
             name=user.name,
             message=content,
+            image=image,
         )
         sent = json.loads(body)["entry"][0]["changes"][0]["value"]["messages"][0]
         message = self._add(
@@ -254,10 +278,11 @@ class Playground:
                 seq=next(self._seq),
                 user=user.key,
                 side="user",
-                type=content["type"],
+                type=sent["type"],
                 content=sent,
                 at_ms=_now_ms(),
                 status="sending",
+                media=media,
             )
         )
         ok, detail = await self._post_webhook(body)
@@ -284,9 +309,20 @@ class Playground:
 
     # -- the business's side: the Graph stand-in ----------------------------------------
 
-    def business_sends(self, send: Send, phone_number_id: str) -> ChatMessage:
-        """Record an accepted send; its `sent` status webhook follows."""
+    def business_sends(self, send: Send, phone_number_id: str, netloc: str = "") -> ChatMessage:
+        """Record an accepted send; its `sent` status webhook follows. An image (or sticker)
+        by id of the stand-in's media, or by a link to its own download URL (`netloc` is the
+        stand-in's host:port), shows those bytes; anything else stays a card."""
         user = self._user_for(send)
+        media = None
+        source = send.payload.get(send.message_type)
+        if send.message_type in ("image", "sticker") and isinstance(source, dict):
+            media_id, link = source.get("id"), source.get("link")
+            if isinstance(media_id, str):
+                media = self.media.get(media_id)
+            elif isinstance(link, str) and netloc:
+                own = self.media.own_media_id(link, netloc)
+                media = self.media.get(own) if own else None
         self._set_typing(user.key, 0)
         message = self._add(
             ChatMessage(
@@ -300,6 +336,7 @@ class Playground:
                 status="accepted",
                 phone_number_id=phone_number_id,
                 callback_data=send.callback_data,
+                media=media,
                 wanted=1,
             )
         )

@@ -176,12 +176,12 @@ def error_answer(error: GraphRequestError) -> dict[str, Any]:
 
 
 def media_not_found(media_id: str) -> dict[str, Any]:
-    """Media is not kept by the playground: Meta's answer for an unknown media id."""
+    """Meta's answer for an unknown (or expired) media id."""
     return {
         "error": {
             "message": (
-                f"Unsupported get request. Object with ID '{media_id}' does not exist "
-                "(the wapipe playground keeps no media)"
+                f"Unsupported get request. Object with ID '{media_id}' does not exist, cannot "
+                "be loaded due to missing permissions, or does not support this operation."
             ),
             "type": "GraphMethodException",
             "code": 100,

@@ -7,6 +7,9 @@
   const token = new URLSearchParams(location.search).get('token') || '';
   const $ = (id) => document.getElementById(id);
   const STATUS_LEVEL = { sent: 1, delivered: 2, read: 3 };
+  const PHOTO_TYPES = ['image/jpeg', 'image/png'];
+  const MAX_PHOTO_BYTES = 5 * 1024 * 1024; // the Cloud API's image limit
+  const MAX_PHOTO_SIDE = 1600; // other images are redrawn as JPEG at most this wide/high
   const TICKS = {
     sending: '\u25F7', accepted: '\u25F7', sent: '\u2713', delivered: '\u2713\u2713',
     read: '\u2713\u2713', failed: '!',
@@ -76,6 +79,7 @@
       return (inter.body && inter.body.text) || 'interactive message';
     }
     if (m.type === 'template') return `template ${c.template ? c.template.name : ''}`;
+    if (m.type === 'image') return `\u25A3 ${(c.image && c.image.caption) || 'Photo'}`;
     return m.type;
   }
 
@@ -123,6 +127,16 @@
     return card;
   }
 
+  // A photo the playground holds the bytes of (m.media): served by its own API.
+  function photo(m, alt) {
+    const img = el('img', 'photo');
+    img.src = `/api/media/${encodeURIComponent(m.media.id)}?token=${encodeURIComponent(token)}`;
+    img.alt = alt;
+    img.dataset.mediaId = m.media.id;
+    img.dataset.mimeType = m.media.mime_type;
+    return img;
+  }
+
   function renderBusinessContent(m, bubble, after) {
     const c = m.content || {};
     const kind = m.type;
@@ -158,7 +172,9 @@
       }
     } else if (kind === 'image' || kind === 'sticker') {
       const media = c[kind] || {};
-      if (typeof media.link === 'string' && media.link.startsWith('data:image/')) {
+      if (m.media) {
+        bubble.append(photo(m, media.caption || kind));
+      } else if (typeof media.link === 'string' && media.link.startsWith('data:image/')) {
         const img = el('img');
         img.src = media.link;
         img.alt = media.caption || kind;
@@ -212,6 +228,11 @@
       if (chosen.description) bubble.append(textBlock(chosen.description, 'choice-detail'));
     } else if (m.type === 'text') {
       bubble.append(textBlock(c.text.body));
+    } else if (m.type === 'image') {
+      const image = c.image || {};
+      if (m.media) bubble.append(photo(m, image.caption || 'photo'));
+      else bubble.append(mediaCard('\u25A3', 'photo', image.mime_type || ''));
+      if (image.caption) bubble.append(textBlock(image.caption));
     } else {
       bubble.append(textBlock(`[${m.type}]`, 'footer'));
     }
@@ -312,6 +333,101 @@
 
   async function sendReply(kind, reply, original) {
     await call('/api/send', { user: state.current, reply: { kind, ...reply }, to: original.id });
+  }
+
+  // -- photos: a local file, or a sample drawn here (no file needed) --------------------------
+
+  function blobToBase64(blob) {
+    return new Promise((resolve, reject) => {
+      const reader = new FileReader();
+      reader.onload = () => resolve(String(reader.result).split(',', 2)[1] || '');
+      reader.onerror = () => reject(reader.error);
+      reader.readAsDataURL(blob);
+    });
+  }
+
+  function canvasBlob(canvas, type, quality) {
+    return new Promise((resolve, reject) => {
+      canvas.toBlob((blob) => (blob ? resolve(blob) : reject(new Error('cannot encode the image'))), type, quality);
+    });
+  }
+
+  // JPEG/PNG under 5 MB go as they are; anything else the browser can read is redrawn as JPEG
+  // (as WhatsApp converts what it sends).
+  async function sendable(file) {
+    if (PHOTO_TYPES.includes(file.type) && file.size <= MAX_PHOTO_BYTES) return file;
+    const bitmap = await createImageBitmap(file);
+    const scale = Math.min(1, MAX_PHOTO_SIDE / Math.max(bitmap.width, bitmap.height));
+    const canvas = document.createElement('canvas');
+    canvas.width = Math.max(1, Math.round(bitmap.width * scale));
+    canvas.height = Math.max(1, Math.round(bitmap.height * scale));
+    canvas.getContext('2d').drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+    return canvasBlob(canvas, 'image/jpeg', 0.85);
+  }
+
+  // The built-in sample: a pizza drawn on a canvas, as a PNG.
+  function samplePhoto() {
+    const canvas = document.createElement('canvas');
+    canvas.width = 480;
+    canvas.height = 360;
+    const g = canvas.getContext('2d');
+    const sky = g.createLinearGradient(0, 0, 0, 360);
+    sky.addColorStop(0, '#f6d365');
+    sky.addColorStop(1, '#fda085');
+    g.fillStyle = sky;
+    g.fillRect(0, 0, 480, 360);
+    g.fillStyle = '#fff';
+    g.beginPath(); g.arc(240, 190, 140, 0, Math.PI * 2); g.fill();
+    g.fillStyle = '#e0a96d';
+    g.beginPath(); g.arc(240, 190, 115, 0, Math.PI * 2); g.fill();
+    g.fillStyle = '#d9412b';
+    g.beginPath(); g.arc(240, 190, 100, 0, Math.PI * 2); g.fill();
+    g.fillStyle = '#fff4d6';
+    for (const [x, y, r] of [[200, 150, 16], [285, 170, 14], [230, 240, 18], [290, 230, 12], [185, 205, 11]]) {
+      g.beginPath(); g.arc(x, y, r, 0, Math.PI * 2); g.fill();
+    }
+    g.fillStyle = '#2e7d32';
+    for (const [x, y] of [[250, 140], [215, 195], [270, 205], [250, 265]]) {
+      g.beginPath(); g.ellipse(x, y, 9, 5, 0.6, 0, Math.PI * 2); g.fill();
+    }
+    g.fillStyle = '#3b2f2f';
+    g.font = 'bold 22px sans-serif';
+    g.textAlign = 'center';
+    g.fillText('wapipe sample photo', 240, 30);
+    return canvasBlob(canvas, 'image/png');
+  }
+
+  async function sendPhoto(blobPromise) {
+    closeList();
+    if (!state.current) return;
+    const user = state.current;
+    const caption = composerLines().join('\n');
+    let data;
+    try {
+      data = await blobToBase64(await blobPromise);
+    } catch (err) {
+      toast(`Cannot read this image: ${err.message || err}`);
+      return;
+    }
+    await call('/api/send', { user, photo: { data, caption } });
+  }
+
+  function openPhotoSheet() {
+    $('sheet-title').textContent = 'Send a photo';
+    const body = $('sheet-body');
+    body.replaceChildren();
+    const choose = el('button', 'list-row');
+    choose.type = 'button';
+    choose.id = 'choose-photo';
+    choose.append(el('span', 'row-title', 'Choose a photo\u2026'), el('span', 'row-description', 'A file from this computer (what you typed is its caption)'));
+    choose.addEventListener('click', () => { closeList(); $('photo-file').click(); });
+    const sample = el('button', 'list-row');
+    sample.type = 'button';
+    sample.id = 'sample-photo';
+    sample.append(el('span', 'row-title', 'Send a sample photo'), el('span', 'row-description', 'A pizza drawn by this page (PNG)'));
+    sample.addEventListener('click', () => sendPhoto(samplePhoto()));
+    body.append(choose, sample);
+    $('sheet').hidden = false;
   }
 
   function openList(m) {
@@ -430,6 +546,12 @@
     $('reset').addEventListener('click', () => {
       const current = state.users.get(state.current);
       if (current) newUser(current.wa_id ? 'phone' : 'username', current.key);
+    });
+    $('attach').addEventListener('click', openPhotoSheet);
+    $('photo-file').addEventListener('change', () => {
+      const file = $('photo-file').files[0];
+      $('photo-file').value = '';
+      if (file) sendPhoto(sendable(file));
     });
     $('sheet-close').addEventListener('click', closeList);
     $('sheet').addEventListener('click', (event) => { if (event.target === $('sheet')) closeList(); });
