@@ -441,3 +441,31 @@ def test_typing_shows_while_the_agent_thinks_through_the_real_pipeline(
         "the typing bubble gone with the reply",
     )
     assert scalar(conn, "SELECT count(*) FROM wapipe.outbox WHERE status = 'sent'") == 1
+
+
+def test_the_user_sends_the_sample_photo_and_the_waiter_names_its_type(
+    pipeline: Pipeline, browser: Browser, conn: psycopg.Connection[Any]
+) -> None:
+    """The page draws its sample photo (PNG), the stand-in keeps it under a media id, the
+    real worker fetches it the Cloud API way (id -> URL -> bytes with the token) and the
+    demo waiter answers from the `media` descriptor of its request."""
+    page = open_page(browser, pipeline.url)
+    click(page, "#attach")
+    click(page, "#sample-photo")
+    wait_js(
+        page,
+        "(() => { const i = document.querySelector('.msg.user img.photo');"
+        " return i && i.complete && i.naturalWidth === 480; })()",
+        "the photo in the user's bubble",
+    )
+    wait_reply(page, 1, "Nice photo! (image/png, ")
+    assert page.evaluate("document.querySelector('.msg.user').dataset.type") == "image"
+    row = conn.execute("SELECT status, mime_type, size_bytes FROM wapipe.media").fetchone()
+    assert row is not None and row[0] == "stored" and row[1] == "image/png"
+    assert business_texts(page)[0].startswith(
+        f"Nice photo! (image/png, {max(1, round(row[2] / 1024))} KB)"
+    )
+    user_ticks_read(page, 1)
+    page.screenshot(ARTIFACTS / "playground-photo.png")
+    errors = page.errors()
+    assert errors == [], f"browser errors: {errors}"

@@ -2,7 +2,8 @@
 
 One small server (127.0.0.1 only) plays both sides of Meta: a Graph API stand-in
 that the real sender posts its replies to (`WHATSAPP_API_URL` pointed at it) and
-that answers with wamids and posts the status webhooks back, and a chat page
+that answers with wamids, posts the status webhooks back and serves media (id ->
+URL -> bytes, uploads; wapipe.playground.media), and a chat page
 whose messages become signed webhooks to the real ingress. `wapipe run` starts
 it when no access token is configured; `wapipe playground` starts it alone.
 It never runs beside a real access token: it must not answer for Meta.

@@ -11,6 +11,8 @@ Pure functions, no I/O. The shapes follow the WhatsApp Cloud API:
   answered `{"success": true}`;
 - a refused request: Meta's error object (`error.message`, `type`, `code`,
   `fbtrace_id`), code 100 for a bad parameter, HTTP 400;
+- an unknown media id: Meta's "Unsupported get request" (code 100, subcode 33), HTTP 404
+  (media ids, URLs and uploads: wapipe.playground.media);
 - status webhooks (sent, delivered, read) addressed as the send was: `recipient_id`
   for a phone number, `recipient_user_id` (+ the contact) for a BSUID, with the
   send's `biz_opaque_callback_data` echoed.
