@@ -1,37 +1,69 @@
+-- wapipe._claims_held: which of these claimed inbound messages a worker holds, their conversations locked (FOR UPDATE).
+-- Returns one row per msg_id (ord = its position, from 1): the processed_messages row read under the lock (NULL when unknown) and held.
+--
+-- THE "holds the claim" rule of the inbound family, set-based and in one place
+-- (as _outbox_held is the outbox's); the single-message forms (_claim_held,
+-- complete_message, release_message_lock, acquire_message_lock's heartbeat) are its
+-- batch of one, complete_messages its batch. The conversations of all the messages
+-- are locked first, in key order (the order every writer of a conversation takes
+-- them in), then each message is read again under that lock. Held means: known,
+-- still processing, claimed by this worker, whose lease the conversation carries
+-- (an expired lease nobody took counts), and the conversation's head. Raises
+-- nothing: each caller decides what "not held" means for it.
+CREATE OR REPLACE FUNCTION wapipe._claims_held(msg_ids bigint[], worker_id text)
+RETURNS TABLE (ord integer, msg wapipe.processed_messages, held boolean)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+  -- called on every completion: one generic plan per session, key probes only
+  SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off
+  SET enable_mergejoin = off SET enable_hashjoin = off
+AS $$
+#variable_conflict use_column
+BEGIN
+  PERFORM 1
+  FROM wapipe.conversations c
+  WHERE c.conversation_key IN (SELECT m.conversation_key FROM wapipe.processed_messages m
+                               WHERE m.queue_msg_id = ANY (_claims_held.msg_ids))
+  ORDER BY c.conversation_key
+  FOR UPDATE OF c;
+  RETURN QUERY
+  SELECT e.n::integer, m,
+         m.id IS NOT NULL AND m.status = 'processing'
+         AND m.claimed_by IS NOT DISTINCT FROM _claims_held.worker_id
+         AND c.locked_by IS NOT DISTINCT FROM _claims_held.worker_id
+         AND c.head_message_id IS NOT DISTINCT FROM m.id
+  FROM unnest(_claims_held.msg_ids) WITH ORDINALITY AS e(msg_id, n)
+  LEFT JOIN wapipe.processed_messages m ON m.queue_msg_id = e.msg_id
+  LEFT JOIN wapipe.conversations c ON c.conversation_key = m.conversation_key
+  ORDER BY e.n;
+END
+$$;
+COMMENT ON FUNCTION wapipe._claims_held(bigint[], text) IS
+  'Private: the one "holds the claim" rule of inbound messages, set-based: locks the conversations of msg_ids (pgmq msg_ids) in key order, then returns per item (ord, the processed_messages row read under the lock or NULL, held = processing, claimed by worker_id, leased to it, the head). Raises nothing.';
+REVOKE ALL ON FUNCTION wapipe._claims_held(bigint[], text) FROM PUBLIC;
+
 -- wapipe._claim_held: the claimed inbound message a worker holds, with its conversation
 -- locked (FOR UPDATE) for the caller's transaction. Raises 55000 when it does not hold it.
 --
--- The one "holds the claim" rule of the inbound family (as _outbox_held is the
--- outbox's): looked up by its pgmq msg_id, the conversation locked first (the order
--- every writer of a conversation takes), the message read again under that lock;
--- held means still processing, claimed by this worker, whose lease the conversation
--- carries, and the conversation's head.
+-- _claims_held for one message, and the one "lease not held" error of the inbound
+-- family: used by schedule_message_retry,
+-- defer_message, extend_turn, and by complete_message to raise its refusal.
 CREATE OR REPLACE FUNCTION wapipe._claim_held(msg_id bigint, worker_id text)
 RETURNS wapipe.processed_messages
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
 AS $$
 DECLARE
-  msg  wapipe.processed_messages;
-  conv wapipe.conversations;
+  claim record;
 BEGIN
-  SELECT m.* INTO msg FROM wapipe.processed_messages m WHERE m.queue_msg_id = _claim_held.msg_id;
-  IF FOUND THEN
-    SELECT c.* INTO conv FROM wapipe.conversations c
-    WHERE c.conversation_key = msg.conversation_key FOR UPDATE;
-    SELECT m.* INTO msg FROM wapipe.processed_messages m WHERE m.id = msg.id;
-  END IF;
-  IF msg.id IS NULL OR msg.status <> 'processing'
-     OR msg.claimed_by IS DISTINCT FROM _claim_held.worker_id
-     OR conv.locked_by IS DISTINCT FROM _claim_held.worker_id
-     OR conv.head_message_id IS DISTINCT FROM msg.id THEN
+  SELECT h.msg, h.held INTO claim FROM wapipe._claims_held(ARRAY[_claim_held.msg_id], _claim_held.worker_id) h;
+  IF NOT claim.held THEN
     RAISE EXCEPTION 'worker % does not hold the claim on message %', _claim_held.worker_id, _claim_held.msg_id
       USING ERRCODE = '55000',
-            DETAIL = 'It is unknown, finished, or its lease was taken over by another worker.',
-            HINT = 'Claim it with get_next_queue_message or acquire_message_lock first.';
+            DETAIL = 'It is unknown, finished (done or dead), or its lease was taken over by another worker.',
+            HINT = 'Do not answer it: the worker holding the claim will.';
   END IF;
-  RETURN msg;
+  RETURN claim.msg;
 END
 $$;
 COMMENT ON FUNCTION wapipe._claim_held(bigint, text) IS
-  'Private: the processed_messages row of the claimed message (pgmq msg_id) worker_id holds, its conversation locked FOR UPDATE; raises 55000 (with DETAIL and HINT) when worker_id does not hold the claim.';
+  'Private: _claims_held for one message: its processed_messages row, the conversation locked FOR UPDATE; raises 55000 (with DETAIL and HINT) when worker_id does not hold the claim.';
 REVOKE ALL ON FUNCTION wapipe._claim_held(bigint, text) FROM PUBLIC;

@@ -57,13 +57,16 @@ REVOKE ALL ON FUNCTION wapipe._release_conversation_lease(text) FROM PUBLIC;
 -- holds it, or the message is not its conversation's head, is in backoff, finished or unknown.
 --
 -- Extending keeps the attempt count; taking a message nobody validly holds is a
--- new attempt, exactly like a claim by get_next_queue_message.
+-- new attempt, exactly like a claim by get_next_queue_message. "Holds" is the one
+-- claim rule (wapipe._claims_held); unlike the functions that raise when it fails,
+-- this one answers false, and it also takes an eligible head nobody validly holds.
 CREATE OR REPLACE FUNCTION wapipe.acquire_message_lock(
   msg_id bigint, worker_id text, lock_seconds integer DEFAULT 30)
 RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
 AS $$
 DECLARE
+  claim record;
   msg   wapipe.processed_messages;
   conv  wapipe.conversations;
   until timestamptz;
@@ -76,23 +79,23 @@ BEGIN
       USING ERRCODE = '22023';
   END IF;
 
-  SELECT m.* INTO msg FROM wapipe.processed_messages m
-  WHERE m.queue_msg_id = acquire_message_lock.msg_id;
-  IF NOT FOUND THEN
+  -- the claim rule (wapipe._claims_held, 0015): conversation locked, message read again;
+  -- not holding it is no error here: a message nobody validly holds may be taken
+  SELECT h.msg, h.held INTO claim
+  FROM wapipe._claims_held(ARRAY[acquire_message_lock.msg_id], acquire_message_lock.worker_id) h;
+  msg := claim.msg;
+  IF msg.id IS NULL THEN
     RETURN false;
   END IF;
-  -- the conversation row is the lock: take it first, then re-read the message
-  SELECT c.* INTO conv FROM wapipe.conversations c
-  WHERE c.conversation_key = msg.conversation_key FOR UPDATE;
-  SELECT m.* INTO msg FROM wapipe.processed_messages m WHERE m.id = msg.id;
+  SELECT c.* INTO conv FROM wapipe.conversations c  -- locked by _claims_held
+  WHERE c.conversation_key = msg.conversation_key;
   IF conv.conversation_key IS NULL OR conv.head_message_id IS DISTINCT FROM msg.id
      OR msg.status NOT IN ('queued', 'processing') THEN
     RETURN false;
   END IF;
 
   until := now() + make_interval(secs => lock_seconds);
-  IF conv.locked_by = acquire_message_lock.worker_id AND msg.status = 'processing'
-     AND msg.claimed_by = acquire_message_lock.worker_id THEN
+  IF claim.held THEN
     -- heartbeat: still ours (an expired lease nobody took is still held)
     UPDATE wapipe.conversations c SET locked_until = until
      WHERE c.conversation_key = conv.conversation_key;
@@ -124,33 +127,28 @@ GRANT EXECUTE ON FUNCTION wapipe.acquire_message_lock(bigint, text, integer) TO 
 -- Returns true when the claim was worker_id's and is released; false otherwise.
 --
 -- A give-back is not a failed attempt: the attempt count goes back down and the
--- message is available again at once.
+-- message is available again at once. "Holds" is the one claim rule
+-- (wapipe._claims_held); not holding it answers false here instead of raising.
 CREATE OR REPLACE FUNCTION wapipe.release_message_lock(msg_id bigint, worker_id text)
 RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
 AS $$
 DECLARE
-  msg  wapipe.processed_messages;
-  conv wapipe.conversations;
+  claim record;
+  msg   wapipe.processed_messages;
 BEGIN
-  SELECT m.* INTO msg FROM wapipe.processed_messages m
-  WHERE m.queue_msg_id = release_message_lock.msg_id;
-  IF NOT FOUND THEN
+  -- the claim rule (wapipe._claims_held, 0015); not holding it is no error here: false
+  SELECT h.msg, h.held INTO claim
+  FROM wapipe._claims_held(ARRAY[release_message_lock.msg_id], release_message_lock.worker_id) h;
+  IF NOT claim.held THEN
     RETURN false;
   END IF;
-  SELECT c.* INTO conv FROM wapipe.conversations c
-  WHERE c.conversation_key = msg.conversation_key FOR UPDATE;
-  SELECT m.* INTO msg FROM wapipe.processed_messages m WHERE m.id = msg.id;
-  IF conv.locked_by IS DISTINCT FROM release_message_lock.worker_id
-     OR conv.head_message_id IS DISTINCT FROM msg.id
-     OR msg.status <> 'processing' OR msg.claimed_by IS DISTINCT FROM release_message_lock.worker_id THEN
-    RETURN false;
-  END IF;
+  msg := claim.msg;
 
   UPDATE wapipe.processed_messages m
      SET status = 'queued', attempts = greatest(m.attempts - 1, 0), next_attempt_at = NULL
    WHERE m.id = msg.id;
-  PERFORM wapipe._release_conversation_lease(conv.conversation_key);
+  PERFORM wapipe._release_conversation_lease(msg.conversation_key);
   PERFORM pgmq.set_vt('wapipe_inbound', release_message_lock.msg_id, now());
   RETURN true;
 END

@@ -21,20 +21,17 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
 AS $$
 #variable_conflict use_column
 DECLARE
+  claim    record;
   msg      wapipe.processed_messages;
-  conv     wapipe.conversations;
   replies  jsonb;
   entry    jsonb;
   took_ms  integer;
   followed bigint[];  -- queue ids of the texts its turn answered
 BEGIN
-  SELECT m.* INTO msg FROM wapipe.processed_messages m
-  WHERE m.queue_msg_id = complete_message.msg_id;
-  IF FOUND THEN
-    SELECT c.* INTO conv FROM wapipe.conversations c
-    WHERE c.conversation_key = msg.conversation_key FOR UPDATE;
-    SELECT m.* INTO msg FROM wapipe.processed_messages m WHERE m.id = msg.id;
-  END IF;
+  -- the claim rule (wapipe._claims_held, 0015): conversation locked, message read again
+  SELECT h.msg, h.held INTO claim
+  FROM wapipe._claims_held(ARRAY[complete_message.msg_id], complete_message.worker_id) h;
+  msg := claim.msg;
 
   -- a retried complete (e.g. the COMMIT's answer was lost) gets the first result back
   IF msg.status = 'done' AND msg.claimed_by = complete_message.worker_id THEN
@@ -45,15 +42,8 @@ BEGIN
              msg.processing_ms;
     RETURN;
   END IF;
-  IF msg.id IS NULL OR msg.status <> 'processing'
-     OR msg.claimed_by IS DISTINCT FROM complete_message.worker_id
-     OR conv.locked_by IS DISTINCT FROM complete_message.worker_id
-     OR conv.head_message_id IS DISTINCT FROM msg.id THEN
-    RAISE EXCEPTION 'worker % does not hold the claim on message %',
-      complete_message.worker_id, complete_message.msg_id
-      USING ERRCODE = '55000',
-            DETAIL = 'It is unknown, finished by another worker, dead, or its lease was taken over.',
-            HINT = 'Do not send its reply: the worker holding the claim will.';
+  IF NOT claim.held THEN
+    PERFORM wapipe._claim_held(complete_message.msg_id, complete_message.worker_id);  -- raises
   END IF;
 
   -- validate everything before any side effect

@@ -172,9 +172,9 @@ REVOKE ALL ON FUNCTION wapipe._apply_workflow_action(jsonb, text, text) FROM PUB
 -- followers with it: done, archived, no reply of their own.
 --
 -- Set-based, without subtransactions: the conversations of all items are locked up
--- front in key order (the order ingest locks them in), then their memory sessions in
--- id order; every claim and every item is checked on the snapshot taken after those
--- locks, and one statement writes all accepted items (archive, status, outbox,
+-- front in key order (the order ingest locks them in; wapipe._claims_held, the one
+-- claim rule, locks them and reads each claim), then their memory sessions in id
+-- order; every item is checked after those locks, and one statement writes all accepted items (archive, status, outbox,
 -- memory). Workflow actions (rare: interactive flows) run one by one after it; one
 -- that fails (step moved, one already active, ...) raises and the whole call rolls
 -- back, so the caller completes the items one by one with complete_message instead.
@@ -207,6 +207,9 @@ DECLARE
   v_convs       text[];
   v_queue_ids   bigint[];
   v_took_ms     integer[];
+  -- per item (ord): the message as read under the conversation locks, and whether the worker holds it
+  v_claimed     wapipe.processed_messages[];
+  v_held        boolean[];
 BEGIN
   IF jsonb_typeof(items) IS DISTINCT FROM 'array' THEN
     RAISE EXCEPTION 'items must be a JSON array of {"msg_id", "reply", "memory", "workflow", "handled_by"}'
@@ -236,14 +239,12 @@ BEGIN
   v_msg_ids := ARRAY(SELECT (e.item->>'msg_id')::bigint
                      FROM jsonb_array_elements(items) WITH ORDINALITY AS e(item, n) ORDER BY e.n);
 
-  -- 1. The conversations of every item, locked in key order; then the memory sessions
-  --    the items append to, in id order (every completion locks in this order).
-  PERFORM 1
-  FROM wapipe.conversations c
-  WHERE c.conversation_key IN (SELECT m.conversation_key FROM wapipe.processed_messages m
-                               WHERE m.queue_msg_id = ANY (v_msg_ids))
-  ORDER BY c.conversation_key
-  FOR UPDATE OF c;
+  -- 1. The claim rule (wapipe._claims_held, 0015): the conversations of every item
+  --    locked in key order, each message read again under that lock; then the memory
+  --    sessions the items append to, in id order (every completion locks in this order).
+  SELECT array_agg(h.msg ORDER BY h.ord), array_agg(h.held ORDER BY h.ord)
+    INTO v_claimed, v_held
+  FROM wapipe._claims_held(v_msg_ids, complete_messages.worker_id) h;
   IF v_memory_ids IS NOT NULL THEN
     v_memory_ids := ARRAY(SELECT am.id FROM wapipe.ai_conversation_memory am
                           WHERE am.id = ANY (v_memory_ids)
@@ -251,8 +252,8 @@ BEGIN
                           FOR UPDATE);
   END IF;
 
-  -- 2. Each item's verdict, on a snapshot taken after the locks, in complete_message's
-  --    order of checks: repeat, claim, then whether reply, memory (its entries checked
+  -- 2. Each item's verdict, in complete_message's order of checks: repeat, claim (as
+  --    read under the conversation locks), then whether reply, memory (its entries checked
   --    as update_conversation_memory checks them) and workflow are acceptable.
   SELECT array_agg(x.ord), array_agg(x.verdict), array_agg(x.id), array_agg(x.wamid),
          array_agg(x.conversation_key), array_agg(x.queue_msg_id),
@@ -262,10 +263,7 @@ BEGIN
     SELECT e.n::integer AS ord, m.id, m.wamid, m.conversation_key, m.queue_msg_id, m.claimed_at,
       CASE
         WHEN m.status = 'done' AND m.claimed_by = complete_messages.worker_id THEN 'repeat'
-        WHEN m.id IS NULL OR m.status <> 'processing'
-             OR m.claimed_by IS DISTINCT FROM complete_messages.worker_id
-             OR c.locked_by IS DISTINCT FROM complete_messages.worker_id
-             OR c.head_message_id IS DISTINCT FROM m.id THEN 'claim_lost'
+        WHEN NOT v_held[e.n] THEN 'claim_lost'
         WHEN (i.reply IS NULL OR jsonb_typeof(i.reply) IN ('array', 'object'))
              AND NOT jsonb_path_exists(i.replies,
                    '$[*] ? (@.type() != "object" || !(exists(@.type)) || @.type == null || @.type == "")')
@@ -297,8 +295,7 @@ BEGIN
       FROM (SELECT nullif(e.item->'reply', 'null') AS reply) r,
            (SELECT nullif(e.item->'memory', 'null') AS memory) mm,
            (SELECT nullif(e.item->'workflow', 'null') AS workflow) w) i
-    LEFT JOIN wapipe.processed_messages m ON m.queue_msg_id = v_msg_ids[e.n]
-    LEFT JOIN wapipe.conversations c ON c.conversation_key = m.conversation_key) x;
+    CROSS JOIN LATERAL (SELECT (v_claimed[e.n]).*) m) x;
 
   IF v_repeated THEN
     -- of several acceptable items for one message, the first completes it

@@ -89,27 +89,13 @@ AS $$
 #variable_conflict use_column
 DECLARE
   msg   wapipe.processed_messages;
-  conv  wapipe.conversations;
   v_burst jsonb;
 BEGIN
   IF extend_turn.coalesce_seconds IS NULL OR extend_turn.coalesce_seconds < 0 THEN
     RAISE EXCEPTION 'coalesce_seconds must be zero or more, got %',
       coalesce(extend_turn.coalesce_seconds::text, 'NULL') USING ERRCODE = '22023';
   END IF;
-  SELECT m.* INTO msg FROM wapipe.processed_messages m WHERE m.queue_msg_id = extend_turn.msg_id;
-  IF FOUND THEN
-    SELECT c.* INTO conv FROM wapipe.conversations c
-    WHERE c.conversation_key = msg.conversation_key FOR UPDATE;
-    SELECT m.* INTO msg FROM wapipe.processed_messages m WHERE m.id = msg.id;
-  END IF;
-  IF msg.id IS NULL OR msg.status <> 'processing'
-     OR msg.claimed_by IS DISTINCT FROM extend_turn.worker_id
-     OR conv.locked_by IS DISTINCT FROM extend_turn.worker_id
-     OR conv.head_message_id IS DISTINCT FROM msg.id THEN
-    RAISE EXCEPTION 'worker % does not hold the claim on message %', extend_turn.worker_id, extend_turn.msg_id
-      USING ERRCODE = '55000',
-            HINT = 'Do not answer it: the worker holding the claim will.';
-  END IF;
+  msg := wapipe._claim_held(extend_turn.msg_id, extend_turn.worker_id);  -- the claim rule (0015)
 
   SELECT t.burst INTO v_burst
   FROM wapipe._claim_turns(ARRAY[msg.id], ARRAY[extend_turn.coalesce_seconds]) t;
