@@ -149,7 +149,7 @@ def test_expired_claim_taken_over_and_first_worker_refused(connect: Connect) -> 
 
     with pytest.raises(psycopg.Error) as refused:
         slow.execute(COMPLETE, (msg_id, "worker-slow", REPLY))
-    assert refused.value.sqlstate == "55000"
+    assert refused.value.sqlstate == "WA001"  # lease not held (db/README.md)
     assert "does not hold the claim" in str(refused.value)
 
     fast.execute(COMPLETE, (msg_id, "worker-fast", REPLY))

@@ -38,11 +38,11 @@ from dataclasses import dataclass
 from typing import Any, LiteralString
 
 import psycopg
-from psycopg import errors as pg_errors
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from wapipe.db import first_line
+from wapipe.errors import is_lease_not_held
 from wapipe.log import get_logger
 from wapipe.media_url import signed_url, signing_key
 from wapipe.settings import Settings
@@ -360,10 +360,12 @@ class MediaFetcher:
             async with self.pool.connection() as conn:
                 cur = await conn.execute(sql, params)
                 return await cur.fetchall() if cur.description else []
-        except pg_errors.ObjectNotInPrerequisiteState as exc:
-            raise ClaimLost(first_line(str(exc))) from exc
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise StoreUnavailable(first_line(str(exc))) from exc
+        except psycopg.DatabaseError as exc:  # WA001 is a plain DatabaseError
+            if is_lease_not_held(exc):
+                raise ClaimLost(first_line(str(exc))) from exc
+            raise
 
     async def _one(self, sql: LiteralString, params: dict[str, Any]) -> tuple[Any, ...]:
         rows = await self._rows(sql, params)

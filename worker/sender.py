@@ -49,10 +49,10 @@ from dataclasses import dataclass
 from typing import Any, LiteralString
 
 import psycopg
-from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from wapipe.db import first_line
+from wapipe.errors import is_lease_not_held
 from wapipe.log import configure_logging, get_logger
 from wapipe.settings import Settings, load_settings
 from worker import sender_queries as q
@@ -136,7 +136,7 @@ class SenderUnavailable(Exception):
 
 
 class LeaseLost(Exception):
-    """SQLSTATE 55000: this worker no longer holds the outbox row."""
+    """SQLSTATE WA001 (lease not held): this worker no longer holds the outbox row."""
 
 
 class _OutboxStore:
@@ -151,9 +151,9 @@ class _OutboxStore:
                 cur = await conn.execute(sql, params)
                 rows: list[tuple[Any, ...]] = await cur.fetchall()
                 return rows
-        except pg_errors.ObjectNotInPrerequisiteState as exc:
-            raise LeaseLost(first_line(str(exc))) from exc
         except (psycopg.Error, PoolTimeout) as exc:
+            if is_lease_not_held(exc):
+                raise LeaseLost(first_line(str(exc))) from exc
             raise SenderUnavailable(first_line(str(exc))) from exc
 
     async def _scalar(self, sql: LiteralString, params: dict[str, Any]) -> Any:

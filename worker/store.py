@@ -3,8 +3,8 @@
 Every method runs one named statement of worker.queries on a pooled autocommit
 connection (each stored function is its own transaction; complete_message does
 reply + memory + workflow + archive atomically inside the database). Database
-errors become domain errors here: ClaimLost (SQLSTATE 55000 "does not hold the
-claim"), WorkflowError (a workflow moved, expired or already exists),
+errors become domain errors here, by SQLSTATE: ClaimLost (WA001, lease not held),
+WorkflowError (a workflow moved, expired or already exists),
 MessageProcessingError (the database refused what we produced), StoreUnavailable.
 
 A message's context (rate limit, workflow, agent, memory) comes with its claim
@@ -35,6 +35,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from wapipe.db import CONNECT_TIMEOUT_SECONDS, first_line
+from wapipe.errors import is_lease_not_held
 from wapipe.log import get_logger
 from worker import queries
 from worker.errors import ClaimLost, MessageProcessingError, StoreUnavailable, WorkflowError
@@ -353,9 +354,7 @@ class Store:
                 async with self.pool.connection() as conn:
                     cur = await conn.execute(sql, params)
                     return await cur.fetchall() if cur.description else []
-            except pg_errors.ObjectNotInPrerequisiteState as exc:
-                if "does not hold the claim" in (exc.diag.message_primary or ""):
-                    raise ClaimLost(first_line(str(exc))) from exc
+            except pg_errors.ObjectNotInPrerequisiteState as exc:  # a workflow not active/expired
                 raise WorkflowError(
                     first_line(str(exc)), code="workflow_state", retryable=True
                 ) from exc
@@ -375,6 +374,10 @@ class Store:
                 last = exc
                 if attempt + 1 < _ATTEMPTS:
                     await asyncio.sleep(0.2 * (attempt + 1))
+            except psycopg.DatabaseError as exc:  # after OperationalError: WA001 is a plain one
+                if is_lease_not_held(exc):
+                    raise ClaimLost(first_line(str(exc))) from exc
+                raise
         raise StoreUnavailable(first_line(str(last)))
 
     async def _one(self, sql: LiteralString, params: dict[str, Any]) -> tuple[Any, ...] | None:

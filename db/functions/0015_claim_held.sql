@@ -42,10 +42,10 @@ COMMENT ON FUNCTION wapipe._claims_held(bigint[], text) IS
 REVOKE ALL ON FUNCTION wapipe._claims_held(bigint[], text) FROM PUBLIC;
 
 -- wapipe._claim_held: the claimed inbound message a worker holds, with its conversation
--- locked (FOR UPDATE) for the caller's transaction. Raises 55000 when it does not hold it.
+-- locked (FOR UPDATE) for the caller's transaction. Raises WA001 when it does not hold it.
 --
 -- _claims_held for one message, and the one "lease not held" error of the inbound
--- family: used by schedule_message_retry,
+-- family (SQLSTATE WA001, wapipe's own code: db/README.md): used by schedule_message_retry,
 -- defer_message, extend_turn, and by complete_message to raise its refusal.
 CREATE OR REPLACE FUNCTION wapipe._claim_held(msg_id bigint, worker_id text)
 RETURNS wapipe.processed_messages
@@ -57,7 +57,7 @@ BEGIN
   SELECT h.msg, h.held INTO claim FROM wapipe._claims_held(ARRAY[_claim_held.msg_id], _claim_held.worker_id) h;
   IF NOT claim.held THEN
     RAISE EXCEPTION 'worker % does not hold the claim on message %', _claim_held.worker_id, _claim_held.msg_id
-      USING ERRCODE = '55000',
+      USING ERRCODE = 'WA001',
             DETAIL = 'It is unknown, finished (done or dead), or its lease was taken over by another worker.',
             HINT = 'Do not answer it: the worker holding the claim will.';
   END IF;
@@ -65,5 +65,5 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION wapipe._claim_held(bigint, text) IS
-  'Private: _claims_held for one message: its processed_messages row, the conversation locked FOR UPDATE; raises 55000 (with DETAIL and HINT) when worker_id does not hold the claim.';
+  'Private: _claims_held for one message: its processed_messages row, the conversation locked FOR UPDATE; raises WA001 (lease not held; with DETAIL and HINT) when worker_id does not hold the claim.';
 REVOKE ALL ON FUNCTION wapipe._claim_held(bigint, text) FROM PUBLIC;

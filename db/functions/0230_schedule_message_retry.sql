@@ -57,6 +57,6 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION wapipe.schedule_message_retry(bigint, text, text, boolean) IS
-  'Record a failed attempt of a message worker_id holds: back off (retry.* settings; returns the next attempt time) or, after retry.max_attempts or when not retryable, move it to wapipe.dead_letters (returns NULL) so the conversation moves on. Raises 55000 when worker_id does not hold the claim.';
+  'Record a failed attempt of a message worker_id holds: back off (retry.* settings; returns the next attempt time) or, after retry.max_attempts or when not retryable, move it to wapipe.dead_letters (returns NULL) so the conversation moves on. Raises WA001 when worker_id does not hold the claim.';
 REVOKE ALL ON FUNCTION wapipe.schedule_message_retry(bigint, text, text, boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION wapipe.schedule_message_retry(bigint, text, text, boolean) TO wapipe_worker;

@@ -138,6 +138,6 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION wapipe.defer_message(bigint, text, text, timestamptz, text, integer) IS
-  'Give back a message worker_id holds because service is unavailable (breaker open, no healthy endpoint) without spending an attempt: claimable again at until (default: the breaker''s next trial; at least 1 s, at most the end of the maximum wait) or earlier when the service recovers; conversation order kept. After max_wait_seconds (default setting retry.max_wait_seconds) since the first deferral it goes to the dead letters as service_unavailable_too_long (returns NULL). Raises 55000 when worker_id does not hold the claim, 22023 for bad arguments.';
+  'Give back a message worker_id holds because service is unavailable (breaker open, no healthy endpoint) without spending an attempt: claimable again at until (default: the breaker''s next trial; at least 1 s, at most the end of the maximum wait) or earlier when the service recovers; conversation order kept. After max_wait_seconds (default setting retry.max_wait_seconds) since the first deferral it goes to the dead letters as service_unavailable_too_long (returns NULL). Raises WA001 when worker_id does not hold the claim, 22023 for bad arguments.';
 REVOKE ALL ON FUNCTION wapipe.defer_message(bigint, text, text, timestamptz, text, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION wapipe.defer_message(bigint, text, text, timestamptz, text, integer) TO wapipe_worker;

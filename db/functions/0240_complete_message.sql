@@ -1,7 +1,7 @@
 -- wapipe.complete_message: finish a claimed message in one transaction: archive, reply, memory, workflow.
 -- Returns one row: the processed_messages.id, the outbox ids of the reply (seq order) and the processing time.
 --
--- Only the worker holding the claim may complete (55000 otherwise, so a worker
+-- Only the worker holding the claim may complete (WA001 otherwise, so a worker
 -- whose lease was taken over cannot answer twice). Completing again by the same
 -- worker returns the first result unchanged. The reply (one Graph API message
 -- object or an array of them) goes to wapipe.outbox keyed (wamid, seq), so it can
@@ -141,6 +141,6 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION wapipe.complete_message(bigint, text, jsonb, jsonb, jsonb, text) IS
-  'Finish a message worker_id holds, atomically: archive from pgmq, status done with processing time, queue the reply in wapipe.outbox (once per (wamid, seq)), append conversation memory, apply a workflow action, free the conversation for its next message. Returns (message_id, outbox_ids, processing_ms); a repeat by the same worker returns the first result. Raises 55000 when worker_id does not hold the claim, 22023 for a malformed reply/memory/workflow.';
+  'Finish a message worker_id holds, atomically: archive from pgmq, status done with processing time, queue the reply in wapipe.outbox (once per (wamid, seq)), append conversation memory, apply a workflow action, free the conversation for its next message. Returns (message_id, outbox_ids, processing_ms); a repeat by the same worker returns the first result. Raises WA001 when worker_id does not hold the claim, 22023 for a malformed reply/memory/workflow.';
 REVOKE ALL ON FUNCTION wapipe.complete_message(bigint, text, jsonb, jsonb, jsonb, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION wapipe.complete_message(bigint, text, jsonb, jsonb, jsonb, text) TO wapipe_worker;

@@ -64,7 +64,7 @@ COMMENT ON FUNCTION wapipe.claim_media(text, text, text, jsonb, text, integer) I
 REVOKE ALL ON FUNCTION wapipe.claim_media(text, text, text, jsonb, text, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION wapipe.claim_media(text, text, text, jsonb, text, integer) TO wapipe_worker;
 
--- wapipe._held_media: the media row the worker holds for download (locked), else 55000.
+-- wapipe._held_media: the media row the worker holds for download (locked), else WA001 (lease not held).
 CREATE OR REPLACE FUNCTION wapipe._held_media(media_id bigint, worker_id text)
 RETURNS wapipe.media
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
@@ -75,13 +75,13 @@ BEGIN
   SELECT * INTO m FROM wapipe.media AS x WHERE x.id = _held_media.media_id FOR UPDATE;
   IF NOT FOUND OR m.status <> 'fetching' OR m.locked_by IS DISTINCT FROM _held_media.worker_id THEN
     RAISE EXCEPTION 'worker % does not hold the claim of media %', _held_media.worker_id,
-      _held_media.media_id USING ERRCODE = '55000';
+      _held_media.media_id USING ERRCODE = 'WA001';
   END IF;
   RETURN m;
 END
 $$;
 COMMENT ON FUNCTION wapipe._held_media(bigint, text) IS
-  'Private: lock the media row the worker holds for download; raises 55000 when it does not hold it.';
+  'Private: lock the media row the worker holds for download; raises WA001 (lease not held) when it does not hold it.';
 REVOKE ALL ON FUNCTION wapipe._held_media(bigint, text) FROM PUBLIC;
 
 -- wapipe.store_media: keep the downloaded bytes of a held media row (status 'stored').
@@ -109,7 +109,7 @@ END
 $$;
 COMMENT ON FUNCTION wapipe.store_media(bigint, text, bytea, text) IS
   'Worker: keep the downloaded bytes of the media row it holds (status stored, sha256 computed here). '
-  'Returns the size. Raises 55000 when the worker does not hold the row, 22023 without content.';
+  'Returns the size. Raises WA001 when the worker does not hold the row, 22023 without content.';
 REVOKE ALL ON FUNCTION wapipe.store_media(bigint, text, bytea, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION wapipe.store_media(bigint, text, bytea, text) TO wapipe_worker;
 
@@ -140,7 +140,7 @@ END
 $$;
 COMMENT ON FUNCTION wapipe.fail_media(bigint, text, text, text, bigint, text) IS
   'Worker: the held media row has no bytes: failed (claimable again), oversize or gone (final). '
-  'Returns the status. Raises 55000 when the worker does not hold the row, 22023 for another outcome.';
+  'Returns the status. Raises WA001 when the worker does not hold the row, 22023 for another outcome.';
 REVOKE ALL ON FUNCTION wapipe.fail_media(bigint, text, text, text, bigint, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION wapipe.fail_media(bigint, text, text, text, bigint, text) TO wapipe_worker;
 

@@ -27,7 +27,7 @@
 -- that died) is stepped over by each walk until it is settled.
 
 -- wapipe._outbox_held: lock an outbox row the caller must hold (status sending, locked_by = worker).
--- Returns the row; raises 55000 when the worker does not hold it (an expired lease not yet taken counts as held).
+-- Returns the row; raises WA001 (lease not held, db/README.md) when the worker does not hold it (an expired lease not yet taken counts as held).
 CREATE OR REPLACE FUNCTION wapipe._outbox_held(outbox_id bigint, worker_id text)
 RETURNS wapipe.outbox
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
@@ -37,18 +37,18 @@ DECLARE
 BEGIN
   SELECT x.* INTO o FROM wapipe.outbox x WHERE x.id = outbox_id FOR UPDATE;
   IF NOT FOUND THEN
-    RAISE EXCEPTION 'outbox row % does not exist', outbox_id USING ERRCODE = '55000';
+    RAISE EXCEPTION 'outbox row % does not exist', outbox_id USING ERRCODE = 'WA001';
   END IF;
   IF o.status IS DISTINCT FROM 'sending' OR o.locked_by IS DISTINCT FROM _outbox_held.worker_id THEN
     RAISE EXCEPTION 'worker % does not hold outbox row % (status %, held by %)',
       _outbox_held.worker_id, outbox_id, o.status, coalesce(o.locked_by, 'nobody')
-      USING ERRCODE = '55000';
+      USING ERRCODE = 'WA001';
   END IF;
   RETURN o;
 END
 $$;
 COMMENT ON FUNCTION wapipe._outbox_held(bigint, text) IS
-  'Private: lock an outbox row and check that worker_id holds its sending lease; raises 55000 otherwise.';
+  'Private: lock an outbox row and check that worker_id holds its sending lease; raises WA001 (lease not held) otherwise.';
 REVOKE ALL ON FUNCTION wapipe._outbox_held(bigint, text) FROM PUBLIC;
 
 -- wapipe.claim_outbox: claim up to `batch` outbox rows to send, and settle unknown-outcome rows.
@@ -198,7 +198,7 @@ GRANT EXECUTE ON FUNCTION wapipe.claim_outbox(text, integer, integer) TO wapipe_
 -- from a send whose outcome is unknown (started: waits for its status webhook or the
 -- grace). Token and stamp in one round trip: the sender asks once per row anyway.
 -- The token bucket is check_rate_limit('send:<phone_number_id>', max_per_window, per).
--- Raises 55000 when worker_id does not hold the row or its lease has ended: a send
+-- Raises WA001 when worker_id does not hold the row or its lease has ended: a send
 -- must start while the lease lives, or another sender may already have taken the row.
 CREATE OR REPLACE FUNCTION wapipe.start_outbox_send(id bigint, worker_id text, max_per_window integer, per interval)
 RETURNS integer
@@ -211,7 +211,7 @@ BEGIN
   o := wapipe._outbox_held(start_outbox_send.id, start_outbox_send.worker_id);
   IF o.locked_until IS NULL OR o.locked_until <= now() THEN
     RAISE EXCEPTION 'the lease of worker % on outbox row % has ended; not started', start_outbox_send.worker_id, o.id
-      USING ERRCODE = '55000';
+      USING ERRCODE = 'WA001';
   END IF;
   SELECT r.allowed, r.retry_after_ms INTO rate
   FROM wapipe.check_rate_limit('send:' || o.phone_number_id, start_outbox_send.max_per_window,
@@ -226,12 +226,12 @@ $$;
 COMMENT ON FUNCTION wapipe.start_outbox_send(bigint, text, integer, interval) IS
   'Sender, right before the Graph API call of a claimed outbox row: take a token of check_rate_limit(''send:<phone_number_id>'', '
   'max_per_window, per); with one, stamp send_started_at (from now on the outcome counts as unknown until recorded) and return 0, '
-  'else return the milliseconds to wait. Raises 55000 when worker_id does not hold the row or its lease has ended.';
+  'else return the milliseconds to wait. Raises WA001 when worker_id does not hold the row or its lease has ended.';
 REVOKE ALL ON FUNCTION wapipe.start_outbox_send(bigint, text, integer, interval) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION wapipe.start_outbox_send(bigint, text, integer, interval) TO wapipe_worker;
 
 -- wapipe.mark_outbox_sent: record that Meta accepted a claimed row, with the wamid it returned.
--- Returns nothing; a repeat with the same wamid is a no-op; raises 55000 when worker_id does not hold the row.
+-- Returns nothing; a repeat with the same wamid is a no-op; raises WA001 when worker_id does not hold the row.
 CREATE OR REPLACE FUNCTION wapipe.mark_outbox_sent(id bigint, worker_id text, wamid text)
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
@@ -254,7 +254,7 @@ END
 $$;
 COMMENT ON FUNCTION wapipe.mark_outbox_sent(bigint, text, text) IS
   'Sender: mark a claimed outbox row sent and store the wamid Meta returned (status webhooks link to it). '
-  'Idempotent for the same worker and wamid; raises 55000 when worker_id does not hold the row, 22023 for an empty wamid.';
+  'Idempotent for the same worker and wamid; raises WA001 when worker_id does not hold the row, 22023 for an empty wamid.';
 REVOKE ALL ON FUNCTION wapipe.mark_outbox_sent(bigint, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION wapipe.mark_outbox_sent(bigint, text, text) TO wapipe_worker;
 
@@ -311,7 +311,7 @@ $$;
 COMMENT ON FUNCTION wapipe.mark_outbox_failed(bigint, text, integer, text, boolean, integer) IS
   'Sender: record a failed send of a claimed outbox row. Retryable and under outbox.max_attempts: back to pending after '
   'least(initial * 2^(attempts-1), cap) (>= outbox.pair_backoff_seconds for 131056; retry_after_seconds overrides) and '
-  'returns that time; otherwise status failed with the error code and returns NULL. Raises 55000 when worker_id does not hold the row.';
+  'returns that time; otherwise status failed with the error code and returns NULL. Raises WA001 when worker_id does not hold the row.';
 REVOKE ALL ON FUNCTION wapipe.mark_outbox_failed(bigint, text, integer, text, boolean, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION wapipe.mark_outbox_failed(bigint, text, integer, text, boolean, integer) TO wapipe_worker;
 
@@ -342,12 +342,12 @@ COMMENT ON FUNCTION wapipe.mark_outbox_unknown(bigint, text, text) IS
   'Sender: the send of a claimed outbox row ended without an answer (Meta may have accepted it). The row stays sending with '
   'its lease ended; a status webhook for outbox:<id> frees the recipient''s later rows at once; claim_outbox settles it after '
   'outbox.unknown_outcome_grace_seconds (returned time): sent when a status webhook came, else sent again. '
-  'Raises 55000 when worker_id does not hold the row.';
+  'Raises WA001 when worker_id does not hold the row.';
 REVOKE ALL ON FUNCTION wapipe.mark_outbox_unknown(bigint, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION wapipe.mark_outbox_unknown(bigint, text, text) TO wapipe_worker;
 
 -- wapipe.mark_outbox_dry_run: record that a claimed row was not sent because no access token is configured.
--- Returns nothing; the row stays in the outbox with status 'dry_run'; raises 55000 when worker_id does not hold it.
+-- Returns nothing; the row stays in the outbox with status 'dry_run'; raises WA001 when worker_id does not hold it.
 CREATE OR REPLACE FUNCTION wapipe.mark_outbox_dry_run(id bigint, worker_id text)
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
@@ -359,12 +359,12 @@ END
 $$;
 COMMENT ON FUNCTION wapipe.mark_outbox_dry_run(bigint, text) IS
   'Sender without WHATSAPP_ACCESS_TOKEN: mark a claimed outbox row dry_run (kept, never sent). '
-  'Raises 55000 when worker_id does not hold the row.';
+  'Raises WA001 when worker_id does not hold the row.';
 REVOKE ALL ON FUNCTION wapipe.mark_outbox_dry_run(bigint, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION wapipe.mark_outbox_dry_run(bigint, text) TO wapipe_worker;
 
 -- wapipe.release_outbox: give claimed rows back unsent (breaker open, pacing past the lease, shutdown).
--- Returns how many rows were released; raises 55000 (nothing released) when worker_id does not hold one of them.
+-- Returns how many rows were released; raises WA001 (nothing released) when worker_id does not hold one of them.
 --
 -- Only for rows this worker has NOT sent in this claim: they go back to pending
 -- after retry_after_seconds and the claim does not count as an attempt.
@@ -393,12 +393,12 @@ END
 $$;
 COMMENT ON FUNCTION wapipe.release_outbox(bigint[], text, integer) IS
   'Sender: give claimed, unsent outbox rows back (pending again after retry_after_seconds; the claim is not counted as an attempt). '
-  'Returns rows released; raises 55000 when worker_id does not hold one of them.';
+  'Returns rows released; raises WA001 when worker_id does not hold one of them.';
 REVOKE ALL ON FUNCTION wapipe.release_outbox(bigint[], text, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION wapipe.release_outbox(bigint[], text, integer) TO wapipe_worker;
 
 -- wapipe.mark_outbox_window_closed: record that a claimed row was not sent because the 24-hour window is closed.
--- Returns nothing; the row ends 'window_closed' with the reason (never retried); raises 55000 when worker_id does not hold it.
+-- Returns nothing; the row ends 'window_closed' with the reason (never retried); raises WA001 when worker_id does not hold it.
 --
 -- The sender calls it for a free-form row outside the window that carries no
 -- outside_window template (checked before calling Meta: error_code NULL), and for a
@@ -420,12 +420,12 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION wapipe.mark_outbox_window_closed(bigint, text, integer, text) IS
-  'Sender: a claimed outbox row was not sent because the 24-hour customer-service window is closed (checked before sending: error_code NULL; or Meta''s 131047) and it has no outside_window template left: status window_closed, never retried, with the reason. Raises 55000 when worker_id does not hold the row.';
+  'Sender: a claimed outbox row was not sent because the 24-hour customer-service window is closed (checked before sending: error_code NULL; or Meta''s 131047) and it has no outside_window template left: status window_closed, never retried, with the reason. Raises WA001 when worker_id does not hold the row.';
 REVOKE ALL ON FUNCTION wapipe.mark_outbox_window_closed(bigint, text, integer, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION wapipe.mark_outbox_window_closed(bigint, text, integer, text) TO wapipe_worker;
 
 -- wapipe.use_outbox_window_fallback: the window is closed: send the row's outside_window template instead of its body.
--- Returns the template message object to send; raises 22023 when the row has none (or it is not a template), 55000 when worker_id does not hold the row.
+-- Returns the template message object to send; raises 22023 when the row has none (or it is not a template), WA001 when worker_id does not hold the row.
 --
 -- The fallback travels in the row's body (body.outside_window, put there by the
 -- worker from the agent's answer) and is never sent while the window is open.
@@ -447,6 +447,6 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION wapipe.use_outbox_window_fallback(bigint, text) IS
-  'Sender, 24-hour window closed: stamp window_fallback_at on a claimed outbox row and return its body.outside_window template, to send in place of the free-form body. Raises 22023 when there is no outside_window template, 55000 when worker_id does not hold the row.';
+  'Sender, 24-hour window closed: stamp window_fallback_at on a claimed outbox row and return its body.outside_window template, to send in place of the free-form body. Raises 22023 when there is no outside_window template, WA001 when worker_id does not hold the row.';
 REVOKE ALL ON FUNCTION wapipe.use_outbox_window_fallback(bigint, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION wapipe.use_outbox_window_fallback(bigint, text) TO wapipe_worker;

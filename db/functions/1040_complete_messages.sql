@@ -164,7 +164,7 @@ REVOKE ALL ON FUNCTION wapipe._apply_workflow_action(jsonb, text, text) FROM PUB
 -- items = [{"msg_id": N, "reply": .., "memory": .., "workflow": .., "handled_by": ..}, ...]:
 -- each item means what complete_message(msg_id, worker_id, reply, memory, workflow,
 -- handled_by) means. An item complete_message would refuse is refused alone and
--- leaves no trace, while the others complete: claim_lost (55000: not held, or the
+-- leaves no trace, while the others complete: claim_lost (WA001: not held, or the
 -- lease was taken over) or rejected (22023: malformed reply, memory or workflow, a
 -- bad memory entry, an unknown memory_id). An item for a message this worker already
 -- completed gets the first result back; so does a later item with the same msg_id.
@@ -438,7 +438,7 @@ BEGIN
                      WHERE o.source_key = u.wamid), '{}') END,
          CASE WHEN u.verdict IN ('complete', 'repeat') THEN
            (SELECT m.processing_ms FROM wapipe.processed_messages m WHERE m.id = u.id) END,
-         CASE u.verdict WHEN 'claim_lost' THEN '55000'
+         CASE u.verdict WHEN 'claim_lost' THEN 'WA001'
                         WHEN 'rejected' THEN CASE WHEN u.error LIKE 'invalid input syntax%' THEN '22P02'
                                                   ELSE '22023' END END,
          CASE u.verdict WHEN 'claim_lost' THEN format('worker %s does not hold the claim on message %s',
@@ -449,7 +449,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION wapipe.complete_messages(text, jsonb) IS
-  'complete_message for many items ([{"msg_id", "reply", "memory", "workflow", "handled_by"}]) of one worker in one transaction, each on its own: outcome done (message_id, outbox_ids, processing_ms; also for a repeat), claim_lost (55000) or rejected (22023, error = complete_message''s message), a refused item leaving no trace. Conversations locked in key order, one statement per step, no subtransactions. A failing workflow action raises and rolls the whole call back. Raises 22023 for a malformed items array.';
+  'complete_message for many items ([{"msg_id", "reply", "memory", "workflow", "handled_by"}]) of one worker in one transaction, each on its own: outcome done (message_id, outbox_ids, processing_ms; also for a repeat), claim_lost (WA001) or rejected (22023, error = complete_message''s message), a refused item leaving no trace. Conversations locked in key order, one statement per step, no subtransactions. A failing workflow action raises and rolls the whole call back. Raises 22023 for a malformed items array.';
 
 REVOKE ALL ON FUNCTION wapipe.complete_messages(text, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION wapipe.complete_messages(text, jsonb) TO wapipe_worker;

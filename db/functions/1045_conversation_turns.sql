@@ -80,7 +80,7 @@ REVOKE ALL ON FUNCTION wapipe._claim_turns(bigint[], numeric[]) FROM PUBLIC;
 --
 -- The rule of wapipe._claim_turns, applied again to one head the worker holds: texts
 -- that arrived since the claim join the turn (the lease kept every other worker away
--- from them). Raises 55000 when worker_id does not hold the claim, 22023 for a
+-- from them). Raises WA001 when worker_id does not hold the claim, 22023 for a
 -- negative gap.
 CREATE OR REPLACE FUNCTION wapipe.extend_turn(msg_id bigint, worker_id text, coalesce_seconds numeric)
 RETURNS TABLE (burst jsonb, quiet_seconds double precision)
@@ -111,7 +111,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION wapipe.extend_turn(bigint, text, numeric) IS
-  'Gather again the burst of a text head worker_id holds (the rule of _claim_turns with gap coalesce_seconds; texts that arrived since the claim join), recorded on the head; returns (burst JSON array, quiet_seconds since its newest message arrived). Raises 55000 when worker_id does not hold the claim, 22023 for a negative gap.';
+  'Gather again the burst of a text head worker_id holds (the rule of _claim_turns with gap coalesce_seconds; texts that arrived since the claim join), recorded on the head; returns (burst JSON array, quiet_seconds since its newest message arrived). Raises WA001 when worker_id does not hold the claim, 22023 for a negative gap.';
 REVOKE ALL ON FUNCTION wapipe.extend_turn(bigint, text, numeric) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION wapipe.extend_turn(bigint, text, numeric) TO wapipe_worker;
 

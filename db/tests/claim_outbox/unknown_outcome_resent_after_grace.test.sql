@@ -18,7 +18,7 @@ select results_eq($$ select id, attempts from wapipe.claim_outbox('sender-2', 10
   format('values (%s::bigint, 2)', :id), 'after the grace it is claimed again as attempt 2');
 select is((select locked_by from wapipe.outbox where id = :id), 'sender-2', 'now held by sender-2');
 select is((select send_started_at from wapipe.outbox where id = :id), null, 'the new claim has not started yet');
-select throws_ok(format($$ select wapipe.mark_outbox_failed(%s, 'sender-1', 1, 'late', true) $$, :id), '55000', null,
+select throws_ok(format($$ select wapipe.mark_outbox_failed(%s, 'sender-1', 1, 'late', true) $$, :id), 'WA001', null,
   'the old holder is refused');
 
 -- the same row killed mid-send again at max attempts: never sent a 6th time

@@ -21,7 +21,7 @@ select results_eq(format($$ select status, sent_wamid, attempts, sent_at = now()
   'it is marked sent with the wamid and time of the status webhook');
 select matches((select last_error from wapipe.outbox where id = :id), 'recovered from a status webhook',
   'the recovery is recorded');
-select throws_ok(format($$ select wapipe.mark_outbox_unknown(%s, 'sender-1', 'late') $$, :id), '55000', null,
+select throws_ok(format($$ select wapipe.mark_outbox_unknown(%s, 'sender-1', 'late') $$, :id), 'WA001', null,
   'the original worker, had it survived, no longer holds the row');
 
 select * from finish();

@@ -6,7 +6,7 @@ select wapipe_tests.enqueue_text('250700000001', 'hi');
 create temp table c on commit drop as select * from wapipe_tests.claim('worker-1') as msg_id;
 select throws_ok(format($$ select * from wapipe.complete_message(%s, 'worker-2', '{"type":"text","text":{"body":"x"}}') $$,
                         (select msg_id from c)),
-  '55000', format('worker worker-2 does not hold the claim on message %s', (select msg_id from c)),
+  'WA001', format('worker worker-2 does not hold the claim on message %s', (select msg_id from c)),
   'another worker is refused');
 select wapipe_tests.expire_lease(wapipe_tests.conv('250700000001'));
 select lives_ok(format($$ select wapipe.acquire_message_lock(%s, 'worker-1') $$, (select msg_id from c)),
@@ -15,7 +15,7 @@ select wapipe_tests.expire_lease(wapipe_tests.conv('250700000001'));
 select wapipe_tests.claim('worker-2');
 select throws_ok(format($$ select * from wapipe.complete_message(%s, 'worker-1', '{"type":"text","text":{"body":"x"}}') $$,
                         (select msg_id from c)),
-  '55000', NULL, 'the first worker is refused once its lease was taken over');
+  'WA001', NULL, 'the first worker is refused once its lease was taken over');
 select is_empty($$ select * from wapipe.outbox $$, 'no reply was queued');
 select lives_ok(format($$ select * from wapipe.complete_message(%s, 'worker-2', '{"type":"text","text":{"body":"x"}}') $$,
                        (select msg_id from c)), 'the new holder completes');

@@ -20,8 +20,8 @@ select is((select row(r2.*)::text from r2), (select row(r1.*)::text from r1),
   'a repeated complete by the same worker returns the first result');
 select is((select count(*) from wapipe.outbox), 2::bigint, 'nothing queued twice');
 select throws_ok(format($$ select * from wapipe.complete_message(%s, 'worker-2') $$, (select msg_id from c)),
-  '55000', NULL, 'another worker cannot complete it again');
-select throws_ok($$ select * from wapipe.complete_message(1, 'w', '"hello"') $$, '55000', NULL,
+  'WA001', NULL, 'another worker cannot complete it again');
+select throws_ok($$ select * from wapipe.complete_message(1, 'w', '"hello"') $$, 'WA001', NULL,
   'checks the claim before anything else');
 select * from finish();
 rollback;

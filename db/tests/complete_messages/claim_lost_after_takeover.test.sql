@@ -14,7 +14,7 @@ select * from wapipe.complete_messages('worker-1', (
   select jsonb_agg(jsonb_build_object('msg_id', msg_id, 'reply', '{"type":"text","text":{"body":"w1"}}'::jsonb)
                    order by wamid) from c));
 select results_eq($$ select ord, outcome, error_code from r order by ord $$,
-  $$ values (1, 'claim_lost', '55000'), (2, 'done', null) $$,
+  $$ values (1, 'claim_lost', 'WA001'), (2, 'done', null) $$,
   'worker-1: claim lost for the taken-over message, done for the other');
 select is((select count(*) from wapipe.outbox where source_key = 'wamid.1'), 0::bigint,
   'worker-1 queued no reply for the taken-over message');

@@ -26,7 +26,7 @@ select * from wapipe.complete_messages('worker-1', jsonb_build_array(
 
 select results_eq($$ select ord, outcome, error_code from r order by ord $$,
   $$ values (1, 'rejected', '22023'), (2, 'rejected', '22023'), (3, 'rejected', '22023'),
-            (4, 'rejected', '22023'), (5, 'rejected', '22023'), (6, 'claim_lost', '55000'),
+            (4, 'rejected', '22023'), (5, 'rejected', '22023'), (6, 'claim_lost', 'WA001'),
             (7, 'done', null) $$,
   'each item its own outcome and SQLSTATE');
 select results_eq($$ select error from r where ord <= 6 order by ord $$,

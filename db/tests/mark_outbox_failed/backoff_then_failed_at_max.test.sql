@@ -34,7 +34,7 @@ select wapipe_tests.claim_outbox_ids('sender-1');
 select is(wapipe.mark_outbox_failed(:capped, 'sender-1', 131000, 'generic', true) - now(), interval '3 seconds',
   'the delay is capped at outbox.max_delay_seconds');
 select throws_ok(format($$ select wapipe.mark_outbox_failed(%s, 'sender-1', 131000, 'again', true) $$, :capped),
-  '55000', null, 'once given back for a retry the worker no longer holds it');
+  'WA001', null, 'once given back for a retry the worker no longer holds it');
 
 select * from finish();
 rollback;

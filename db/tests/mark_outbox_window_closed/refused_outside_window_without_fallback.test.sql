@@ -18,6 +18,6 @@ select wapipe_tests.outbox_due(:late);
 select is(array(select c.id from wapipe.claim_outbox('sender-1', 10, 30) c), array[:tmpl::bigint],
   'never claimed again; the template behind it is next, window closed or not');
 select throws_ok($$ select wapipe.mark_outbox_window_closed($$ || :late || $$, 'sender-1', null, 'again') $$,
-  '55000', null, 'a settled row cannot be marked again');
+  'WA001', null, 'a settled row cannot be marked again');
 select * from finish();
 rollback;

@@ -6,7 +6,7 @@ select wapipe_tests.reset();
 select wapipe_tests.outbox_row('250700000001') as a \gset
 select wapipe_tests.outbox_row('250700000002') as b \gset
 select wapipe_tests.claim_outbox_ids('sender-1');
-select throws_ok(format($$ select wapipe.release_outbox(array[%s, %s]::bigint[], 'sender-2', 0) $$, :a, :b), '55000', null,
+select throws_ok(format($$ select wapipe.release_outbox(array[%s, %s]::bigint[], 'sender-2', 0) $$, :a, :b), 'WA001', null,
   'a worker that holds none of them is refused');
 select is(wapipe.release_outbox(array[:a, :b]::bigint[], 'sender-1', 5), 2, 'the holder releases both');
 select results_eq(format($$ select status, attempts, locked_by, next_attempt_at = now() + interval '5 seconds'
