@@ -174,14 +174,17 @@ class ServiceRegistry:
                 took = int((time.monotonic() - started) * 1000)
                 self._observe_call(name, endpoint.url, "error", started)
                 await self._record(name, False, took, endpoint.url, exc.stored_text())
-                if exc.code == "agent_unreachable":
-                    # passive detection: nothing was sent, so another endpoint may take it
+                if exc.code in ("agent_unreachable", "agent_http_503"):
+                    # passive detection: nothing was sent, or the endpoint refused the work
+                    # (503: not processed), so another endpoint may take it. Without it a
+                    # worker whose periodic health check is not due spends every attempt
+                    # within seconds while the shared breaker's window is full of successes.
                     endpoint.healthy = False
                     if any(e.healthy and e.url not in tried for e in svc.endpoints):
                         continue
-                    # no endpoint took the connection: the service was not called
+                    # no endpoint took the work: the message waits, its attempt unspent
                     raise self._unavailable(
-                        name, f"{name}: no endpoint reachable ({exc})", "no_healthy_endpoint"
+                        name, f"{name}: no endpoint available ({exc})", "no_healthy_endpoint"
                     ) from exc
                 raise
             except asyncio.CancelledError:
