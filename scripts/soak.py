@@ -165,6 +165,21 @@ def recorded_item(user: User, kind: str, tokens: list[str]) -> dict[str, Any]:
     return item
 
 
+WATCHED_EVENTS = {
+    "message_retry_scheduled",
+    "message_deferred",
+    "message_dead_lettered",
+    "message_given_back",
+    "claim_lost",
+    "outbox_retry_scheduled",
+    "outbox_outcome_unknown",
+    "outbox_released",
+    "outbox_lease_lost",
+    "outbox_failed",
+    "database_unavailable",
+    "sender_database_unavailable",
+    "store_unavailable",
+}
 JUNK_KINDS = ("no_sender", "not_object", "list_not_list")
 
 
@@ -712,7 +727,8 @@ class Soak:
             )
             lines.append(
                 f"latency ingest -> reply sent: p50 {p50:.2f} s, p95 {p95:.2f} s, "
-                f"max {latencies[-1]:.2f} s (n={len(latencies)})"
+                f"max {latencies[-1]:.2f} s (n={len(latencies)}; "
+                f"{sum(1 for x in latencies if x > 10)} over 10 s)"
             )
         for f in self.faults:
             window = [m for m in queued if f.started - 5 <= m[6] <= f.ended]
@@ -734,6 +750,14 @@ class Soak:
         pattern = re.compile("|".join(re.escape(s) for s in private if s))
         found: dict[str, Counter[str]] = {}
         files = sorted(self.logs.glob("*.log"))
+        events: Counter[str] = Counter()
+        for path in files:
+            for line in path.read_text(errors="replace").splitlines():
+                with contextlib.suppress(ValueError, AttributeError):
+                    event = str(json.loads(line).get("event", ""))
+                    if event in WATCHED_EVENTS:
+                        events[event] += 1
+        lines.append(f"worker/ingress events: {dict(sorted(events.items()))}")
         for path in [*files, self.cluster.log_file]:
             text = path.read_text(errors="replace")
             hits = Counter(m.group(0)[:6] + "..." for m in pattern.finditer(text))
