@@ -43,6 +43,11 @@ HEALTH_CHECK_TIMEOUT_SECONDS = 5.0
 # (at most this often) instead of waiting for the next periodic round: an agent
 # that started after the worker, or came back, is used within a second or two.
 ON_DEMAND_RECHECK_SECONDS = 2.0
+# While an endpoint is down it is checked this often rather than every
+# health_interval_seconds: a short outage drains within seconds of its end (messages
+# waiting for the service come back at the next check), for one GET every few
+# seconds to an endpoint that is down anyway.
+DOWN_RECHECK_SECONDS = 5.0
 # Successes while closed are recorded at most this late (failures and half-open
 # trials at once): a failure is what trips a breaker, and every call recorded one
 # by one made the breaker's per-second bucket row the hottest lock of the worker.
@@ -115,7 +120,7 @@ class ServiceRegistry:
         """
         svc = self.services[name]
         since = time.monotonic() - svc.checked_at
-        wait = max(self.config.health_interval_seconds - since, ON_DEMAND_RECHECK_SECONDS)
+        wait = max(self._check_interval() - since, ON_DEMAND_RECHECK_SECONDS)
         return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=wait)
 
     def _unavailable(self, name: str, message: str, code: str) -> ServiceUnavailable:
@@ -272,7 +277,26 @@ class ServiceRegistry:
             return True, None
         return False, f"HTTP {response.status_code}"
 
+    def _any_down(self) -> bool:
+        return any(
+            not e.healthy
+            for svc in self.services.values()
+            if not svc.config.in_process
+            for e in svc.endpoints
+        )
+
+    def _check_interval(self, interval_seconds: float | None = None) -> float:
+        interval = (
+            self.config.health_interval_seconds if interval_seconds is None else interval_seconds
+        )
+        return min(interval, DOWN_RECHECK_SECONDS) if self._any_down() else interval
+
     async def health_loop(self, interval_seconds: float) -> None:
+        """Check every endpoint every interval_seconds, and every DOWN_RECHECK_SECONDS
+        while one is down (also one a call has just marked down)."""
+        step = min(1.0, interval_seconds, DOWN_RECHECK_SECONDS)
         while True:
             await self.check_all()
-            await asyncio.sleep(interval_seconds)
+            checked = time.monotonic()
+            while time.monotonic() - checked < self._check_interval(interval_seconds):
+                await asyncio.sleep(step)
