@@ -281,6 +281,11 @@ class _Sender:
         self.worker_id = worker_id
         self.metrics = metrics or WorkerMetrics()
         self.metrics.known_breakers([config.breaker_name])
+        # Rows of the batch in hand whose send never started: if the database drops
+        # mid-batch they are given back as soon as it answers again (not left to wait
+        # out their lease). A started row is never in it: its outcome may be unknown,
+        # and giving it back could send it twice.
+        self._unstarted: list[int] = []
 
     async def run(self) -> None:
         log.info(
@@ -300,6 +305,9 @@ class _Sender:
 
     async def cycle(self) -> float:
         """Claim and handle one batch; returns how long to pause before the next."""
+        if self._unstarted:  # a batch the database dropped: its unstarted rows go back
+            await self._release(self._unstarted, 0, "database back")
+            self._unstarted = []
         rows = await self.store.claim(self.worker_id, self.config.batch, self.config.lock_seconds)
         if not rows:
             return self.config.idle_poll_seconds
@@ -319,6 +327,13 @@ class _Sender:
         return await self._send_batch(rows, self.graph)
 
     async def _send_batch(self, rows: list[OutboxRow], graph: GraphClient) -> float:
+        # SenderUnavailable leaves _unstarted set for the next cycle to give back
+        self._unstarted = [r.id for r in rows]
+        pause = await self._send_rows(rows, graph)
+        self._unstarted = []
+        return pause
+
+    async def _send_rows(self, rows: list[OutboxRow], graph: GraphClient) -> float:
         send_until = time.monotonic() + self.config.send_budget_seconds
         for index, row in enumerate(rows):
             unsent = [r.id for r in rows[index:]]
@@ -335,6 +350,8 @@ class _Sender:
                 if body is None:
                     continue
             while body is not None:
+                # from here this row may be started: only the ones after it are unstarted
+                self._unstarted = [r.id for r in rows[index + 1 :]]
                 try:
                     started = await self._start(row, send_until)
                 except LeaseLost as exc:
