@@ -39,21 +39,26 @@ REPLAY_QUARANTINE: LiteralString = (
 )
 
 
+def _rows(sql: LiteralString, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """One statement's rows as dicts, in its own transaction; database refusals become
+    the operator's errors (wapipe.ops)."""
+    with connect(database_url()) as conn, conn.cursor(row_factory=dict_row) as cur:
+        try:
+            cur.execute(sql, params)
+        except Exception as exc:
+            _raise_domain_error(exc)
+        return cur.fetchall()
+
+
 def _states(args: argparse.Namespace) -> list[str]:
     return ["held", "replayed", "discarded"] if args.all else ["held"]
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     params = {"states": _states(args), "reason": args.reason, "limit": args.limit}
-    with connect(database_url()) as conn, conn.cursor(row_factory=dict_row) as cur:
-        try:
-            cur.execute(QUARANTINE_COUNT, params)
-            total_row = cur.fetchone()
-            cur.execute(QUARANTINE_LIST, params)
-        except Exception as exc:
-            _raise_domain_error(exc)
-        rows = cur.fetchall()
-    total = int(total_row["count"]) if total_row else 0
+    total_row = _rows(QUARANTINE_COUNT, params)[0]
+    rows = _rows(QUARANTINE_LIST, params)
+    total = int(total_row["count"])
     if args.json:
         print(json.dumps({"total": total, "items": rows}, default=_json_default, indent=2))
         return 0
@@ -77,12 +82,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    with connect(database_url()) as conn, conn.cursor(row_factory=dict_row) as cur:
-        try:
-            cur.execute(QUARANTINE_SHOW, {"id": args.id})
-        except Exception as exc:
-            _raise_domain_error(exc)
-        row = cur.fetchone()
+    found = _rows(QUARANTINE_SHOW, {"id": args.id})
+    row = found[0] if found else None
     if row is None:
         raise WapipeError(f"no quarantined item with id {args.id}")
     if not args.item:  # what the user wrote stays out of the terminal unless asked for
@@ -108,12 +109,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         "dry_run": args.dry_run,
         "max_count": args.max_count,
     }
-    with connect(database_url()) as conn, conn.cursor(row_factory=dict_row) as cur:
-        try:
-            cur.execute(REPLAY_QUARANTINE, params)
-        except Exception as exc:
-            _raise_domain_error(exc)
-        rows = cur.fetchall()
+    rows = _rows(REPLAY_QUARANTINE, params)
     counts: dict[str, int] = {}
     for r in rows:
         counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
@@ -138,19 +134,13 @@ DISCARD_QUARANTINE: LiteralString = (
 def cmd_discard(args: argparse.Namespace) -> int:
     if not args.ids and not args.reason:
         raise WapipeError("give quarantine ids, or --reason PATTERN")
-    with connect(database_url()) as conn:
-        try:
-            row = conn.execute(
-                DISCARD_QUARANTINE, {"ids": args.ids or None, "reason": args.reason}
-            ).fetchone()
-        except Exception as exc:
-            _raise_domain_error(exc)
-    print(f"discarded {row[0] if row else 0}")
+    row = _rows(DISCARD_QUARANTINE, {"ids": args.ids or None, "reason": args.reason})[0]
+    print(f"discarded {row['discard_quarantine']}")
     return 0
 
 
 def add_quarantine_commands(sub: Any) -> None:
-    """Registers `quarantine list|show|replay` on the `wapipe` subcommand parser."""
+    """Registers `quarantine list|show|replay|discard` on the `wapipe` subcommand parser."""
     parser = sub.add_parser("quarantine", help="webhook items wapipe could not read: list, replay")
     qsub = parser.add_subparsers(dest="quarantine_command", required=True)
     listing = qsub.add_parser("list", help="held items, oldest first")
