@@ -139,6 +139,7 @@ class Worker:
         background: list[asyncio.Task[Any]] = []
         try:
             await self._start_up()
+            await self.typing.start()
             background = [
                 asyncio.create_task(self._listen(), name="listen"),
                 asyncio.create_task(self._worker_heartbeat(), name="worker-heartbeat"),

@@ -143,6 +143,12 @@ class TypingIndicator:
         )
         return cls(calls, own_pool, config, rate_per_second=rate_per_second, metrics=metrics)
 
+    async def start(self) -> None:
+        """Connect the indicator's pool at worker start, in the background: the first
+        message's call should not pay for a connection (nor time out on one)."""
+        if self.pool is not None and self.pool.closed:
+            await self.pool.open(wait=False)
+
     @property
     def enabled(self) -> bool:
         return self.calls is not None and self.pool is not None
