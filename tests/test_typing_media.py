@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import time
 import uuid
@@ -22,6 +23,7 @@ import pytest
 
 from ingress.app import create_app
 from tests.fakes import fast_retries, ingest, scalar
+from tests.fakes.agent_server import FakeAgent
 from tests.fakes.graph_api import FakeGraphApi
 from tests.payloads import text_message
 from wapipe.media_url import signed_url, signing_key
@@ -47,13 +49,23 @@ with warnings.catch_warnings():
 SECRET = "media-test-secret"
 SEEN: list[AgentRequest] = []
 AGENT_SECONDS = {"value": 0.0}
+# when set, the agent answers only once this holds (a thinking LLM whose call lasts until
+# the test has seen what it waits for: a condition, not a duration)
+AGENT_UNTIL: dict[str, Callable[[], bool] | None] = {"value": None}
 
 
 async def recording_agent(request: AgentRequest) -> dict[str, Any]:
-    """Records the request; takes AGENT_SECONDS to answer (a thinking LLM)."""
+    """Records the request; takes AGENT_SECONDS to answer, or until AGENT_UNTIL holds."""
     SEEN.append(request)
     if AGENT_SECONDS["value"]:
         await asyncio.sleep(AGENT_SECONDS["value"])
+    until = AGENT_UNTIL["value"]
+    if until is not None:
+        deadline = time.monotonic() + 60
+        while not until():
+            if time.monotonic() > deadline:
+                raise RuntimeError("the condition the agent waits for never came")
+            await asyncio.sleep(0.05)
     return {"reply": f"seen: {request.text}"}
 
 
@@ -66,6 +78,7 @@ def graph(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGraphApi]:
     monkeypatch.setenv("WAPIPE_SEND_RATE_PER_SECOND", "1000")
     SEEN.clear()
     AGENT_SECONDS["value"] = 0.0
+    AGENT_UNTIL["value"] = None
     yield fake
     fake.stop()
 
@@ -133,6 +146,11 @@ def _done(conn: psycopg.Connection[Any], wamid: str) -> Callable[[], bool]:
     return lambda: _status(conn, wamid) in ("done", "dead")
 
 
+def _typing_idle(worker: Worker) -> Callable[[], bool]:
+    """No typing call in flight: a stopped turn starts none, so counts are final."""
+    return lambda: not worker.typing._tasks
+
+
 # -- typing ------------------------------------------------------------------------------
 
 
@@ -145,7 +163,7 @@ def test_typing_once_per_turn_before_the_reply(
     async def body(worker: Worker) -> None:
         await asyncio.to_thread(ingest, conn, [msg])
         assert await _until(_done(conn, msg["id"])), "not handled"
-        await asyncio.sleep(0.5)  # a stray refresh would have time to arrive
+        assert await _until(_typing_idle(worker)), "a typing call still running"
 
     _with_worker(db_url, _config(), body)
     calls = graph.read_calls(msg["id"])
@@ -165,19 +183,21 @@ def test_typing_refreshed_during_a_long_agent_call_never_after(
     db_url: str, conn: psycopg.Connection[Any], graph: FakeGraphApi
 ) -> None:
     msg = text_message("250788000002", "think hard")
-    AGENT_SECONDS["value"] = 2.3  # refresh every 0.5 s: the first call + 4 refreshes
+    # the agent thinks until the first call and two refreshes (every 0.5 s) have arrived:
+    # without refreshes it never answers and the test fails
+    AGENT_UNTIL["value"] = lambda: len(graph.read_calls(msg["id"])) >= 3
     after: list[int] = []
 
     async def body(worker: Worker) -> None:
         await asyncio.to_thread(ingest, conn, [msg])
-        assert await _until(_done(conn, msg["id"])), "not handled"
+        assert await _until(_done(conn, msg["id"]), timeout=90), "not handled"
+        assert await _until(_typing_idle(worker)), "a typing call still running"
         after.append(len(graph.read_calls(msg["id"])))
-        await asyncio.sleep(1.5)  # three refresh intervals after the reply was queued
+        await asyncio.sleep(1.5)  # three refresh intervals: a refresh after the reply shows
         after.append(len(graph.read_calls(msg["id"])))
 
     _with_worker(db_url, _config(refresh_seconds=0.5), body)
-    assert after[0] >= 3, f"refreshed while the agent worked: {after[0]} calls"
-    assert after[0] <= 6
+    assert 3 <= after[0] <= 6, f"refreshed while the agent worked: {after[0]} calls"
     assert after[1] == after[0], "no typing call once the reply was queued"
 
 
@@ -241,6 +261,7 @@ def test_typing_off_for_a_service_and_for_rate_limited_or_revoked(
     async def body2(worker: Worker) -> None:
         await asyncio.to_thread(ingest, conn, [first, second])
         assert await _until(_done(conn, second["id"]))
+        assert await _until(_typing_idle(worker)), "a typing call still running"
 
     _with_worker(db_url, limited, body2)
     assert len(graph.read_calls(first["id"])) == 1
@@ -340,6 +361,49 @@ def test_failed_download_retried_with_backoff_then_dead_letter(
     assert graph.media_downloads[media_id] == 2, "one download per attempt"
 
 
+def test_media_breaker_open_defers_without_spending_an_attempt(
+    db_url: str, conn: psycopg.Connection[Any], graph: FakeGraphApi
+) -> None:
+    """While the media breaker is open the message waits (deferred, waiting_for the
+    breaker, no attempt spent, nothing downloaded); once the breaker is due a trial it
+    is fetched and answered on its first attempt."""
+    photo = b"photo while the breaker was open" * 10
+    media_id = graph.add_media(photo)
+    msg = image_message("250788000015", media_id)
+    conn.execute(
+        "INSERT INTO wapipe.breakers (name, kind, state, opened_at, open_seconds)"
+        " VALUES ('whatsapp-media', 'media', 'open', now(), 3600)"
+    )
+
+    def row() -> Any:
+        return conn.execute(
+            "SELECT status, attempts, deferrals, waiting_for FROM wapipe.processed_messages"
+            " WHERE wamid = %s",
+            (msg["id"],),
+        ).fetchone()
+
+    async def body(worker: Worker) -> None:
+        await asyncio.to_thread(ingest, conn, [msg])
+        assert await _until(lambda: (r := row()) is not None and r[2] >= 1), "never deferred"
+        assert row() == ("queued", 0, 1, "whatsapp-media"), row()
+        assert graph.media_downloads[media_id] == 0 and SEEN == []
+        # the breaker's open period is over (its clock moved back an hour): a trial is due
+        conn.execute(
+            "UPDATE wapipe.breakers SET opened_at = now() - interval '2 hours',"
+            " updated_at = now() - interval '2 hours' WHERE name = 'whatsapp-media'"
+        )
+        scalar(conn, "SELECT wapipe._wake_deferred('whatsapp-media')")
+        assert await _until(_done(conn, msg["id"])), "not answered once the breaker let it"
+
+    _with_worker(db_url, _config(), body)
+    status, attempts, deferrals, _ = row()
+    assert (status, attempts, deferrals) == ("done", 1, 1), "one real attempt: the download"
+    assert graph.media_downloads[media_id] == 1
+    assert scalar(conn, "SELECT count(*) FROM wapipe.dead_letters") == 0
+    (request,) = SEEN
+    assert request.media is not None and request.media["status"] == "stored"
+
+
 def test_oversize_is_described_not_downloaded(
     db_url: str, conn: psycopg.Connection[Any], graph: FakeGraphApi
 ) -> None:
@@ -429,6 +493,80 @@ def test_media_of_many_messages_with_two_workers(
     assert all(graph.media_downloads[i] == 1 for i in ids), graph.media_downloads
     assert scalar(conn, "SELECT count(*) FROM wapipe.media WHERE status = 'stored'") == 8
     assert len(SEEN) == 8
+
+
+def audio_message(wa_id: str, media_id: str, mime_type: str, voice: bool) -> dict[str, Any]:
+    return {
+        "from": wa_id,
+        "id": f"wamid.test.{uuid.uuid4().hex}",
+        "timestamp": str(int(time.time())),
+        "type": "audio",
+        "audio": {"id": media_id, "mime_type": mime_type, "voice": voice},
+    }
+
+
+def test_openai_multimodal_gets_mp3_as_input_audio_and_a_voice_note_described(
+    db_url: str, conn: psycopg.Connection[Any], graph: FakeGraphApi
+) -> None:
+    """A fake OpenAI-compatible server on localhost: an mp3 goes as an input_audio part
+    (base64 of the bytes, format mp3); a WhatsApp voice note (OGG/Opus, which
+    input_audio does not take) as a text part naming it with its signed URL."""
+    mp3 = b"ID3\x03" + bytes(range(256)) * 8
+    ogg = b"OggS" + bytes(range(256)) * 4
+    mp3_id = graph.add_media(mp3, mime_type="audio/mpeg")
+    ogg_id = graph.add_media(ogg, mime_type="audio/ogg; codecs=opus")
+    song = audio_message("250788000030", mp3_id, "audio/mpeg", voice=False)
+    note = audio_message("250788000031", ogg_id, "audio/ogg; codecs=opus", voice=True)
+    llm = FakeAgent(answer={"choices": [{"message": {"content": "heard it"}}]}).start()
+    config = dataclasses.replace(
+        _config(),
+        services=(
+            ServiceConfig(
+                name="llm",
+                protocol="openai",
+                endpoints=(llm.url,),
+                path="/v1/chat/completions",
+                model="gpt-4o-audio-preview",
+                multimodal=True,
+            ),
+        ),
+        default_agent="llm",
+    )
+
+    async def body(worker: Worker) -> None:
+        await asyncio.to_thread(ingest, conn, [song, note])
+        for m in (song, note):
+            assert await _until(_done(conn, m["id"]))
+
+    try:
+        _with_worker(db_url, config, body)
+    finally:
+        llm.stop()
+    assert _status(conn, song["id"]) == _status(conn, note["id"]) == "done"
+    assert len(llm.calls) == 2, [c.body for c in llm.calls]
+    parts = [c.body["messages"][-1]["content"] for c in llm.calls]
+    audio = [p for ps in parts for p in ps if p["type"] == "input_audio"]
+    encoded = base64.b64encode(mp3).decode()
+    assert audio == [{"type": "input_audio", "input_audio": {"data": encoded, "format": "mp3"}}]
+    described = [p["text"] for ps in parts for p in ps[1:] if p["type"] == "text"]
+    assert len(described) == 1, parts
+    assert described[0].startswith(f"[voice note: audio/ogg; codecs=opus, {len(ogg)} bytes, ")
+    assert "http://media.test/media/" in described[0] and "sig=" in described[0]
+    assert "test-token" not in str(parts)
+    assert all(ps[0]["type"] == "text" for ps in parts), "the user's text part comes first"
+    replies = conn.execute("SELECT body->'text'->>'body' FROM wapipe.outbox").fetchall()
+    assert replies == [("heard it",), ("heard it",)]
+
+
+def test_openai_audio_formats() -> None:
+    from worker.agents import openai_audio_format
+
+    assert openai_audio_format("audio/mpeg") == "mp3"
+    assert openai_audio_format("audio/wav") == "wav"
+    assert openai_audio_format("audio/x-wav; rate=16000") == "wav"
+    assert openai_audio_format("audio/ogg; codecs=opus") is None
+    assert openai_audio_format("audio/amr") is None
+    assert openai_audio_format(None) is None
 
 
 # -- units -------------------------------------------------------------------------------

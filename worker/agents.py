@@ -9,7 +9,12 @@
 Every protocol's answer is checked and normalised in worker.replies (one seam).
 `openai` protocol: POST {endpoint}/v1/chat/completions with the history as chat
 messages; the first choice's content becomes a text reply. With `multimodal = true`
-an image comes as an `image_url` content part (its signed URL).
+an image comes as an `image_url` content part (its signed URL), and audio in a
+format Chat Completions accepts (`input_audio` takes only wav and mp3) as an
+`input_audio` part with the bytes in base64; other audio, such as WhatsApp voice
+notes (OGG/Opus), is described in a text part with its signed URL (converting it
+would need ffmpeg, which wapipe does not ship: an agent that wants the sound fetches
+the URL).
 `python` protocol: an agent in the worker process, `callable = "package.module:function"`:
   (await) function(AgentRequest) -> what a `wapipe` agent answers: {"reply", "context",
   "workflow"} as a dict, or just the reply (text, message object, list, None).
@@ -19,6 +24,7 @@ an image comes as an `image_url` content part (its signed URL).
 from __future__ import annotations
 
 import asyncio
+import base64
 import http.cookiejar
 import importlib
 import inspect
@@ -62,7 +68,8 @@ class AgentRequest:
     # the message's media descriptor (worker.media: type, status, mime_type, size, sha256,
     # caption, filename, url = a signed expiring URL of the ingress); None without media
     media: dict[str, Any] | None = None
-    # the media's bytes, for in-process (`python`) agents only
+    # the media's bytes: for in-process (`python`) agents, and for the `input_audio`
+    # part of a multimodal `openai` service (never sent to a `wapipe` agent)
     media_content: bytes | None = None
 
 
@@ -259,19 +266,51 @@ async def _call_openai(
     return openai_answer(_json_body(service, response), agent=service.name)
 
 
+# MIME types (parameters dropped) -> the `input_audio` formats Chat Completions accepts
+OPENAI_AUDIO_FORMATS = {
+    "audio/wav": "wav",
+    "audio/wave": "wav",
+    "audio/x-wav": "wav",
+    "audio/vnd.wave": "wav",
+    "audio/mpeg": "mp3",
+    "audio/mp3": "mp3",
+    "audio/mpeg3": "mp3",
+}
+AUDIO_TYPES = frozenset({"audio", "voice"})
+
+
+def openai_audio_format(mime_type: Any) -> str | None:
+    """'wav' or 'mp3' for a MIME type `input_audio` accepts; None otherwise (OGG/Opus...)."""
+    if not isinstance(mime_type, str):
+        return None
+    return OPENAI_AUDIO_FORMATS.get(mime_type.split(";", 1)[0].strip().lower())
+
+
 def _openai_user_content(service: ServiceConfig, request: AgentRequest) -> Any:
-    """The user turn: the text, plus (multimodal services) the image as an image_url part."""
+    """The user turn: the text; for multimodal services, plus the image as an image_url
+    part, or the audio as an input_audio part (wav, mp3) or else as a text part saying
+    what it is and where to fetch it."""
     media = request.media
-    if (
-        service.multimodal
-        and media is not None
-        and media.get("type") in ("image", "sticker")
-        and media.get("url")
-    ):
-        return [
-            {"type": "text", "text": request.text},
-            {"type": "image_url", "image_url": {"url": media["url"]}},
-        ]
+    if not service.multimodal or media is None or media.get("status") != "stored":
+        return request.text
+    text_part = {"type": "text", "text": request.text}
+    kind = media.get("type")
+    if kind in ("image", "sticker") and media.get("url"):
+        return [text_part, {"type": "image_url", "image_url": {"url": media["url"]}}]
+    if kind in AUDIO_TYPES:
+        audio_format = openai_audio_format(media.get("mime_type"))
+        if audio_format is not None and request.media_content is not None:
+            data = base64.b64encode(request.media_content).decode("ascii")
+            return [
+                text_part,
+                {"type": "input_audio", "input_audio": {"data": data, "format": audio_format}},
+            ]
+        noun = "voice note" if kind == "voice" else "audio"
+        size = media.get("size")
+        described = f"[{noun}: {media.get('mime_type') or 'unknown type'}"
+        described += f", {size} bytes" if isinstance(size, int) else ""
+        described += f", {media['url']}]" if media.get("url") else "]"
+        return [text_part, {"type": "text", "text": described}]
     return request.text
 
 

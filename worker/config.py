@@ -69,7 +69,7 @@ class ServiceConfig:
     debounce_max_seconds: float = 10.0
     # mark the user's message read and show "typing…" while this service works on it
     typing: bool = True
-    # `openai` protocol: images go to the model as image_url content parts
+    # `openai` protocol: images go to the model as image_url parts, wav/mp3 audio as input_audio
     multimodal: bool = False
 
     @property

@@ -26,7 +26,7 @@ from wapipe.log import bind_correlation_id, get_logger
 from worker.agents import AgentReply, AgentRequest, call_agent, summary_of, text_message
 from worker.config import RoutingRule, WorkerConfig
 from worker.errors import ClaimLost, ProcessingError, ServiceUnavailable, StoreUnavailable
-from worker.media import MediaFetcher
+from worker.media import MediaFetcher, MediaUnavailable
 from worker.metrics import WorkerMetrics
 from worker.registry import ServiceRegistry
 from worker.store import ClaimedMessage, ClaimRouting, MessageContext, Store
@@ -133,6 +133,9 @@ class MessageHandler:
         except ClaimLost:
             log.warning("claim_lost", msg_id=msg.msg_id, user=msg.from_wa_id, attempt=msg.attempt)
             return "claim_lost"
+        except MediaUnavailable as exc:  # the media breaker is open: wait, no attempt spent
+            handed_over()
+            return await self._defer(msg, exc, exc.breaker, None)
         except ServiceUnavailable as exc:
             handed_over()
             return await self._fallback(msg, exc)

@@ -20,11 +20,17 @@ agent call. The bytes are fetched once per message and kept in PostgreSQL
 Failures: an expired or unknown media id (HTTP 404/410, Meta codes 100, 131052,
 131053) is `media_expired`, dead-lettered without retries; anything else is
 `media_download_failed`, retried with backoff like an agent failure (and then
-dead-lettered with that reason).
+dead-lettered with that reason). While the media breaker is open nothing is
+downloaded and no attempt is spent: the message waits for the breaker like a message
+whose agent is down (MediaUnavailable -> wapipe.defer_message, waiting_for = the
+breaker; it comes back at the breaker's next trial or when it closes, and after
+retry.max_wait_seconds it is a dead letter, service_unavailable_too_long).
 
 The agent gets a descriptor (type, mime_type, size, sha256, caption, filename,
 status) and `url`: a signed, expiring URL of the ingress (wapipe.media_url) that
-never exposes the business's token; `python` agents also get the bytes.
+never exposes the business's token; `python` agents also get the bytes, and so does
+the request builder of a multimodal `openai` service for audio (worker.agents:
+input_audio for wav/mp3, a text part with the URL for other formats).
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ from wapipe.log import get_logger
 from wapipe.media_url import signed_url, signing_key
 from wapipe.settings import Settings
 from worker.config import MediaConfig, ServiceConfig
-from worker.errors import ClaimLost, MessageProcessingError, StoreUnavailable
+from worker.errors import ClaimLost, MessageProcessingError, ServiceUnavailable, StoreUnavailable
 from worker.graph import GraphCalls, MediaFetchError, MediaInfo, MediaTooLarge, mask_recipient
 from worker.metrics import WorkerMetrics
 from worker.store import ClaimedMessage
@@ -90,6 +96,17 @@ class MediaDownloadFailed(MessageProcessingError):
     """The download failed for a reason that may pass: retried with backoff."""
 
     default_code = "media_download_failed"
+
+
+class MediaUnavailable(ServiceUnavailable):
+    """The media breaker is open: nothing was downloaded, so no attempt is spent; the
+    message waits for the breaker (the handler defers it)."""
+
+    default_code = "media_breaker_open"
+
+    def __init__(self, breaker: str) -> None:
+        super().__init__(f"{breaker} breaker open", context={"service": breaker})
+        self.breaker = breaker
 
 
 @dataclass(frozen=True)
@@ -197,11 +214,20 @@ class MediaFetcher:
         self, msg: ClaimedMessage, service: ServiceConfig | None = None
     ) -> MediaDescriptor | None:
         """The message's media, stored (or described when oversize); None for a message
-        without media or with media off. MediaExpired / MediaDownloadFailed on failure."""
+        without media or with media off. MediaExpired / MediaDownloadFailed on failure;
+        MediaUnavailable while the media breaker is open (nothing fetched)."""
         source = media_source(msg)
         if source is None or self.calls is None:
             return None
-        want_bytes = service is not None and service.in_process
+        want_bytes = service is not None and (
+            service.in_process
+            # a multimodal openai service gets wav/mp3 audio as an input_audio part
+            or (
+                service.protocol == "openai"
+                and service.multimodal
+                and msg.message_type in ("audio", "voice")
+            )
+        )
         deadline = time.monotonic() + self.lease_seconds + self.config.timeout_seconds
         while True:
             row = await self._one(
@@ -244,7 +270,7 @@ class MediaFetcher:
         if state == "open":
             self.metrics.media_fetches.labels("breaker_open").inc()
             await self._fail(media_id, "failed", "media breaker open")
-            raise MediaDownloadFailed(f"{self.config.breaker_name} breaker open")
+            raise MediaUnavailable(self.config.breaker_name)
         started = time.monotonic()
         declared = source.get("file_size")
         mime = source.get("mime_type") if isinstance(source.get("mime_type"), str) else None
