@@ -33,7 +33,7 @@ from ingress.media import serve_media
 from ingress.metrics import IngressMetrics
 from ingress.payload import storable
 from ingress.signature import SignatureCheck, check_signature
-from ingress.status import status_page, status_token_from_env
+from ingress.status import status_page
 from wapipe.errors import DatabaseUnavailable, WapipeError
 from wapipe.log import bind_correlation_id, configure_logging, get_logger
 from wapipe.settings import Settings, load_settings, mask_url
@@ -314,9 +314,9 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[State]:
-        if configure_logs:
-            configure_logging("ingress")
         current = settings or load_settings()
+        if configure_logs:
+            configure_logging("ingress", current.log)
         check_startup_settings(current)
         try:
             db = await store.Database.open(current, on_change=metrics.db_up.set)
@@ -334,7 +334,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
                 timeout=current.db_timeout_seconds,
             ),
             expected_migrations=store.expected_migrations(),
-            status_token=status_token_from_env(),
+            status_token=current.status_token,
         )
         log.info(
             "ingress started",

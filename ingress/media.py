@@ -33,7 +33,7 @@ async def serve_media(request: Request) -> Response:
     if not str(raw_id).isdigit():
         return PlainTextResponse("not found\n", status_code=404)
     media_id = int(raw_id)
-    key = signing_key(runtime.settings.app_secrets)
+    key = signing_key(runtime.settings.app_secrets, explicit_key=runtime.settings.media_signing_key)
     if key is None:
         return PlainTextResponse("media URLs are not enabled\n", status_code=404)
     problem = check(key, media_id, request.query_params.get("exp"), request.query_params.get("sig"))

@@ -7,10 +7,10 @@ every worker visible from any of them.
 
 from __future__ import annotations
 
-import os
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
+
+from wapipe.settings import prometheus_multiproc_dir
 
 _SIZE_BUCKETS = (256, 1024, 4096, 16384, 65536, 262144, 1048576, 3145728, 4194304)
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
@@ -73,7 +73,7 @@ class IngressMetrics:
         )
 
     def render(self) -> bytes:
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        if prometheus_multiproc_dir():
             merged = CollectorRegistry()
             MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
             return generate_latest(merged)

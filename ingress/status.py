@@ -13,8 +13,6 @@ through mask_phone and HTML escaping anyway.
 from __future__ import annotations
 
 import datetime as dt
-import hmac
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
@@ -26,6 +24,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from ingress import store
 from wapipe.errors import DatabaseUnavailable
 from wapipe.log import get_logger, mask_phone
+from wapipe.signature import token_accepted
 
 log = get_logger("wapipe.ingress.status")
 
@@ -43,22 +42,6 @@ _HEADERS = {
 }
 _STATUS_COLORS = {"ok": "#1a7f37", "degraded": "#b7791f", "critical": "#c53030"}
 _BREAKER_COLORS = {"closed": "#1a7f37", "half_open": "#b7791f", "open": "#c53030"}
-
-
-def status_token_from_env() -> str:
-    return os.environ.get("WAPIPE_STATUS_TOKEN", "").strip()
-
-
-def token_accepted(request: Request, expected: str) -> bool:
-    """Bearer header or ?token=, compared in constant time."""
-    presented = ""
-    auth = request.headers.get("authorization", "")
-    scheme, _, credentials = auth.partition(" ")
-    if scheme.lower() == "bearer" and credentials.strip():
-        presented = credentials.strip()
-    else:
-        presented = request.query_params.get("token", "")
-    return hmac.compare_digest(presented.encode(), expected.encode())
 
 
 async def status_page(request: Request) -> Response:

@@ -25,7 +25,19 @@ from wapipe.handoff import add_handoff_commands
 from wapipe.migrate import migrate, pending_migrations
 from wapipe.ops import add_ops_commands
 from wapipe.quarantine import add_quarantine_commands
-from wapipe.settings import cluster_settings, database_url, load_settings, mask_url
+from wapipe.settings import (
+    PROMETHEUS_MULTIPROC_DIR,
+    Settings,
+    cluster_settings,
+    database_url,
+    environ,
+    export,
+    load_settings,
+    mask_url,
+    prometheus_multiproc_dir,
+    uses_local_cluster,
+)
+from wapipe.signature import sign
 
 # What `wapipe run` uses when the environment names no secret / verify token.
 DEV_APP_SECRET = "wapipe-dev-secret"
@@ -79,7 +91,7 @@ def cmd_db_psql(args: argparse.Namespace) -> int:
 
 def cmd_db_status(_: argparse.Namespace) -> int:
     url = database_url()
-    if not os.environ.get("DATABASE_URL"):
+    if uses_local_cluster():
         cluster = _local_cluster()
         running = cluster.is_running()
         print(f"local cluster: {'running' if running else 'stopped'} (data: {cluster.data_dir})")
@@ -151,13 +163,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
         args.grace_seconds,
         sender,
         metrics_port=args.metrics_port,
+        settings=load_settings(),
     )
 
 
 def cmd_demo_agent(args: argparse.Namespace) -> int:
     from worker.main import run_demo_agent
 
-    return run_demo_agent(args.host, args.port, args.think_seconds)
+    return run_demo_agent(args.host, args.port, args.think_seconds, load_settings())
 
 
 def cmd_ingress(args: argparse.Namespace) -> int:
@@ -167,15 +180,15 @@ def cmd_ingress(args: argparse.Namespace) -> int:
     from wapipe.log import configure_logging
 
     settings = load_settings()
-    configure_logging("ingress")
+    configure_logging("ingress", settings.log)
     if not settings.app_secrets and not settings.allow_unsigned:
         check_startup_settings(settings)  # raises with the one-line reason
     with connect(settings.database_url):  # fail fast, one line, before any worker starts
         pass
     workers = args.workers or settings.ingress_workers
-    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if workers > 1 and not prometheus_multiproc_dir():
         # Every worker writes its metrics there; /metrics adds them up.
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="wapipe-metrics-")
+        export(PROMETHEUS_MULTIPROC_DIR, tempfile.mkdtemp(prefix="wapipe-metrics-"))
     uvicorn.run(
         "ingress.app:app",
         host=args.host or settings.ingress_host,
@@ -258,8 +271,6 @@ def dev_webhook(
 
 
 def signed_curl(url: str, body: bytes, secret: str) -> str:
-    from ingress.signature import sign
-
     return " ".join(
         [
             "curl -sS -X POST",
@@ -271,13 +282,13 @@ def signed_curl(url: str, body: bytes, secret: str) -> str:
     )
 
 
-def _dev_secret() -> str:
-    secrets = load_settings().app_secrets
+def _dev_secret(settings: Settings | None = None) -> str:
+    secrets = (settings or load_settings()).app_secrets
     return secrets[0] if secrets else DEV_APP_SECRET
 
 
-def _ingress_url() -> str:
-    settings = load_settings()
+def _ingress_url(settings: Settings | None = None) -> str:
+    settings = settings or load_settings()
     return f"http://{settings.ingress_host}:{settings.ingress_port}"
 
 
@@ -290,8 +301,6 @@ def cmd_dev_send(args: argparse.Namespace) -> int:
     if args.curl:
         print(signed_curl(url, body, secret))
         return 0
-    from ingress.signature import sign
-
     headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign(body, secret)}
     try:
         response = httpx.post(url, content=body, headers=headers, timeout=10)
@@ -315,26 +324,21 @@ def _wait_ready(base_url: str, timeout_seconds: float, path: str = "/readyz") ->
     return False
 
 
-def _print_monitoring_urls(ingress_base: str) -> None:
-    from worker.config import DEMO_AGENT_PORT
-    from worker.metrics import metrics_host_from_env, metrics_port_from_env
-
-    status_token = os.environ.get("WAPIPE_STATUS_TOKEN", "")
-    if status_token:
-        print(f"status page: {ingress_base}/status?token={status_token}")
+def _print_monitoring_urls(ingress_base: str, settings: Settings) -> None:
+    if settings.status_token:
+        print(f"status page: {ingress_base}/status?token={settings.status_token}")
     print(f"ingress metrics: {ingress_base}/metrics")
-    metrics_port = metrics_port_from_env()
-    if metrics_port:
-        print(f"worker metrics: http://{metrics_host_from_env()}:{metrics_port}/metrics")
-    demo_url = os.environ.get("WAPIPE_DEMO_AGENT_URL", f"http://127.0.0.1:{DEMO_AGENT_PORT}")
-    print(f"demo agent: {demo_url}/agent (the worker sends the outbox too)")
+    worker = settings.worker
+    if worker.metrics_port:
+        print(f"worker metrics: http://{worker.metrics_host}:{worker.metrics_port}/metrics")
+    print(f"demo agent: {worker.demo_agent_url}/agent (the worker sends the outbox too)")
 
 
-def _print_ingress_banner(playground_url: str | None = None) -> None:
-    base = _ingress_url()
-    secret = _dev_secret()
+def _print_ingress_banner(settings: Settings, playground_url: str | None = None) -> None:
+    base = _ingress_url(settings)
+    secret = _dev_secret(settings)
     ready = _wait_ready(base, 20)
-    token = os.environ.get("WHATSAPP_VERIFY_TOKEN", "")
+    token = settings.verify_token
     if playground_url:
         origin = playground_url.split("/?", 1)[0]
         up = _wait_ready(origin, 20, "/healthz")
@@ -342,7 +346,7 @@ def _print_ingress_banner(playground_url: str | None = None) -> None:
         if not up:
             print("  (the playground is NOT answering yet, see its log)")
     print(f"ingress: {base}/webhook ({'ready' if ready else 'NOT ready yet, see its log'})")
-    _print_monitoring_urls(base)
+    _print_monitoring_urls(base, settings)
     print(f"app secret: {secret}   verify token: {token}")
     prog = sys.argv[0] if os.path.basename(sys.argv[0]) == "wapipe" else "wapipe"
     print("send a signed text message (fresh wamid every time):")
@@ -351,15 +355,15 @@ def _print_ingress_banner(playground_url: str | None = None) -> None:
     print("  " + signed_curl(f"{base}/webhook", dev_webhook("hello"), secret))
 
 
-def _playground_port_for_run() -> int:
+def _playground_port_for_run(settings: Settings) -> int:
     """WAPIPE_PLAYGROUND_PORT (8070); when that default is taken, any free port."""
     import socket
 
-    from wapipe.playground import HOST, playground_port_from_env
+    from wapipe.playground import HOST
 
-    port = playground_port_from_env()
-    if os.environ.get("WAPIPE_PLAYGROUND_PORT", "").strip():
-        return port
+    if settings.playground.port is not None:
+        return settings.playground.port
+    port = settings.playground.port_or_default
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         try:
             probe.bind((HOST, port))
@@ -372,25 +376,28 @@ def _playground_port_for_run() -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     started_cluster = False
     cluster: Cluster | None = None
-    if not os.environ.get("DATABASE_URL"):
+    # What every child process gets: this process's environment plus the defaults of a
+    # local run (the children read their settings from it).
+    env = environ()
+    if uses_local_cluster(env):
         cluster = _local_cluster()
         started_cluster = cluster.up()
         print(f"database: {cluster.url} ({'started' if started_cluster else 'already running'})")
-    migrate(database_url())
+    migrate(database_url(env))
     print("database migrated")
-    os.environ.setdefault("WHATSAPP_APP_SECRET", DEV_APP_SECRET)
-    os.environ.setdefault("WHATSAPP_VERIFY_TOKEN", DEV_VERIFY_TOKEN)
+    env.setdefault("WHATSAPP_APP_SECRET", DEV_APP_SECRET)
+    env.setdefault("WHATSAPP_VERIFY_TOKEN", DEV_VERIFY_TOKEN)
     # the status page is on locally, with a token of this run unless one is given
-    os.environ.setdefault("WAPIPE_STATUS_TOKEN", secrets.token_urlsafe(16))
+    env.setdefault("WAPIPE_STATUS_TOKEN", secrets.token_urlsafe(16))
     # No access token: replies go to the local WhatsApp (the playground) instead of nowhere.
     playground_port: int | None = None
     playground_url: str | None = None
-    if not os.environ.get("WHATSAPP_ACCESS_TOKEN", "").strip() and not args.no_playground:
-        playground_port = _playground_port_for_run()
-        os.environ.setdefault("WAPIPE_PLAYGROUND_TOKEN", secrets.token_urlsafe(16))
-        playground_url = (
-            f"http://127.0.0.1:{playground_port}/?token={os.environ['WAPIPE_PLAYGROUND_TOKEN']}"
-        )
+    settings = load_settings(env)
+    if not settings.access_token.strip() and not args.no_playground:
+        playground_port = _playground_port_for_run(settings)
+        env.setdefault("WAPIPE_PLAYGROUND_TOKEN", secrets.token_urlsafe(16))
+        settings = load_settings(env)
+        playground_url = f"http://127.0.0.1:{playground_port}/?token={settings.playground.token}"
     # Ctrl-C / SIGTERM from here on only sets `stop`: whatever moment it comes, the
     # children are stopped and the cluster this run started is shut down below.
     stop = threading.Event()
@@ -399,11 +406,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     procs: list[tuple[ChildProcess, subprocess.Popen[bytes]]] = []
     try:
         for child in _children(playground_port):
-            env = {**os.environ, **child.env} if child.env else None
-            procs.append((child, subprocess.Popen(child.argv, env=env)))
+            procs.append((child, subprocess.Popen(child.argv, env={**env, **child.env})))
             print(f"started {child.name} (pid {procs[-1][1].pid})", flush=True)
         if any(child.name == "ingress" for child, _ in procs) and not stop.is_set():
-            _print_ingress_banner(playground_url)
+            _print_ingress_banner(settings, playground_url)
         if not procs:
             print("no processes to run yet: the database is ready; press Ctrl-C to stop")
         sys.stdout.flush()
@@ -436,17 +442,16 @@ def cmd_playground(args: argparse.Namespace) -> int:
         HOST,
         PlaygroundConfig,
         graph_api_url,
-        playground_port_from_env,
         refuse_real_access_token,
         serve,
     )
 
     settings = load_settings()
     refuse_real_access_token(settings.access_token, settings.api_url)
-    port = args.port or playground_port_from_env()
-    token = os.environ.get("WAPIPE_PLAYGROUND_TOKEN", "").strip() or secrets.token_urlsafe(16)
-    webhook_url = args.webhook_url or f"{_ingress_url()}/webhook"
-    configure_logging("playground")
+    port = args.port or settings.playground.port_or_default
+    token = settings.playground.token or secrets.token_urlsafe(16)
+    webhook_url = args.webhook_url or f"{_ingress_url(settings)}/webhook"
+    configure_logging("playground", settings.log)
     if not args.no_banner:
         print(f"local WhatsApp: http://{HOST}:{port}/?token={token}")
         print(f"posting signed webhooks to {webhook_url}")
@@ -455,7 +460,7 @@ def cmd_playground(args: argparse.Namespace) -> int:
             f"WHATSAPP_API_URL={graph_api_url(port)} WHATSAPP_ACCESS_TOKEN=anything-but-real",
             flush=True,
         )
-    serve(PlaygroundConfig(webhook_url, _dev_secret(), token), port)
+    serve(PlaygroundConfig(webhook_url, _dev_secret(settings), token), port)
     return 0
 
 

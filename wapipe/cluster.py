@@ -22,7 +22,7 @@ import psycopg
 from psycopg import sql
 
 from wapipe.errors import ClusterError
-from wapipe.settings import DB_SUPERUSER, ClusterSettings
+from wapipe.settings import DB_SUPERUSER, ClusterSettings, pg_bindir
 
 SERVER_OS_USER = "postgres"
 _START_TIMEOUT_SECONDS = 60
@@ -56,7 +56,7 @@ class Cluster:
 
     @property
     def bindir(self) -> Path:
-        return Path(os.environ.get("WAPIPE_PG_BINDIR", f"/usr/lib/postgresql/{self.pg_major}/bin"))
+        return pg_bindir(self.pg_major)
 
     @property
     def url(self) -> str:

@@ -19,6 +19,8 @@ from typing import Any
 
 import structlog
 
+from wapipe.settings import LogSettings
+
 __all__ = ["bind_correlation_id", "configure_logging", "get_logger", "mask_person", "mask_phone"]
 
 # 10-15 digits not glued to other digits, optionally with a leading "+".
@@ -113,10 +115,13 @@ def _add_logger_name(
     return event_dict
 
 
-def configure_logging(process: str) -> None:
-    """Set up structlog and the standard library for this process (idempotent)."""
-    console = os.environ.get("WAPIPE_LOG_FORMAT", "json").lower() == "console"
-    level_name = os.environ.get("WAPIPE_LOG_LEVEL", "INFO").upper()
+def configure_logging(process: str, settings: LogSettings | None = None) -> None:
+    """Set up structlog and the standard library for this process (idempotent).
+
+    Without settings: WAPIPE_LOG_FORMAT / WAPIPE_LOG_LEVEL of the environment."""
+    settings = settings or LogSettings.from_env()
+    console = settings.console
+    level_name = settings.level
     level = logging.getLevelNamesMapping().get(level_name, logging.INFO)
     # For the standard library's records (uvicorn, psycopg, …).
     shared: list[structlog.typing.Processor] = [

@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import time
 from collections.abc import Mapping, Sequence
+
+from wapipe.settings import media_signing_key
 
 _DERIVE_LABEL = b"wapipe media url v1"
 
 
-def signing_key(app_secrets: Sequence[str], env: Mapping[str, str] | None = None) -> bytes | None:
-    """WAPIPE_MEDIA_SIGNING_KEY, else a key derived from the first app secret, else None."""
-    explicit = (os.environ if env is None else env).get("WAPIPE_MEDIA_SIGNING_KEY", "").strip()
+def signing_key(
+    app_secrets: Sequence[str], env: Mapping[str, str] | None = None, *, explicit_key: str = ""
+) -> bytes | None:
+    """The explicit key (Settings.media_signing_key; else WAPIPE_MEDIA_SIGNING_KEY of `env`,
+    default the process's), else a key derived from the first app secret, else None."""
+    explicit = explicit_key.strip() or media_signing_key(env)
     if explicit:
         return explicit.encode()
     if app_secrets:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -23,12 +22,12 @@ from wapipe import ops_queries as q
 from wapipe.db import connect
 from wapipe.errors import DatabaseUnavailable, WapipeError
 from wapipe.log import mask_phone
-from wapipe.settings import database_url
+from wapipe.settings import HEALTH_THRESHOLDS, database_url, health_thresholds, no_color
 
 Row = dict[str, Any]
 
 EXIT_BY_STATUS = {"ok": 0, "degraded": 1, "critical": 2}
-THRESHOLDS_ENV = "WAPIPE_HEALTH_THRESHOLDS"
+THRESHOLDS_ENV = HEALTH_THRESHOLDS
 REPLAY_CHUNK = 500
 DLQ_LIST_LIMIT = 100
 
@@ -48,7 +47,7 @@ _STATUS_COLOUR = {
 
 def use_colour(stream: TextIO) -> bool:
     """Colour only for a terminal, and never when NO_COLOR is set (no-color.org)."""
-    if "NO_COLOR" in os.environ:
+    if no_color():
         return False
     return stream.isatty()
 
@@ -278,7 +277,7 @@ def _since(value: Any) -> str:
 
 
 def cmd_health(args: argparse.Namespace) -> int:
-    thresholds = parse_thresholds(args.threshold or [], os.environ.get(THRESHOLDS_ENV))
+    thresholds = parse_thresholds(args.threshold or [], health_thresholds())
     try:
         row = fetch_health(database_url(), thresholds)
     except DatabaseUnavailable as exc:

@@ -29,7 +29,6 @@ import http.cookiejar
 import importlib
 import inspect
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -38,6 +37,7 @@ from typing import Any
 import httpx
 
 from wapipe.errors import WapipeError
+from wapipe.settings import env_secret
 from worker.config import PYTHON_ENDPOINT_PREFIX, ServiceConfig
 from worker.errors import AgentError
 from worker.replies import AgentReply as AgentReply
@@ -252,7 +252,7 @@ async def _call_openai(
     )
     messages.append({"role": "user", "content": _openai_user_content(service, request)})
     headers = {"X-Correlation-Id": request.correlation_id}
-    key = os.environ.get(service.api_key_env, "") if service.api_key_env else ""
+    key = env_secret(service.api_key_env)
     if key:
         headers["Authorization"] = f"Bearer {key}"
     response = await _post_json(

@@ -7,13 +7,13 @@ The default points at the demo agent (`wapipe demo-agent`, port 8090), so
 
 from __future__ import annotations
 
-import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from wapipe.errors import WapipeError
+from wapipe.settings import WorkerSettings, worker_config_path
 
 # Timeout class per service kind (ARCHITECTURE.md, Configuration).
 KIND_TIMEOUT_SECONDS = {"default": 30.0, "agent": 120.0, "payment": 60.0, "media": 300.0}
@@ -22,7 +22,6 @@ PROTOCOLS = ("wapipe", "openai", "python")
 # plus the callable's import path ("python:package.module:function").
 PYTHON_ENDPOINT_PREFIX = "python:"
 FALLBACKS = ("retry", "reply")
-DEMO_AGENT_PORT = int(os.environ.get("WAPIPE_DEMO_AGENT_PORT", "8090"))
 
 
 @dataclass(frozen=True)
@@ -155,30 +154,33 @@ class WorkerConfig:
         raise KeyError(name)
 
 
-def default_config() -> WorkerConfig:
-    url = os.environ.get("WAPIPE_DEMO_AGENT_URL", f"http://127.0.0.1:{DEMO_AGENT_PORT}")
+def default_config(demo_agent_url: str | None = None) -> WorkerConfig:
+    """The demo agent alone (Settings.worker.demo_agent_url; default: the environment's)."""
+    url = demo_agent_url or WorkerSettings.from_env().demo_agent_url
     return WorkerConfig(
         services=(ServiceConfig(name="waiter", endpoints=(url,)),),
         default_agent="waiter",
     )
 
 
-def load_config(path: str | None = None) -> WorkerConfig:
-    """WAPIPE_CONFIG (or `path`) parsed and checked; the built-in default without one."""
-    path = path if path is not None else os.environ.get("WAPIPE_CONFIG", "")
+def load_config(path: str | None = None, *, demo_agent_url: str | None = None) -> WorkerConfig:
+    """`path` (default: WAPIPE_CONFIG) parsed and checked; the built-in default without one."""
+    path = path if path is not None else worker_config_path()
     if not path:
-        return default_config()
+        return default_config(demo_agent_url)
     try:
         raw = tomllib.loads(Path(path).read_text())
     except OSError as exc:
         raise WapipeError(f"cannot read WAPIPE_CONFIG {path}: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise WapipeError(f"WAPIPE_CONFIG {path} is not valid TOML: {exc}") from exc
-    return parse_config(raw, source=path)
+    return parse_config(raw, source=path, demo_agent_url=demo_agent_url)
 
 
-def parse_config(raw: dict[str, Any], source: str = "config") -> WorkerConfig:
-    base = default_config()
+def parse_config(
+    raw: dict[str, Any], source: str = "config", demo_agent_url: str | None = None
+) -> WorkerConfig:
+    base = default_config(demo_agent_url)
     services_raw = raw.get("services")
     services = tuple(_service(s, source) for s in services_raw) if services_raw else base.services
     names = [s.name for s in services]

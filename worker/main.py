@@ -10,9 +10,8 @@ from typing import Any, TypeVar
 
 from wapipe.db import connect
 from wapipe.log import configure_logging
-from wapipe.settings import database_url
-from worker.config import DEMO_AGENT_PORT, load_config
-from worker.metrics import metrics_port_from_env, refresh_seconds_from_env
+from wapipe.settings import Settings, load_settings
+from worker.config import load_config
 from worker.runner import Worker
 
 T = TypeVar("T")
@@ -38,10 +37,12 @@ def run_worker(
     grace_seconds: float | None = None,
     sender: bool = True,
     metrics_port: int | None = None,
+    settings: Settings | None = None,
 ) -> int:
-    configure_logging("worker")
+    settings = settings or load_settings()
+    configure_logging("worker", settings.log)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per agent call is noise
-    config = load_config()
+    config = load_config(settings.config_path, demo_agent_url=settings.worker.demo_agent_url)
     config = dataclasses.replace(
         config,
         concurrency=concurrency or config.concurrency,
@@ -49,7 +50,7 @@ def run_worker(
         lock_seconds=lock_seconds or config.lock_seconds,
         grace_seconds=config.grace_seconds if grace_seconds is None else grace_seconds,
     )
-    url = database_url()
+    url = settings.database_url
     with connect(url):  # fail fast, one line, when the database is not there at all
         pass
 
@@ -58,8 +59,9 @@ def run_worker(
             config,
             url,
             sender=sender,
-            metrics_port=metrics_port_from_env() if metrics_port is None else metrics_port,
-            metrics_refresh_seconds=refresh_seconds_from_env(),
+            metrics_port=settings.worker.metrics_port if metrics_port is None else metrics_port,
+            metrics_refresh_seconds=settings.worker.metrics_refresh_seconds,
+            settings=settings,
         )
         worker.install_signal_handlers()
         await worker.run()
@@ -69,18 +71,22 @@ def run_worker(
 
 
 def run_demo_agent(
-    host: str = "127.0.0.1", port: int | None = None, think_seconds: float = 0.0
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    think_seconds: float = 0.0,
+    settings: Settings | None = None,
 ) -> int:
     import uvicorn
 
     from worker import demo_agent
 
     demo_agent.THINK_SECONDS = think_seconds  # the app below is this module's, in-process
-    configure_logging("demo-agent")
+    settings = settings or load_settings()
+    configure_logging("demo-agent", settings.log)
     uvicorn.run(
         "worker.demo_agent:app",
         host=host,
-        port=port or DEMO_AGENT_PORT,
+        port=port or settings.worker.demo_agent_port,
         log_config=None,
         access_log=False,
         server_header=False,

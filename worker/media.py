@@ -200,9 +200,8 @@ class MediaFetcher:
             if config.enabled and graph_calls_enabled(settings)
             else None
         )
-        return cls(
-            calls, pool, config, worker_id, key=signing_key(settings.app_secrets), metrics=metrics
-        )
+        key = signing_key(settings.app_secrets, explicit_key=settings.media_signing_key)
+        return cls(calls, pool, config, worker_id, key=key, metrics=metrics)
 
     async def aclose(self) -> None:
         if self.calls is not None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -30,8 +29,6 @@ from worker import queries
 
 log = get_logger("worker.metrics")
 
-DEFAULT_METRICS_PORT = 9464
-DEFAULT_REFRESH_SECONDS = 15.0
 _HANDLE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 _CALL_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 BREAKER_STATE_VALUES = {"closed": 0, "half_open": 1, "open": 2}
@@ -39,21 +36,6 @@ BREAKER_STATE_VALUES = {"closed": 0, "half_open": 1, "open": 2}
 # The one statement of the gauges (read-only; callable by wapipe_worker and
 # wapipe_monitor). Kept beside its only user: worker/queries.py is the claim
 # loop's seam and the gauges are not part of handling a message.
-
-
-def metrics_port_from_env() -> int:
-    """WAPIPE_WORKER_METRICS_PORT, else 9464; 0 turns the endpoint off."""
-    raw = os.environ.get("WAPIPE_WORKER_METRICS_PORT", "").strip()
-    return int(raw) if raw else DEFAULT_METRICS_PORT
-
-
-def metrics_host_from_env() -> str:
-    return os.environ.get("WAPIPE_WORKER_METRICS_HOST", "127.0.0.1")
-
-
-def refresh_seconds_from_env() -> float:
-    raw = os.environ.get("WAPIPE_WORKER_METRICS_REFRESH_SECONDS", "").strip()
-    return float(raw) if raw else DEFAULT_REFRESH_SECONDS
 
 
 def send_result_code(outcome: str, error_code: int | None, http_status: int | None) -> str:

@@ -26,16 +26,16 @@ from typing import Any
 import httpx
 
 from wapipe.log import get_logger
-from wapipe.settings import load_settings
+from wapipe.settings import Settings, load_settings
 from worker.agents import NoCookies
 from worker.aio import wait_event
 from worker.config import WorkerConfig
 from worker.errors import ClaimLost, StoreUnavailable
 from worker.handler import MessageHandler
 from worker.media import MediaFetcher
-from worker.metrics import MetricsServer, WorkerMetrics, metrics_host_from_env
+from worker.metrics import MetricsServer, WorkerMetrics
 from worker.registry import ServiceRegistry
-from worker.sender import SenderConfig, run_sender
+from worker.sender import run_sender
 from worker.store import ClaimedMessage, Store
 from worker.typing_indicator import TypingIndicator
 from worker.workflows import WorkflowEngine, default_engine
@@ -65,8 +65,12 @@ class Worker:
         sender: bool = False,
         metrics_port: int = 0,
         metrics_refresh_seconds: float = 15.0,
+        settings: Settings | None = None,
     ) -> None:
         self.config = config
+        # Graph API (read + typing, media, the sender), metrics host: from the entry
+        # point; tests and benches leave it out and get the environment's.
+        self.settings = settings or load_settings()
         self.worker_id = worker_id or new_worker_id()
         self.store = Store(database_url, min_size=2, max_size=min(config.concurrency + 4, 40))
         # one client for every agent call: keep-alive connections are reused; no
@@ -86,16 +90,15 @@ class Worker:
         self.registry = ServiceRegistry(
             config, self.store, self.client, self.worker_id, self.metrics
         )
-        settings = load_settings()  # issue 16: read + typing and media use the Graph API
         self.typing = TypingIndicator.create(
-            settings,
+            self.settings,
             config.typing,
             self.store.pool,
             self.metrics,
-            SenderConfig.from_env().rate_per_second,
+            self.settings.sender.rate_per_second,
         )
         self.media = MediaFetcher.create(
-            settings, config.media, self.store.pool, self.metrics, self.worker_id
+            self.settings, config.media, self.store.pool, self.metrics, self.worker_id
         )
         self.handler = MessageHandler(
             config,
@@ -150,7 +153,7 @@ class Worker:
                     asyncio.create_task(
                         run_sender(
                             self.store.pool,
-                            load_settings(),
+                            self.settings,
                             self.stop,
                             self.worker_id,
                             metrics=self.metrics,
@@ -160,7 +163,7 @@ class Worker:
                 )
             if self.metrics_port:
                 self.metrics_server = MetricsServer.start(
-                    self.metrics, metrics_host_from_env(), self.metrics_port
+                    self.metrics, self.settings.worker.metrics_host, self.metrics_port
                 )
                 background.append(
                     asyncio.create_task(

@@ -54,7 +54,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from wapipe.db import first_line
 from wapipe.errors import is_lease_not_held
 from wapipe.log import configure_logging, get_logger
-from wapipe.settings import Settings, load_settings
+from wapipe.settings import SenderSettings, Settings, load_settings
 from worker import sender_queries as q
 from worker.aio import wait_event
 from worker.graph import (
@@ -71,37 +71,11 @@ __all__ = ["LeaseLost", "OutboxRow", "SenderConfig", "SenderUnavailable", "main"
 
 log = get_logger("worker.sender")
 
-BREAKER_NAME = "whatsapp-graph"
+BREAKER_NAME = SenderSettings.breaker_name
 
 
-@dataclass(frozen=True)
-class SenderConfig:
-    """Sender tunables (environment WAPIPE_SEND_*)."""
-
-    batch: int = 20
-    lock_seconds: int = 30
-    rate_per_second: int = 80  # per business number (Meta's default throughput)
-    http_timeout_seconds: float = 10.0
-    idle_poll_seconds: float = 0.5  # nothing to send: look again after this
-    breaker_wait_seconds: float = 1.0  # breaker open: look again after this
-    error_pause_seconds: float = 2.0  # database unreachable: retry after this
-    breaker_name: str = BREAKER_NAME
-
-    @classmethod
-    def from_env(cls) -> SenderConfig:
-        env = os.environ
-        return cls(
-            batch=int(env.get("WAPIPE_SEND_BATCH", "20")),
-            lock_seconds=int(env.get("WAPIPE_SEND_LOCK_SECONDS", "30")),
-            rate_per_second=int(env.get("WAPIPE_SEND_RATE_PER_SECOND", "80")),
-            http_timeout_seconds=float(env.get("WAPIPE_SEND_HTTP_TIMEOUT_SECONDS", "10")),
-            idle_poll_seconds=float(env.get("WAPIPE_SEND_POLL_SECONDS", "0.5")),
-        )
-
-    @property
-    def send_budget_seconds(self) -> float:
-        """How long after a claim a batch may still start a send (the lease must outlive it)."""
-        return max(self.lock_seconds - self.http_timeout_seconds - 2.0, 0.5)
+# The sender's tunables (WAPIPE_SEND_*) are settings: Settings.sender.
+SenderConfig = SenderSettings
 
 
 @dataclass(frozen=True)
@@ -521,7 +495,7 @@ async def run_sender(
     metrics: WorkerMetrics | None = None,
 ) -> None:
     """Send the outbox until `stop` is set (dry-run when settings.access_token is empty)."""
-    config = config or SenderConfig.from_env()
+    config = config or settings.sender
     store = _OutboxStore(pool)
     graph = (
         GraphClient(
@@ -537,8 +511,7 @@ async def run_sender(
             await graph.aclose()
 
 
-async def _main() -> None:
-    settings = load_settings()
+async def _main(settings: Settings) -> None:
     worker_id = f"sender-{socket.gethostname()}-{os.getpid()}"
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -556,8 +529,9 @@ async def _main() -> None:
 
 def main() -> None:
     """`python -m worker.sender`: run the sender alone, until SIGINT/SIGTERM."""
-    configure_logging("sender")
-    asyncio.run(_main())
+    settings = load_settings()
+    configure_logging("sender", settings.log)
+    asyncio.run(_main(settings))
 
 
 if __name__ == "__main__":

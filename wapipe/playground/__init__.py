@@ -11,12 +11,12 @@ It never runs beside a real access token: it must not answer for Meta.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 from urllib.parse import urlsplit
 
 from wapipe.errors import WapipeError
 from wapipe.playground.app import PlaygroundConfig, create_app
+from wapipe.settings import DEFAULT_PLAYGROUND_PORT
 
 __all__ = [
     "DEFAULT_PORT",
@@ -26,25 +26,16 @@ __all__ = [
     "PlaygroundConfig",
     "create_app",
     "graph_api_url",
-    "playground_port_from_env",
     "refuse_real_access_token",
     "serve",
 ]
 
 HOST = "127.0.0.1"
-DEFAULT_PORT = 8070
+DEFAULT_PORT = DEFAULT_PLAYGROUND_PORT
 GRAPH_VERSION = "v21.0"
 # What `wapipe run` gives the sender instead of a real token: it sends to the stand-in.
 PLAYGROUND_ACCESS_TOKEN = "wapipe-playground-not-a-real-token"
 META_GRAPH_HOSTS = frozenset({"graph.facebook.com", "graph.whatsapp.com"})
-
-
-def playground_port_from_env() -> int:
-    raw = os.environ.get("WAPIPE_PLAYGROUND_PORT", "").strip()
-    try:
-        return int(raw) if raw else DEFAULT_PORT
-    except ValueError:
-        raise WapipeError(f"WAPIPE_PLAYGROUND_PORT must be an integer, got {raw!r}") from None
 
 
 def graph_api_url(port: int) -> str:

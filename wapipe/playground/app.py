@@ -40,7 +40,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ingress.status import token_accepted
 from wapipe.log import get_logger
 from wapipe.playground.chat import Playground, sse_frame
 from wapipe.playground.graph import (
@@ -58,6 +57,7 @@ from wapipe.playground.media import (
     parse_upload,
     sniff_image,
 )
+from wapipe.signature import token_accepted
 
 __all__ = ["PlaygroundConfig", "create_app"]
 

@@ -26,11 +26,11 @@ from typing import Any, Literal
 
 import httpx
 
-from ingress.signature import sign
 from wapipe.cli import DEV_DISPLAY_NUMBER, dev_webhook
 from wapipe.log import get_logger
 from wapipe.playground.graph import STATUS_ORDER, MarkRead, Send, new_wamid, status_webhook
 from wapipe.playground.media import MediaItem, MediaStore
+from wapipe.signature import sign
 
 __all__ = ["ChatMessage", "Hub", "Playground", "User"]
 
