@@ -17,7 +17,6 @@ import asyncio
 import json
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, LiteralString
@@ -29,6 +28,7 @@ from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 from ingress import queries
 from wapipe.db import CONNECT_TIMEOUT_SECONDS, first_line
 from wapipe.errors import DatabaseUnavailable
+from wapipe.group_commit import GroupCommit
 from wapipe.log import get_logger
 from wapipe.settings import DB_DIR, Settings, mask_url
 
@@ -417,11 +417,10 @@ async def _call(
     raise DatabaseUnavailable(f"database unreachable: {last_error}")
 
 
-@dataclass
-class _Waiting:
+@dataclass(frozen=True)
+class _Post:
     payload_json: str
     correlation_id: str
-    result: asyncio.Future[IngestResult]
 
 
 class IngestBatcher:
@@ -437,102 +436,52 @@ class IngestBatcher:
     webhook, a NUL byte…), nothing of it is stored and each payload of the group
     is sent again alone, so only the bad one is refused. A POST whose caller gave
     up before its group was sent is dropped from the group (its 503 stays true).
-    Written here because no library does group commit for psycopg.
+    The grouping itself is wapipe.group_commit, shared with the worker.
     """
 
     def __init__(self, db: Database, *, batch_max: int, calls_max: int, timeout: float) -> None:
         self.db = db
-        self.batch_max = max(1, batch_max)
-        self.calls_max = max(1, calls_max)
         self.timeout = timeout
-        self._waiting: deque[_Waiting] = deque()
-        self._calls = 0
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._group: GroupCommit[_Post, IngestResult] = GroupCommit(
+            self._ingest_group,
+            max_batch=batch_max,
+            max_calls=calls_max,
+            eager=True,
+            run_one=self._ingest_alone,
+            split_on=(PayloadRejected,),
+        )
 
     async def ingest(self, payload_json: str, correlation_id: str) -> IngestResult:
         """Store one webhook (possibly with others); returns once it is committed.
 
         While the database is down: DatabaseUnavailable at once, nothing queued."""
         self.db.ensure_up()
-        result: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
-        self._waiting.append(_Waiting(payload_json, correlation_id, result))
-        self._start_calls()
         try:
             async with asyncio.timeout(self.timeout):
-                return await asyncio.shield(result)
+                # cancelled on timeout: not sent yet, it is left out; sent, its answer is dropped
+                return await self._group.submit(_Post(payload_json, correlation_id))
         except TimeoutError as exc:
             raise DatabaseUnavailable(f"database did not answer within {self.timeout:g} s") from exc
-        finally:
-            if not result.done():
-                result.cancel()  # not sent yet: leave it out; sent: the answer is dropped
 
-    def _start_calls(self) -> None:
-        while self._waiting and self._calls < self.calls_max:
-            group: list[_Waiting] = []
-            while self._waiting and len(group) < self.batch_max:
-                item = self._waiting.popleft()
-                if not item.result.done():
-                    group.append(item)
-            if not group:
-                return
-            self._calls += 1
-            task = asyncio.create_task(self._call(group))
-            self._tasks.add(task)
-            task.add_done_callback(self._call_done)
-
-    def _call_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        self._calls -= 1
-        self._start_calls()
-
-    async def _call(self, group: list[_Waiting]) -> None:
-        if len(group) == 1:
-            await self._alone(group[0])
-            return
+    async def _ingest_group(self, posts: list[_Post]) -> list[IngestResult]:
         try:
-            results = await ingest_many(
+            return await ingest_many(
                 self.db,
-                [w.payload_json for w in group],
-                [w.correlation_id for w in group],
+                [p.payload_json for p in posts],
+                [p.correlation_id for p in posts],
                 self.timeout,
             )
         except PayloadRejected as exc:
             # Someone's payload is bad and nothing was stored: each on its own.
             log.info(
                 "ingest group refused, storing its POSTs one by one",
-                size=len(group),
+                size=len(posts),
                 reason=str(exc),
             )
-            await asyncio.gather(*(self._alone(w) for w in group))
-            return
-        except Exception as exc:  # DatabaseUnavailable and anything unexpected
-            for w in group:
-                _settle(w.result, exc=exc)
-            return
-        for w, res in zip(group, results, strict=True):
-            _settle(w.result, value=res)
+            raise
 
-    async def _alone(self, item: _Waiting) -> None:
-        try:
-            res = await ingest(self.db, item.payload_json, item.correlation_id, self.timeout)
-        except Exception as exc:
-            _settle(item.result, exc=exc)
-        else:
-            _settle(item.result, value=res)
-
-
-def _settle(
-    future: asyncio.Future[IngestResult],
-    *,
-    value: IngestResult | None = None,
-    exc: BaseException | None = None,
-) -> None:
-    if future.done():  # its POST gave up waiting
-        return
-    if exc is not None:
-        future.set_exception(exc)
-    elif value is not None:
-        future.set_result(value)
+    async def _ingest_alone(self, post: _Post) -> IngestResult:
+        return await ingest(self.db, post.payload_json, post.correlation_id, self.timeout)
 
 
 async def pending_migrations(

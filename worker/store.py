@@ -23,11 +23,10 @@ function, so one bad request cannot fail the others.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, LiteralString, TypeVar
+from typing import Any, LiteralString, TypeVar
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -36,6 +35,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from wapipe.db import CONNECT_TIMEOUT_SECONDS, first_line
 from wapipe.errors import is_lease_not_held
+from wapipe.group_commit import GroupCommit
 from wapipe.log import get_logger
 from worker import queries
 from worker.errors import ClaimLost, MessageProcessingError, StoreUnavailable, WorkflowError
@@ -199,72 +199,22 @@ def _json(value: Any) -> Jsonb | None:
     return None if value is None else Jsonb(value)
 
 
-class Coalescer(Generic[RequestT, ResultT]):
-    """Runs the requests that are waiting together, as one call of `run`.
-
-    `run` gets the requests of one batch and returns one result or exception per
-    request, in order. One batch is in flight at a time; requests that arrive
-    meanwhile wait for the next. A request whose caller was cancelled before its
-    batch left is dropped from it.
-    """
+class Coalescer(GroupCommit[RequestT, ResultT]):
+    """The worker's group commit (wapipe.group_commit): one call at a time, a call
+    leaves on the next turn of the event loop with every request waiting then;
+    closing the store fails what is left with StoreUnavailable."""
 
     def __init__(
         self,
         run: Callable[[list[RequestT]], Awaitable[Sequence[ResultT | BaseException]]],
         max_batch: int = MAX_BATCH,
     ) -> None:
-        self._run = run
-        self._max_batch = max_batch
-        self._waiting: list[tuple[RequestT, asyncio.Future[ResultT]]] = []
-        self._drainer: asyncio.Task[None] | None = None
-
-    async def submit(self, request: RequestT) -> ResultT:
-        future: asyncio.Future[ResultT] = asyncio.get_running_loop().create_future()
-        self._waiting.append((request, future))
-        if self._drainer is None:
-            self._drainer = asyncio.create_task(self._drain())
-        return await future
-
-    async def _drain(self) -> None:
-        batch: list[tuple[RequestT, asyncio.Future[ResultT]]] = []
-        try:
-            while self._waiting:
-                taken = self._waiting[: self._max_batch]
-                del self._waiting[: self._max_batch]
-                batch = [(r, f) for r, f in taken if not f.done()]
-                if not batch:
-                    continue
-                try:
-                    results: Sequence[ResultT | BaseException] = await self._run(
-                        [r for r, _ in batch]
-                    )
-                except Exception as exc:  # `run` answers per request; this is a bug
-                    results = [exc] * len(batch)
-                if len(results) != len(batch):  # a bug as well: nobody gets a wrong answer
-                    wrong = RuntimeError(f"{len(results)} answers for {len(batch)} requests")
-                    results = [wrong] * len(batch)
-                for (_, future), result in zip(batch, results, strict=True):
-                    if future.done():
-                        continue
-                    if isinstance(result, BaseException):
-                        future.set_exception(result)
-                    else:
-                        future.set_result(result)
-                batch = []
-        finally:
-            self._drainer = None
-            # cancelled (the store closes): nobody is left to answer these
-            for _, future in batch + self._waiting:
-                if not future.done():
-                    future.set_exception(StoreUnavailable("the worker's store was closed"))
-            self._waiting.clear()
-
-    async def close(self) -> None:
-        drainer = self._drainer
-        if drainer is not None:
-            drainer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await drainer
+        super().__init__(
+            run,
+            max_batch=max_batch,
+            max_calls=1,
+            closed_error=lambda: StoreUnavailable("the worker's store was closed"),
+        )
 
 
 def _context_of(
