@@ -511,23 +511,12 @@ def cmd_dlq_replay(args: argparse.Namespace) -> int:
             try:
                 # one transaction per chunk: a failure keeps what was replayed so far
                 with conn.transaction():
-                    # requeue_dead_letters raises (pgmq.send_batch of nothing) when none of
-                    # the ids is replayable any more, so only those a dry run names go on
+                    # ids no longer pending are left out by requeue_dead_letters itself
                     cur.execute(
                         q.REQUEUE_DEAD_LETTERS,
-                        {"ids": part, "max_count": len(part), "dry_run": True},
+                        {"ids": part, "max_count": len(part), "dry_run": args.dry_run},
                     )
-                    replayable = [int(r["dead_letter_id"]) for r in cur.fetchall()]
-                    if replayable:
-                        cur.execute(
-                            q.REQUEUE_DEAD_LETTERS,
-                            {
-                                "ids": replayable,
-                                "max_count": len(replayable),
-                                "dry_run": args.dry_run,
-                            },
-                        )
-                        done.extend(cur.fetchall())
+                    done.extend(cur.fetchall())
             except Exception as exc:
                 _raise_domain_error(exc)
             line = f"{verb} {len(done)} of {len(ids)} ({min(start + chunk, len(ids))} checked)"

@@ -3,8 +3,8 @@
 Health and workers read a stored function and a view (both granted to wapipe_monitor).
 The dead-letter commands are for the schema owner only, like
 wapipe.requeue_dead_letters itself: they list and show dead letters straight from
-wapipe.dead_letters (no role but the owner may read it) and replay through
-requeue_dead_letters, which does all the work.
+wapipe.pending_dead_letters / wapipe.dead_letters (no role but the owner may read
+them) and replay through requeue_dead_letters, which does all the work.
 """
 
 from __future__ import annotations
@@ -22,20 +22,11 @@ WORKER_STATUS: LiteralString = (
     " uptime, held_conversations, info FROM wapipe.worker_status"
 )
 
-# The filters shared by `dlq list` and `dlq replay --all-matching`: pending dead letters
-# (not replayed, message still dead: what requeue_dead_letters accepts), one per message.
-# error_code matches the parsed code, or the start of the last error when it has none.
+# `dlq list` and `dlq replay --all-matching` read the pending dead letters (what
+# requeue_dead_letters accepts) from the one function that holds that rule.
 _DLQ_PENDING: LiteralString = (
-    " FROM wapipe.dead_letters d"
-    " JOIN wapipe.processed_messages m ON m.id = d.message_id AND m.status = 'dead'"
-    " WHERE d.replayed_at IS NULL"
-    " AND NOT EXISTS (SELECT 1 FROM wapipe.dead_letters later"
-    "                 WHERE later.message_id = d.message_id AND later.replayed_at IS NULL"
-    "                   AND (later.dead_at, later.id) > (d.dead_at, d.id))"
-    " AND (%(error_code)s::text IS NULL OR d.error_code = %(error_code)s"
-    "      OR (d.error_code IS NULL AND d.last_error ILIKE %(error_code)s || '%%'))"
-    " AND (%(message_type)s::text IS NULL OR d.message_type = %(message_type)s)"
-    " AND (%(since)s::timestamptz IS NULL OR d.dead_at >= %(since)s)"
+    " FROM wapipe.pending_dead_letters(error_code => %(error_code)s,"
+    " message_type => %(message_type)s, since => %(since)s::timestamptz) d"
 )
 
 DLQ_LIST: LiteralString = (

@@ -3,8 +3,9 @@
 --
 -- Choose by ids and/or filters (error_like is a case-insensitive LIKE pattern on
 -- the last error); with neither it refuses, so nobody replays everything by
--- accident. A replayed message starts again at attempt 0 under a new pgmq msg_id
--- sent in the shape ingest_webhook uses; its conversation serves it in order
+-- accident. Only pending dead letters are replayed: wapipe.pending_dead_letters
+-- (0249) chooses them. A replayed message starts again at attempt 0 under a new
+-- pgmq msg_id sent in the shape ingest_webhook uses; its conversation serves it in order
 -- (a conversation held by a worker picks it up when that worker lets go).
 -- Replies already queued for it are not queued again (outbox (wamid, seq)).
 CREATE OR REPLACE FUNCTION wapipe.requeue_dead_letters(
@@ -28,25 +29,14 @@ BEGIN
       coalesce(requeue_dead_letters.max_count::text, 'NULL') USING ERRCODE = '22023';
   END IF;
 
-  -- one dead letter per message (the latest), only for messages still dead
+  -- what is pending (one dead letter per message, its message still dead): one rule, 0249
   SELECT coalesce(jsonb_agg(jsonb_build_object('dead_letter_id', x.id, 'message_id', x.message_id)
                             ORDER BY x.dead_at, x.id), '[]')
     INTO chosen
-  FROM (
-    SELECT y.* FROM (
-      SELECT DISTINCT ON (d.message_id) d.id, d.message_id, d.dead_at
-      FROM wapipe.dead_letters d
-      JOIN wapipe.processed_messages m ON m.id = d.message_id AND m.status = 'dead'
-      WHERE d.replayed_at IS NULL
-        AND (requeue_dead_letters.ids IS NULL OR d.id = ANY (requeue_dead_letters.ids))
-        AND (requeue_dead_letters.error_like IS NULL OR d.last_error ILIKE requeue_dead_letters.error_like)
-        AND (requeue_dead_letters.message_type IS NULL OR d.message_type = requeue_dead_letters.message_type)
-        AND (requeue_dead_letters.since IS NULL OR d.dead_at >= requeue_dead_letters.since)
-      ORDER BY d.message_id, d.dead_at DESC, d.id DESC
-    ) y
-    ORDER BY y.dead_at, y.id
-    LIMIT requeue_dead_letters.max_count
-  ) x;
+  FROM wapipe.pending_dead_letters(
+         ids => requeue_dead_letters.ids, error_like => requeue_dead_letters.error_like,
+         message_type => requeue_dead_letters.message_type, since => requeue_dead_letters.since,
+         max_count => requeue_dead_letters.max_count) x;
 
   IF requeue_dead_letters.dry_run THEN
     RETURN QUERY

@@ -77,6 +77,7 @@ insert into grants_matrix (signature, roles) values
   ('wapipe.discard_quarantine(bigint[],text)', '{}'),
   ('wapipe.expire_handoffs()', '{}'),
   ('wapipe.maintain_partitions(text)', '{}'),
+  ('wapipe.pending_dead_letters(bigint[],text,text,text,timestamp with time zone,integer)', '{}'),
   ('wapipe.queue_operator_message(text,jsonb,text,text)', '{}'),
   ('wapipe.replay_quarantine(bigint[],text,timestamp with time zone,integer,boolean)', '{}'),
   ('wapipe.requeue_dead_letters(bigint[],text,text,timestamp with time zone,integer,boolean)', '{}'),
