@@ -1,17 +1,16 @@
 -- wapipe._conversation_rank: the claim order of a conversation head.
--- Returns received_at moved earlier by priority x claim.priority_aging_seconds.
--- (PL/pgSQL so its plan is kept: a SECURITY DEFINER SQL function is planned on every call.)
-CREATE OR REPLACE FUNCTION wapipe._conversation_rank(received_at timestamptz, priority smallint)
+-- Returns received_at moved earlier by priority x aging_step (claim.priority_aging_seconds).
+--
+-- A pure expression, so plain SQL without SECURITY DEFINER/SET (db/README.md house
+-- rules): PostgreSQL inlines it into the statements that use it, at no call cost per
+-- row. The caller reads the setting once and passes the step.
+CREATE OR REPLACE FUNCTION wapipe._conversation_rank(received_at timestamptz, priority smallint,
+                                                     aging_step interval)
 RETURNS timestamptz
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = ''
-AS $$
-BEGIN
-  RETURN received_at
-         - make_interval(secs => priority * wapipe._setting_num('claim.priority_aging_seconds'));
-END
-$$;
-COMMENT ON FUNCTION wapipe._conversation_rank(timestamptz, smallint) IS
-  'Private: claim order key of a conversation head (earlier = served first).';
+LANGUAGE sql STABLE
+RETURN received_at - priority * aging_step;
+COMMENT ON FUNCTION wapipe._conversation_rank(timestamptz, smallint, interval) IS
+  'Private (pure, inlined): claim order key of a conversation head, received_at - priority x aging_step (earlier = served first).';
 
 -- wapipe._refresh_conversation_head: point a conversation at its oldest unfinished message.
 -- Returns the new head's processed_messages.id, or NULL when the conversation is idle.
@@ -34,7 +33,9 @@ BEGIN
          head_wa_timestamp = head.wa_timestamp,
          head_received_at  = head.received_at,
          head_rank         = CASE WHEN head.id IS NULL THEN NULL
-                                  ELSE wapipe._conversation_rank(head.received_at, head.priority) END
+                                  ELSE wapipe._conversation_rank(head.received_at, head.priority,
+                                         make_interval(secs => wapipe._setting_num('claim.priority_aging_seconds')))
+                                  END
    WHERE c.conversation_key = conversation;
   RETURN head.id;
 END
@@ -42,21 +43,5 @@ $$;
 COMMENT ON FUNCTION wapipe._refresh_conversation_head(text) IS
   'Private: recompute a conversation''s head (oldest unfinished message by WhatsApp time); returns its id or NULL.';
 
--- wapipe._head_is_replaceable: may an ingested message become the head instead of the current one?
--- Returns true when the conversation is idle, or unclaimed and the candidate is earlier.
-CREATE OR REPLACE FUNCTION wapipe._head_is_replaceable(
-  current_row wapipe.conversations, candidate wapipe.conversations)
-RETURNS boolean
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = ''
-AS $$
-  SELECT current_row.head_message_id IS NULL
-      OR ((current_row.locked_by IS NULL OR current_row.locked_until <= now())
-          AND (candidate.head_wa_timestamp, candidate.head_message_id)
-              < (current_row.head_wa_timestamp, current_row.head_message_id))
-$$;
-COMMENT ON FUNCTION wapipe._head_is_replaceable(wapipe.conversations, wapipe.conversations) IS
-  'Private: true when an ingested message should replace a conversation''s head (idle, or unclaimed and earlier).';
-
-REVOKE ALL ON FUNCTION wapipe._conversation_rank(timestamptz, smallint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION wapipe._conversation_rank(timestamptz, smallint, interval) FROM PUBLIC;
 REVOKE ALL ON FUNCTION wapipe._refresh_conversation_head(text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION wapipe._head_is_replaceable(wapipe.conversations, wapipe.conversations) FROM PUBLIC;

@@ -1,18 +1,23 @@
--- wapipe._release_conversation_lease: end the lease on a conversation and point it at its next head.
--- Returns the new head's processed_messages.id, or NULL when the conversation is idle.
+-- wapipe._release_conversation_leases: end the leases on conversations and point each at its next head.
+-- Returns how many conversations it updated.
 --
--- Every path that ends a claim (complete, retry, dead letter, give-back, cleanup)
--- goes through here, so the head is recomputed whenever nobody holds the
--- conversation, and the backoff gate follows the new head (a head in retry
--- backoff keeps its next_attempt_at; any other head is available at once). A
+-- THE lease release rule, set-based, one UPDATE: every path that ends a claim
+-- (complete, retry, dead letter, give-back, cleanup) goes through here (or through
+-- _release_conversation_lease, its batch of one), so the head is recomputed whenever
+-- nobody holds the conversation, and the backoff gate follows the new head (a head in
+-- retry backoff keeps its next_attempt_at; any other head is available at once). A
 -- finished head (done or dead) moves last_inbound_at, the 24-hour window's clock.
--- One UPDATE: each update of the row is a new row version, in the heap and the WAL.
-CREATE OR REPLACE FUNCTION wapipe._release_conversation_lease(conversation text)
-RETURNS bigint
+-- One UPDATE: each update of a row is a new row version, in the heap and the WAL.
+-- Callers hold the rows (FOR UPDATE, taken in key order) before calling it.
+CREATE OR REPLACE FUNCTION wapipe._release_conversation_leases(conversations text[])
+RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+  SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off
+  SET enable_mergejoin = off SET enable_hashjoin = off
 AS $$
 DECLARE
-  new_head bigint;
+  aging_step interval := make_interval(secs => wapipe._setting_num('claim.priority_aging_seconds'));
+  n integer;
 BEGIN
   UPDATE wapipe.conversations c
      SET locked_by = NULL, locked_until = NULL, locked_at = NULL,
@@ -21,7 +26,7 @@ BEGIN
          head_wa_timestamp = h.wa_timestamp,
          head_received_at  = h.received_at,
          head_rank         = CASE WHEN h.id IS NULL THEN NULL
-                                  ELSE wapipe._conversation_rank(h.received_at, h.priority) END,
+                                  ELSE wapipe._conversation_rank(h.received_at, h.priority, aging_step) END,
          available_at      = coalesce(CASE WHEN h.status = 'queued' THEN h.next_attempt_at END, now()),
          last_inbound_at   = greatest(c.last_inbound_at,
                                       -- by primary key only: with the test in the WHERE clause
@@ -35,21 +40,37 @@ BEGIN
                                                           WHERE t.id = ANY (f.turn_followers))) END
                                        FROM wapipe.processed_messages f
                                        WHERE f.id = c.head_message_id))
-    FROM (SELECT n.id, n.priority, n.wa_timestamp, n.received_at, n.status, n.next_attempt_at
-          FROM (SELECT) AS one
+    FROM (SELECT k.conversation_key, n.id, n.priority, n.wa_timestamp, n.received_at, n.status,
+                 n.next_attempt_at
+          FROM (SELECT DISTINCT u.conversation_key FROM unnest(conversations) AS u(conversation_key)) k
           LEFT JOIN LATERAL (
             SELECT m.id, m.priority, m.wa_timestamp, m.received_at, m.status, m.next_attempt_at
             FROM wapipe.processed_messages m
-            WHERE m.conversation_key = conversation AND m.processed_at IS NULL  -- unfinished
+            WHERE m.conversation_key = k.conversation_key AND m.processed_at IS NULL  -- unfinished
             ORDER BY m.wa_timestamp, m.id
             LIMIT 1) n ON true) h
-   WHERE c.conversation_key = conversation
-  RETURNING h.id INTO new_head;
-  RETURN new_head;
+   WHERE c.conversation_key = h.conversation_key;
+  GET DIAGNOSTICS n = ROW_COUNT;
+  RETURN n;
+END
+$$;
+COMMENT ON FUNCTION wapipe._release_conversation_leases(text[]) IS
+  'Private: the lease release rule, set-based: clear each conversation''s lease, recompute its head, its backoff gate and last_inbound_at (from a finished head), in one UPDATE; returns how many rows it updated.';
+REVOKE ALL ON FUNCTION wapipe._release_conversation_leases(text[]) FROM PUBLIC;
+
+-- wapipe._release_conversation_lease: _release_conversation_leases for one conversation.
+-- Returns the new head's processed_messages.id, or NULL when the conversation is idle.
+CREATE OR REPLACE FUNCTION wapipe._release_conversation_lease(conversation text)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+AS $$
+BEGIN
+  PERFORM wapipe._release_conversation_leases(ARRAY[conversation]);
+  RETURN (SELECT c.head_message_id FROM wapipe.conversations c WHERE c.conversation_key = conversation);
 END
 $$;
 COMMENT ON FUNCTION wapipe._release_conversation_lease(text) IS
-  'Private: clear a conversation''s lease, recompute its head, its backoff gate and last_inbound_at (from a finished head); returns the new head id or NULL.';
+  'Private: _release_conversation_leases of one: clear a conversation''s lease, recompute its head, its backoff gate and last_inbound_at (from a finished head); returns the new head id or NULL.';
 REVOKE ALL ON FUNCTION wapipe._release_conversation_lease(text) FROM PUBLIC;
 
 -- wapipe.acquire_message_lock: take or extend (heartbeat) the claim on one queued message.

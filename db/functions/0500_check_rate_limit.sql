@@ -1,25 +1,28 @@
--- wapipe.check_rate_limit: take one token from the token bucket of `key`.
--- Returns one row: allowed, whole tokens remaining, retry_after_ms (wait for a token; 0 when allowed).
+-- wapipe._take_rate_tokens: take one token from the token bucket of each key.
+-- Returns one row per key: allowed, whole tokens remaining, retry_after_ms (wait for a token; 0 when allowed).
 --
--- Capacity max_per_window, refilled continuously at max_per_window per `per`.
--- A new key starts full. The bucket row is locked for the read-modify-write,
--- so concurrent callers of one key never spend the same token. Time is the
--- wall clock (clock_timestamp), so a call inside a long transaction still sees
--- the refill; updated_at never moves backwards. Calling with another
--- max_per_window for the same key is allowed (tokens are capped to the new max).
--- Raises 22023 for an empty key, max_per_window < 1 or a non-positive `per`.
-CREATE OR REPLACE FUNCTION wapipe.check_rate_limit(key text, max_per_window integer, per interval)
-RETURNS TABLE (allowed boolean, remaining integer, retry_after_ms integer)
+-- THE token bucket rule, set-based. Capacity max_per_window, refilled continuously
+-- at max_per_window per `per`. A new key starts full (and this call takes a token
+-- from it). Bucket rows are created, then locked, in key order for the
+-- read-modify-write, so concurrent callers never spend the same token nor deadlock.
+-- Time is the wall clock (clock_timestamp), so a call inside a long transaction
+-- still sees the refill; updated_at never moves backwards. Another max_per_window
+-- for the same key is allowed (tokens are capped to the new max). Each key at most
+-- once per call. Raises 22023 for an empty or NULL key, max_per_window < 1 or a
+-- non-positive `per`.
+CREATE OR REPLACE FUNCTION wapipe._take_rate_tokens(keys text[], max_per_window integer, per interval)
+RETURNS TABLE (key text, allowed boolean, remaining integer, retry_after_ms integer)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+  SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off
+  SET enable_mergejoin = off SET enable_hashjoin = off
 AS $$
+#variable_conflict use_column
 DECLARE
   per_seconds double precision := extract(epoch FROM per);
-  tokens_per_second double precision;
-  now_at timestamptz := clock_timestamp();
-  bucket record;
-  new_tokens double precision;
+  now_at      timestamptz := clock_timestamp();
+  created     text[];
 BEGIN
-  IF coalesce(key, '') = '' THEN
+  IF EXISTS (SELECT 1 FROM unnest(keys) k WHERE coalesce(k, '') = '') THEN
     RAISE EXCEPTION 'check_rate_limit: key must not be empty' USING ERRCODE = '22023';
   END IF;
   IF max_per_window IS NULL OR max_per_window < 1 THEN
@@ -30,49 +33,62 @@ BEGIN
     RAISE EXCEPTION 'check_rate_limit: per must be a positive interval, got %',
       coalesce(per::text, 'NULL') USING ERRCODE = '22023';
   END IF;
-  tokens_per_second := max_per_window / per_seconds;
 
-  LOOP
-    SELECT b.tokens, b.updated_at INTO bucket
-    FROM wapipe.rate_limit_buckets b
-    WHERE b.key = check_rate_limit.key
-    FOR UPDATE;
-
-    IF FOUND THEN
-      EXIT;
-    END IF;
-    -- First call for this key: a full bucket minus this call's token.
+  -- A new key starts full and this call takes one token (rows created in key order).
+  WITH made AS (
     INSERT INTO wapipe.rate_limit_buckets AS b (key, tokens, updated_at)
-    VALUES (check_rate_limit.key, max_per_window - 1, now_at)
-    ON CONFLICT ON CONSTRAINT rate_limit_buckets_pkey DO NOTHING;
-    IF FOUND THEN
-      RETURN QUERY SELECT true, max_per_window - 1, 0;
-      RETURN;
-    END IF;
-    -- A concurrent first call created it: lock it and go on from there.
-  END LOOP;
+    SELECT k, max_per_window - 1, now_at
+    FROM unnest(keys) k
+    ORDER BY k
+    ON CONFLICT ON CONSTRAINT rate_limit_buckets_pkey DO NOTHING
+    RETURNING b.key)
+  SELECT coalesce(array_agg(m.key), '{}') INTO created FROM made m;
 
-  new_tokens := least(max_per_window::double precision,
-                  bucket.tokens
-                  + greatest(extract(epoch FROM now_at - bucket.updated_at), 0) * tokens_per_second);
-
-  IF new_tokens >= 1 THEN
-    new_tokens := new_tokens - 1;
-    allowed := true;
-    retry_after_ms := 0;
-  ELSE
-    allowed := false;
-    retry_after_ms := least(ceil((1 - new_tokens) / tokens_per_second * 1000), 2147483647)::integer;
-  END IF;
-  remaining := floor(new_tokens)::integer;
-
-  UPDATE wapipe.rate_limit_buckets b
-     SET tokens = new_tokens,
-         updated_at = greatest(b.updated_at, now_at)
-   WHERE b.key = check_rate_limit.key;
-
-  RETURN NEXT;
+  -- Known keys: locked in key order (a fresh snapshot sees keys others just created),
+  -- refilled, and a token taken when there is one.
+  RETURN QUERY
+  WITH locked AS (
+    SELECT b.key, b.tokens, b.updated_at
+    FROM wapipe.rate_limit_buckets b
+    WHERE b.key = ANY (keys) AND b.key <> ALL (created)
+    ORDER BY b.key
+    FOR UPDATE
+  ), refilled AS (
+    SELECT l.key,
+           least(max_per_window::double precision,
+                 l.tokens + greatest(extract(epoch FROM now_at - l.updated_at), 0)
+                            * (max_per_window / per_seconds)) AS tokens
+    FROM locked l
+  ), taken AS (
+    UPDATE wapipe.rate_limit_buckets b
+       SET tokens = CASE WHEN r.tokens >= 1 THEN r.tokens - 1 ELSE r.tokens END,
+           updated_at = greatest(b.updated_at, now_at)
+      FROM refilled r
+     WHERE b.key = r.key AND b.key = ANY (keys)
+    RETURNING b.key, r.tokens >= 1 AS allowed,
+              floor(CASE WHEN r.tokens >= 1 THEN r.tokens - 1 ELSE r.tokens END)::integer AS remaining,
+              CASE WHEN r.tokens >= 1 THEN 0
+                   ELSE least(ceil((1 - r.tokens) / (max_per_window / per_seconds) * 1000),
+                              2147483647)::integer END AS retry_after_ms)
+  SELECT t.key, t.allowed, t.remaining, t.retry_after_ms FROM taken t
+  UNION ALL
+  SELECT c, true, max_per_window - 1, 0 FROM unnest(created) c;
 END
+$$;
+COMMENT ON FUNCTION wapipe._take_rate_tokens(text[], integer, interval) IS
+  'Private: the token bucket rule, set-based: one token from the bucket of each key (capacity max_per_window, continuous refill of max_per_window per `per`, a new key full), rows created and locked in key order. Returns (key, allowed, remaining, retry_after_ms). Raises 22023 for an empty key, max_per_window < 1 or per <= 0.';
+REVOKE ALL ON FUNCTION wapipe._take_rate_tokens(text[], integer, interval) FROM PUBLIC;
+
+-- wapipe.check_rate_limit: take one token from the token bucket of `key`.
+-- Returns one row: allowed, whole tokens remaining, retry_after_ms (wait for a token; 0 when allowed).
+--
+-- _take_rate_tokens of one key (the token bucket rule and its refusals are there).
+CREATE OR REPLACE FUNCTION wapipe.check_rate_limit(key text, max_per_window integer, per interval)
+RETURNS TABLE (allowed boolean, remaining integer, retry_after_ms integer)
+LANGUAGE sql SECURITY DEFINER SET search_path = ''
+AS $$
+  SELECT t.allowed, t.remaining, t.retry_after_ms
+  FROM wapipe._take_rate_tokens(ARRAY[key], max_per_window, per) t
 $$;
 COMMENT ON FUNCTION wapipe.check_rate_limit(text, integer, interval) IS
   'Token bucket per key: capacity max_per_window, continuous refill of max_per_window per `per`, one token per call, atomic under concurrency. Returns (allowed, remaining, retry_after_ms; 0 when allowed). Raises 22023 for an empty key, max_per_window < 1 or per <= 0.';

@@ -12,6 +12,7 @@
 -- neither the rate limit (no token taken, so no notice) nor the workflow is looked at:
 -- the agent and its memory come back only so the handler can keep the user's words in
 -- memory; it calls no agent. window_closes_at: wapipe._window_closes_at.
+-- message_contexts of one item: the rules, and the refusals, are there.
 CREATE OR REPLACE FUNCTION wapipe.message_context(
   user_phone text, default_agent text, known_agents text[] DEFAULT '{}',
   preferred_agent text DEFAULT NULL, rate_key text DEFAULT NULL,
@@ -24,58 +25,18 @@ RETURNS TABLE (
   agent text, memory_id bigint, session_id text, memory_messages jsonb, memory_context jsonb,
   handed_off jsonb, window_closes_at timestamptz)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
-  SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off
-  SET enable_mergejoin = off SET enable_hashjoin = off
 AS $$
-DECLARE
-  v_allowed     boolean := true;
-  v_retry_after integer := 0;
-  wf            wapipe.workflow_states;
-  v_agent       text;
-  mem           wapipe.ai_conversation_memory;
-  v_handoff     jsonb;
-  v_closes      timestamptz;
 BEGIN
-  IF coalesce(user_phone, '') = '' OR coalesce(default_agent, '') = '' THEN
-    RAISE EXCEPTION 'message_context needs a user_phone and a default_agent' USING ERRCODE = '22023';
-  END IF;
-
-  IF message_context.conversation_key IS NOT NULL THEN
-    v_closes := wapipe._window_closes_at(message_context.conversation_key);
-    SELECT jsonb_build_object('id', h.id, 'since', h.started_at, 'until', h.until,
-                              'by', h.started_by, 'reason', h.reason)
-      INTO v_handoff
-    FROM wapipe.handoffs h
-    WHERE h.conversation_key = message_context.conversation_key
-      AND h.ended_at IS NULL AND h.until > now();
-  END IF;
-
-  IF rate_key IS NOT NULL AND v_handoff IS NULL THEN
-    SELECT r.allowed, r.retry_after_ms INTO v_allowed, v_retry_after
-    FROM wapipe.check_rate_limit(rate_key, rate_max, rate_per) r;
-    IF NOT v_allowed THEN
-      RETURN QUERY SELECT false, v_retry_after, NULL::bigint, NULL::text, NULL::text, NULL::jsonb,
-                          NULL::integer, NULL::text, NULL::bigint, NULL::text, NULL::jsonb, NULL::jsonb,
-                          NULL::jsonb, v_closes;
-      RETURN;
-    END IF;
-  END IF;
-
-  IF v_handoff IS NULL THEN
-    SELECT w.* INTO wf FROM wapipe.get_active_workflow(message_context.user_phone) w;
-  END IF;
-  IF wf.id IS NULL THEN
-    v_agent := coalesce(
-      nullif(preferred_agent, ''),
-      (SELECT r FROM wapipe.get_recent_agent(message_context.user_phone) r
-       WHERE r = ANY (coalesce(known_agents, '{}'))),
-      default_agent);
-    mem := wapipe.get_or_create_conversation_memory(message_context.user_phone, v_agent);
-  END IF;
-
-  RETURN QUERY SELECT true, 0, wf.id, wf.workflow_type, wf.current_step, wf.data, wf.version,
-                      v_agent, mem.id, mem.session_id, mem.messages, mem.context,
-                      v_handoff, v_closes;
+  RETURN QUERY
+  SELECT c.allowed, c.retry_after_ms, c.workflow_id, c.workflow_type, c.current_step, c.workflow_data,
+         c.workflow_version, c.agent, c.memory_id, c.session_id, c.memory_messages, c.memory_context,
+         c.handed_off, c.window_closes_at
+  FROM wapipe.message_contexts(
+         jsonb_build_array(jsonb_build_object(
+           'user_phone', message_context.user_phone, 'preferred_agent', message_context.preferred_agent,
+           'rate_key', message_context.rate_key, 'conversation_key', message_context.conversation_key)),
+         message_context.default_agent, message_context.known_agents,
+         message_context.rate_max, message_context.rate_per) c;
 END
 $$;
 COMMENT ON FUNCTION wapipe.message_context(text, text, text[], text, text, integer, interval, text) IS

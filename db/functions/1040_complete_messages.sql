@@ -1,130 +1,71 @@
--- wapipe._release_conversation_leases: _release_conversation_lease for many conversations, in one UPDATE.
--- Returns how many conversations it updated.
+-- wapipe._completion_refusal: why a completion item whose claim holds is refused.
+-- Returns the message of the refusal (22023; "invalid input syntax" (22P02) for a memory_id that is no integer), or NULL.
 --
--- The same rule as wapipe._release_conversation_lease (0210), set-based: lease
--- cleared, head recomputed (oldest unfinished message), backoff gate following the
--- new head, last_inbound_at moved by a finished old head. Callers hold the rows
--- (FOR UPDATE, taken in key order) before calling it.
-CREATE OR REPLACE FUNCTION wapipe._release_conversation_leases(conversations text[])
-RETURNS integer
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
-  SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off
-  SET enable_mergejoin = off SET enable_hashjoin = off
-AS $$
-DECLARE
-  aging_seconds numeric := wapipe._setting_num('claim.priority_aging_seconds');
-  n integer;
-BEGIN
-  UPDATE wapipe.conversations c
-     SET locked_by = NULL, locked_until = NULL, locked_at = NULL,
-         head_message_id   = h.id,
-         head_priority     = h.priority,
-         head_wa_timestamp = h.wa_timestamp,
-         head_received_at  = h.received_at,
-         -- wapipe._conversation_rank written out (one call of it per row costs more)
-         head_rank         = CASE WHEN h.id IS NULL THEN NULL
-                                  ELSE h.received_at
-                                       - make_interval(secs => h.priority * aging_seconds) END,
-         available_at      = coalesce(CASE WHEN h.status = 'queued' THEN h.next_attempt_at END, now()),
-         last_inbound_at   = greatest(c.last_inbound_at,
-                                      -- by primary key only: with the test in the WHERE clause
-                                      -- a plan could walk processed_messages_finished_idx,
-                                      -- every finished message, to find this one; the
-                                      -- texts its turn answered finished with it
-                                      (SELECT CASE WHEN f.processed_at IS NOT NULL
-                                                   THEN greatest(f.wa_timestamp, (
-                                                          SELECT max(t.wa_timestamp)
-                                                          FROM wapipe.processed_messages t
-                                                          WHERE t.id = ANY (f.turn_followers))) END
-                                       FROM wapipe.processed_messages f
-                                       WHERE f.id = c.head_message_id))
-    FROM (SELECT k.conversation_key, n.id, n.priority, n.wa_timestamp, n.received_at, n.status,
-                 n.next_attempt_at
-          FROM (SELECT DISTINCT u.conversation_key FROM unnest(conversations) AS u(conversation_key)) k
-          LEFT JOIN LATERAL (
-            SELECT m.id, m.priority, m.wa_timestamp, m.received_at, m.status, m.next_attempt_at
-            FROM wapipe.processed_messages m
-            WHERE m.conversation_key = k.conversation_key AND m.processed_at IS NULL  -- unfinished
-            ORDER BY m.wa_timestamp, m.id
-            LIMIT 1) n ON true) h
-   WHERE c.conversation_key = h.conversation_key;
-  GET DIAGNOSTICS n = ROW_COUNT;
-  RETURN n;
-END
-$$;
-COMMENT ON FUNCTION wapipe._release_conversation_leases(text[]) IS
-  'Private: _release_conversation_lease for many conversations in one UPDATE (lease cleared, head, backoff gate and last_inbound_at recomputed); returns how many rows it updated.';
-REVOKE ALL ON FUNCTION wapipe._release_conversation_leases(text[]) FROM PUBLIC;
-
--- wapipe._completion_refusal: why complete_message would refuse an item whose claim holds.
--- Returns the message it raises (22023; "invalid input syntax" for a memory_id that is no integer), or NULL.
---
--- complete_message's own checks in its order (reply, memory shape, workflow action),
--- then update_conversation_memory's for the entries in the order they are appended:
--- role and content of each, the context and the session with the first.
-CREATE OR REPLACE FUNCTION wapipe._completion_refusal(item jsonb)
+-- THE list of completion refusals, in the order of checks: the reply, the memory's
+-- shape, the workflow action, then the memory entries in the order they are appended
+-- (role and content of each; the context and the session with the first: a session
+-- is known when its id is in known_memory_ids). complete_messages decides each item's
+-- verdict with it, update_conversation_memory checks its one entry with it.
+-- A pure expression (plain SQL, no subquery): inlined into those statements, so the
+-- batch pays no call per item (db/README.md house rules).
+CREATE OR REPLACE FUNCTION wapipe._completion_refusal(item jsonb, known_memory_ids bigint[])
 RETURNS text
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = ''
-AS $$
-DECLARE
-  reply    jsonb := nullif(item->'reply', 'null');
-  memory   jsonb := nullif(item->'memory', 'null');
-  workflow jsonb := nullif(item->'workflow', 'null');
-  replies  jsonb := CASE jsonb_typeof(reply) WHEN 'array' THEN reply
-                                             WHEN 'object' THEN jsonb_build_array(reply)
-                                             ELSE '[]' END;
-  entry    jsonb;
-  n        integer := 0;
-BEGIN
-  IF reply IS NOT NULL AND jsonb_typeof(reply) NOT IN ('array', 'object') THEN
-    RETURN 'reply must be a Graph API message object or an array of them';
-  END IF;
-  IF EXISTS (SELECT 1 FROM jsonb_array_elements(replies) r
-             WHERE jsonb_typeof(r) <> 'object' OR coalesce(r->>'type', '') = '') THEN
-    RETURN 'every reply must be an object with a "type", e.g. {"type":"text","text":{"body":"hi"}}';
-  END IF;
-  IF memory IS NOT NULL AND (
-       jsonb_typeof(memory) <> 'object'
-       OR jsonb_typeof(memory->'memory_id') IS DISTINCT FROM 'number'
-       OR jsonb_typeof(coalesce(memory->'append', '[]')) <> 'array') THEN
-    RETURN 'memory must be {"memory_id": N, "append": [{"role": .., "content": ..}], "context": {..}}';
-  END IF;
-  IF workflow IS NOT NULL AND coalesce(workflow->>'action', '') NOT IN ('start', 'advance', 'complete', 'fail') THEN
-    RETURN format('workflow.action must be start, advance, complete or fail, got %s',
-                  coalesce(workflow->>'action', 'nothing'));
-  END IF;
-  IF jsonb_typeof(memory) <> 'object' OR coalesce(jsonb_array_length(memory->'append'), 0) = 0 THEN
-    RETURN NULL;
-  END IF;
-  IF memory->>'memory_id' !~ '^-?[0-9]{1,18}$' THEN
-    RETURN format('invalid input syntax for type bigint: "%s"', memory->>'memory_id');
-  END IF;
-  FOR entry IN SELECT a.e FROM jsonb_array_elements(memory->'append') WITH ORDINALITY AS a(e, k) ORDER BY a.k LOOP
-    n := n + 1;
-    IF coalesce(entry->>'role', '') NOT IN ('user', 'assistant', 'system', 'tool') THEN
-      RETURN format('update_conversation_memory: role must be user, assistant, system or tool, got %s',
-                    coalesce(quote_literal(left(entry->>'role', 40)), 'NULL'));
-    END IF;
-    IF entry->>'content' IS NULL THEN
-      RETURN 'update_conversation_memory: content must not be NULL';
-    END IF;
-    IF n = 1 AND memory->'context' IS NOT NULL AND jsonb_typeof(memory->'context') <> 'object' THEN
-      RETURN format('update_conversation_memory: context must be a JSON object, got %s',
-                    jsonb_typeof(memory->'context'));
-    END IF;
-    IF n = 1 AND NOT EXISTS (SELECT 1 FROM wapipe.ai_conversation_memory am
-                             WHERE am.id = (memory->>'memory_id')::bigint) THEN
-      RETURN format('update_conversation_memory: no conversation memory with id %s', memory->>'memory_id');
-    END IF;
-  END LOOP;
-  RETURN NULL;
-END
-$$;
-COMMENT ON FUNCTION wapipe._completion_refusal(jsonb) IS
-  'Private: the 22023 message complete_message would raise for an item (reply, memory, workflow, memory entries) once its claim holds, or NULL.';
-REVOKE ALL ON FUNCTION wapipe._completion_refusal(jsonb) FROM PUBLIC;
+LANGUAGE sql STABLE
+RETURN CASE
+  WHEN jsonb_typeof(item->'reply') NOT IN ('array', 'object', 'null')
+    THEN 'reply must be a Graph API message object or an array of them'
+  WHEN jsonb_path_exists(CASE jsonb_typeof(item->'reply') WHEN 'array' THEN item->'reply'
+                                                          WHEN 'object' THEN jsonb_build_array(item->'reply')
+                                                          ELSE '[]' END,
+         '$[*] ? (@.type() != "object" || !(exists(@.type)) || @.type == null || @.type == "")')
+    THEN 'every reply must be an object with a "type", e.g. {"type":"text","text":{"body":"hi"}}'
+  WHEN coalesce(jsonb_typeof(item->'memory'), 'null') <> 'null'
+       AND (jsonb_typeof(item->'memory') <> 'object'
+            OR jsonb_typeof(item->'memory'->'memory_id') IS DISTINCT FROM 'number'
+            OR jsonb_typeof(coalesce(item->'memory'->'append', '[]')) <> 'array')
+    THEN 'memory must be {"memory_id": N, "append": [{"role": .., "content": ..}], "context": {..}}'
+  WHEN coalesce(jsonb_typeof(item->'workflow'), 'null') <> 'null'
+       AND coalesce(item->'workflow'->>'action', '') NOT IN ('start', 'advance', 'complete', 'fail')
+    THEN format('workflow.action must be start, advance, complete or fail, got %s',
+                coalesce(item->'workflow'->>'action', 'nothing'))
+  -- nothing appended: the memory entries' checks do not apply
+  WHEN jsonb_typeof(item->'memory') IS DISTINCT FROM 'object' OR item->'memory'->'append'->0 IS NULL
+    THEN NULL
+  WHEN item->'memory'->>'memory_id' !~ '^-?[0-9]{1,18}$'
+    THEN format('invalid input syntax for type bigint: "%s"', item->'memory'->>'memory_id')
+  WHEN coalesce(item->'memory'->'append'->0->>'role', '') NOT IN ('user', 'assistant', 'system', 'tool')
+    THEN format('update_conversation_memory: role must be user, assistant, system or tool, got %s',
+                coalesce(quote_literal(left(item->'memory'->'append'->0->>'role', 40)), 'NULL'))
+  WHEN item->'memory'->'append'->0->>'content' IS NULL
+    THEN 'update_conversation_memory: content must not be NULL'
+  WHEN item->'memory'->'context' IS NOT NULL AND jsonb_typeof(item->'memory'->'context') <> 'object'
+    THEN format('update_conversation_memory: context must be a JSON object, got %s',
+                jsonb_typeof(item->'memory'->'context'))
+  WHEN (item->'memory'->>'memory_id')::bigint <> ALL (coalesce(known_memory_ids, '{}'))
+    THEN format('update_conversation_memory: no conversation memory with id %s', item->'memory'->>'memory_id')
+  -- a later entry (the first is good): the first bad one's role, else its content
+  WHEN NOT jsonb_path_exists(item->'memory'->'append', '$[*] ? (@.type() != "object"
+         || !(exists(@.role)) || @.role.type() != "string"
+         || !(@.role == "user" || @.role == "assistant" || @.role == "system" || @.role == "tool")
+         || !(exists(@.content)) || @.content == null)')
+    THEN NULL
+  WHEN coalesce(jsonb_path_query_first(item->'memory'->'append', '$[*] ? (@.type() != "object"
+         || !(exists(@.role)) || @.role.type() != "string"
+         || !(@.role == "user" || @.role == "assistant" || @.role == "system" || @.role == "tool")
+         || !(exists(@.content)) || @.content == null)')->>'role', '')
+       NOT IN ('user', 'assistant', 'system', 'tool')
+    THEN format('update_conversation_memory: role must be user, assistant, system or tool, got %s',
+                coalesce(quote_literal(left(jsonb_path_query_first(item->'memory'->'append',
+                  '$[*] ? (@.type() != "object" || !(exists(@.role)) || @.role.type() != "string"
+                   || !(@.role == "user" || @.role == "assistant" || @.role == "system" || @.role == "tool")
+                   || !(exists(@.content)) || @.content == null)')->>'role', 40)), 'NULL'))
+  ELSE 'update_conversation_memory: content must not be NULL'
+END;
+COMMENT ON FUNCTION wapipe._completion_refusal(jsonb, bigint[]) IS
+  'Private (pure, inlined): the one list of completion refusals: the 22023 message (22P02 for a memory_id that is no integer) an item whose claim holds is refused with (reply, memory shape, workflow action, then each memory entry; a session is known when its id is in known_memory_ids), or NULL.';
+REVOKE ALL ON FUNCTION wapipe._completion_refusal(jsonb, bigint[]) FROM PUBLIC;
 
--- wapipe._apply_workflow_action: a completion's workflow action, as complete_message applies it.
+-- wapipe._apply_workflow_action: apply a completion's workflow action (the one dispatch of them).
 -- Returns nothing; raises what the workflow function raises (the completion then rolls back).
 CREATE OR REPLACE FUNCTION wapipe._apply_workflow_action(
   workflow jsonb, from_wa_id text, phone_number_id text)
@@ -155,7 +96,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION wapipe._apply_workflow_action(jsonb, text, text) IS
-  'Private: apply a completion''s workflow action (start for the sender on the receiving number, advance, complete, fail) as complete_message does.';
+  'Private: the one dispatch of a completion''s workflow action (start for the sender on the receiving number, advance, complete, fail).';
 REVOKE ALL ON FUNCTION wapipe._apply_workflow_action(jsonb, text, text) FROM PUBLIC;
 
 -- wapipe.complete_messages: complete_message for many messages one worker holds, in one transaction, each on its own.
@@ -174,10 +115,12 @@ REVOKE ALL ON FUNCTION wapipe._apply_workflow_action(jsonb, text, text) FROM PUB
 -- Set-based, without subtransactions: the conversations of all items are locked up
 -- front in key order (the order ingest locks them in; wapipe._claims_held, the one
 -- claim rule, locks them and reads each claim), then their memory sessions in id
--- order; every item is checked after those locks, and one statement writes all accepted items (archive, status, outbox,
--- memory). Workflow actions (rare: interactive flows) run one by one after it; one
+-- order; every item is checked after those locks (wapipe._completion_refusal, the one
+-- list of refusals), one statement writes all accepted items (archive, status, outbox),
+-- one call appends their memory (wapipe._append_memory). Workflow actions (rare: interactive flows) run one by one after it; one
 -- that fails (step moved, one already active, ...) raises and the whole call rolls
--- back, so the caller completes the items one by one with complete_message instead.
+-- back, so the caller completes the items one by one with complete_message (this
+-- function's batch of one) instead.
 -- The rare cases (a refusal's message, the same message twice) cost statements only
 -- when they occur. Plans: generic, and never a sequential scan (every access is by
 -- key; a plan made while a table was still small must not keep scanning it).
@@ -190,13 +133,15 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
 AS $$
 #variable_conflict use_column
 DECLARE
-  window_messages integer := wapipe._setting_num('memory.window_messages')::integer;
   v_count       integer;
   v_bad_ids     boolean;
   v_repeated    boolean;    -- some msg_id occurs twice
   v_workflows   boolean;    -- some item has a workflow action
   v_memory_ids  bigint[];   -- sessions the items append to, locked and found
   v_completed   integer;
+  v_mem_ids      bigint[];  -- per session appended to: its entries and merged context
+  v_mem_entries  jsonb[];
+  v_mem_contexts jsonb[];
   -- one entry per item; v_ords says which (the arrays are aligned, not sorted)
   v_ords        integer[];
   v_msg_ids     bigint[];
@@ -214,9 +159,6 @@ BEGIN
   IF jsonb_typeof(items) IS DISTINCT FROM 'array' THEN
     RAISE EXCEPTION 'items must be a JSON array of {"msg_id", "reply", "memory", "workflow", "handled_by"}'
       USING ERRCODE = '22023';
-  END IF;
-  IF window_messages IS NULL OR window_messages < 1 THEN
-    RAISE EXCEPTION 'setting memory.window_messages must be at least 1' USING ERRCODE = '22023';
   END IF;
   SELECT count(*),
          bool_or(jsonb_typeof(e.item->'msg_id') IS DISTINCT FROM 'number'
@@ -252,49 +194,22 @@ BEGIN
                           FOR UPDATE);
   END IF;
 
-  -- 2. Each item's verdict, in complete_message's order of checks: repeat, claim (as
-  --    read under the conversation locks), then whether reply, memory (its entries checked
-  --    as update_conversation_memory checks them) and workflow are acceptable.
+  -- 2. Each item's verdict, in this order: repeat, claim (as read under the conversation
+  --    locks), then the completion refusals (wapipe._completion_refusal, inlined).
   SELECT array_agg(x.ord), array_agg(x.verdict), array_agg(x.id), array_agg(x.wamid),
          array_agg(x.conversation_key), array_agg(x.queue_msg_id),
-         array_agg(greatest(0, round(extract(epoch FROM now() - x.claimed_at) * 1000))::integer)
-    INTO v_ords, v_verdicts, v_ids, v_wamids, v_convs, v_queue_ids, v_took_ms
+         array_agg(greatest(0, round(extract(epoch FROM now() - x.claimed_at) * 1000))::integer),
+         array_agg(CASE WHEN x.verdict = 'rejected' THEN x.refusal END)
+    INTO v_ords, v_verdicts, v_ids, v_wamids, v_convs, v_queue_ids, v_took_ms, v_errors
   FROM (
-    SELECT e.n::integer AS ord, m.id, m.wamid, m.conversation_key, m.queue_msg_id, m.claimed_at,
+    SELECT e.n::integer AS ord, m.id, m.wamid, m.conversation_key, m.queue_msg_id, m.claimed_at, r.refusal,
       CASE
         WHEN m.status = 'done' AND m.claimed_by = complete_messages.worker_id THEN 'repeat'
         WHEN NOT v_held[e.n] THEN 'claim_lost'
-        WHEN (i.reply IS NULL OR jsonb_typeof(i.reply) IN ('array', 'object'))
-             AND NOT jsonb_path_exists(i.replies,
-                   '$[*] ? (@.type() != "object" || !(exists(@.type)) || @.type == null || @.type == "")')
-             AND (i.memory IS NULL
-                  OR (jsonb_typeof(i.memory) = 'object'
-                      AND jsonb_typeof(i.memory->'memory_id') = 'number'
-                      AND jsonb_typeof(coalesce(i.memory->'append', '[]')) = 'array'))
-             AND (i.workflow IS NULL
-                  OR coalesce(i.workflow->>'action', '') IN ('start', 'advance', 'complete', 'fail'))
-             AND (jsonb_array_length(i.appended) = 0
-                  OR ((i.memory->'context' IS NULL OR jsonb_typeof(i.memory->'context') = 'object')
-                      AND CASE WHEN i.memory->>'memory_id' ~ '^-?[0-9]{1,18}$'
-                               THEN (i.memory->>'memory_id')::bigint = ANY (v_memory_ids)
-                               ELSE false END
-                      AND NOT jsonb_path_exists(i.appended,
-                            '$[*] ? (@.type() != "object" || !(exists(@.role)) || @.role.type() != "string"
-                                     || !(@.role == "user" || @.role == "assistant" || @.role == "system"
-                                          || @.role == "tool")
-                                     || !(exists(@.content)) || @.content == null)'))) THEN 'complete'
-        ELSE 'rejected' END AS verdict
+        WHEN r.refusal IS NOT NULL THEN 'rejected'
+        ELSE 'complete' END AS verdict
     FROM jsonb_array_elements(items) WITH ORDINALITY AS e(item, n)
-    CROSS JOIN LATERAL (
-      SELECT r.reply, mm.memory, w.workflow,
-             CASE jsonb_typeof(r.reply) WHEN 'array' THEN r.reply
-                                        WHEN 'object' THEN jsonb_build_array(r.reply)
-                                        ELSE '[]' END AS replies,
-             CASE WHEN jsonb_typeof(mm.memory) = 'object' AND jsonb_typeof(mm.memory->'append') = 'array'
-                  THEN mm.memory->'append' ELSE '[]' END AS appended
-      FROM (SELECT nullif(e.item->'reply', 'null') AS reply) r,
-           (SELECT nullif(e.item->'memory', 'null') AS memory) mm,
-           (SELECT nullif(e.item->'workflow', 'null') AS workflow) w) i
+    CROSS JOIN LATERAL (SELECT wapipe._completion_refusal(e.item, v_memory_ids) AS refusal) r
     CROSS JOIN LATERAL (SELECT (v_claimed[e.n]).*) m) x;
 
   IF v_repeated THEN
@@ -308,20 +223,12 @@ BEGIN
       FROM unnest(v_ords, v_verdicts) WITH ORDINALITY AS u(ord, verdict, i)
       ORDER BY u.i);
   END IF;
-  IF 'rejected' = ANY (v_verdicts) THEN
-    v_errors := ARRAY(
-      SELECT CASE WHEN u.verdict = 'rejected' THEN wapipe._completion_refusal(items->(u.ord - 1)) END
-      FROM unnest(v_ords, v_verdicts) WITH ORDINALITY AS u(ord, verdict, i)
-      ORDER BY u.i);
-  END IF;
 
   IF 'complete' = ANY (v_verdicts) THEN
     -- 3. Every accepted item in one statement: out of the queue into pgmq's archive
     --    (pgmq.archive's own DELETE ... INSERT, written out: a static statement keeps
-    --    its plan; pgmq.archive builds it with EXECUTE on every call), done, its
-    --    replies queued once per (wamid, seq) in item order, and its memory entries
-    --    appended in item order (update_conversation_memory's window, count, context
-    --    and activity; contexts merged in item order, a later key winning as with ||).
+    --    its plan; pgmq.archive builds it with EXECUTE on every call), done, and its
+    --    replies queued once per (wamid, seq) in item order.
     WITH accepted AS (
       SELECT u.ord, u.id, u.wamid, u.queue_msg_id, u.took_ms, m.phone_number_id, m.from_wa_id,
              m.correlation_id, m.conversation_key, m.turn_followers, items->(u.ord - 1) AS item
@@ -376,45 +283,41 @@ BEGIN
       ORDER BY a.ord, r.seq
       ON CONFLICT (source_key, seq) DO NOTHING
       RETURNING 1
-    ), appended AS (
-      SELECT (a.item->'memory'->>'memory_id')::bigint AS memory_id,
-             jsonb_agg(jsonb_build_object('role', x.entry->>'role', 'content', x.entry->>'content',
-                                          'at', clock_timestamp())
-                       ORDER BY a.ord, x.k) AS entries,
-             count(*)::integer AS added
-      FROM accepted a
-      CROSS JOIN LATERAL jsonb_array_elements(a.item->'memory'->'append') WITH ORDINALITY AS x(entry, k)
-      WHERE jsonb_typeof(a.item->'memory'->'append') = 'array'
-      GROUP BY 1
-    ), contexts AS (
-      -- merged in item order: a later key wins, as with successive ||
-      SELECT (a.item->'memory'->>'memory_id')::bigint AS memory_id,
-             jsonb_object_agg(c.key, c.value ORDER BY a.ord) AS context
-      FROM accepted a
-      CROSS JOIN LATERAL jsonb_each(a.item->'memory'->'context') AS c(key, value)
-      WHERE jsonb_typeof(a.item->'memory'->'context') = 'object'
-        AND jsonb_array_length(a.item->'memory'->'append') > 0
-      GROUP BY 1
-    ), remembered AS (
-      UPDATE wapipe.ai_conversation_memory am
-         SET messages = CASE
-               WHEN jsonb_array_length(am.messages) + p.added <= window_messages
-                 THEN am.messages || p.entries
-               ELSE (SELECT coalesce(jsonb_agg(w.msg ORDER BY w.n), '[]')
-                     FROM jsonb_array_elements(am.messages || p.entries) WITH ORDINALITY AS w(msg, n)
-                     WHERE w.n > jsonb_array_length(am.messages) + p.added - window_messages) END,
-             message_count = am.message_count + p.added,
-             context = am.context || coalesce(x.context, '{}'),
-             last_activity_at = now()
-        FROM appended p
-        LEFT JOIN contexts x ON x.memory_id = p.memory_id
-       WHERE am.id = p.memory_id
-      RETURNING 1
     )
     SELECT count(*) INTO v_completed FROM finished;  -- (every data-modifying CTE runs to completion)
 
-    -- 4. Workflow actions, one by one in item order (resolved at run time, as in
-    --    complete_message; an error here rolls everything back).
+    -- 4. Memory entries (wapipe._append_memory, the append rule), per session in item
+    --    order; contexts merged in item order, a later key winning as with successive ||.
+    IF v_memory_ids IS NOT NULL THEN
+      WITH accepted AS (
+        SELECT u.ord, items->(u.ord - 1)->'memory' AS memory
+        FROM unnest(v_ords, v_verdicts) AS u(ord, verdict)
+        WHERE u.verdict = 'complete' AND items->(u.ord - 1)->'memory'->'append'->0 IS NOT NULL
+      ), appended AS (
+        SELECT (a.memory->>'memory_id')::bigint AS memory_id,
+               jsonb_agg(x.entry ORDER BY a.ord, x.k) AS entries
+        FROM accepted a
+        CROSS JOIN LATERAL jsonb_array_elements(a.memory->'append') WITH ORDINALITY AS x(entry, k)
+        GROUP BY 1
+      ), contexts AS (
+        SELECT (a.memory->>'memory_id')::bigint AS memory_id,
+               jsonb_object_agg(c.key, c.value ORDER BY a.ord) AS context
+        FROM accepted a
+        CROSS JOIN LATERAL jsonb_each(a.memory->'context') AS c(key, value)
+        WHERE jsonb_typeof(a.memory->'context') = 'object'
+        GROUP BY 1
+      )
+      SELECT array_agg(p.memory_id), array_agg(p.entries), array_agg(x.context)
+        INTO v_mem_ids, v_mem_entries, v_mem_contexts
+      FROM appended p
+      LEFT JOIN contexts x ON x.memory_id = p.memory_id;
+      IF v_mem_ids IS NOT NULL THEN
+        PERFORM wapipe._append_memory(v_mem_ids, v_mem_entries, v_mem_contexts);
+      END IF;
+    END IF;
+
+    -- 5. Workflow actions, one by one in item order (wapipe._apply_workflow_action;
+    --    an error here rolls everything back).
     IF v_workflows THEN
       PERFORM wapipe._apply_workflow_action(items->(u.ord - 1)->'workflow', m.from_wa_id, m.phone_number_id)
       FROM unnest(v_ords, v_verdicts, v_ids) AS u(ord, verdict, id)
@@ -423,12 +326,12 @@ BEGIN
       ORDER BY u.ord;
     END IF;
 
-    -- 5. The conversations move on to their next message.
+    -- 6. The conversations move on to their next message.
     PERFORM wapipe._release_conversation_leases(
       ARRAY(SELECT u.conv FROM unnest(v_convs, v_verdicts) AS u(conv, v) WHERE u.v = 'complete'));
   END IF;
 
-  -- 6. One row per item; completed and repeated ones with their outbox ids.
+  -- 7. One row per item; completed and repeated ones with their outbox ids.
   RETURN QUERY
   SELECT u.ord, v_msg_ids[u.ord],
          CASE WHEN u.verdict IN ('complete', 'repeat') THEN 'done' ELSE u.verdict END,
@@ -441,8 +344,8 @@ BEGIN
          CASE u.verdict WHEN 'claim_lost' THEN 'WA001'
                         WHEN 'rejected' THEN CASE WHEN u.error LIKE 'invalid input syntax%' THEN '22P02'
                                                   ELSE '22023' END END,
-         CASE u.verdict WHEN 'claim_lost' THEN format('worker %s does not hold the claim on message %s',
-                                                      complete_messages.worker_id, v_msg_ids[u.ord])
+         CASE u.verdict WHEN 'claim_lost' THEN wapipe._claim_lost_message(complete_messages.worker_id,
+                                                                          v_msg_ids[u.ord])
                         WHEN 'rejected' THEN u.error END
   FROM unnest(v_ords, v_verdicts, v_ids, v_wamids, v_errors) AS u(ord, verdict, id, wamid, error)
   ORDER BY u.ord;

@@ -1,5 +1,5 @@
--- A refused item carries the SQLSTATE and message complete_message (or the memory append it
--- runs) would raise, in the same order of checks.
+-- A refused item carries the SQLSTATE and message of its first refusal, in the order of
+-- checks of _completion_refusal (the memory entries' as update_conversation_memory words them).
 begin;
 select plan(2);
 select wapipe_tests.reset();

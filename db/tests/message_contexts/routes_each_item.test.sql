@@ -1,6 +1,6 @@
--- message_contexts answers each item as message_context would: default agent with a new session,
--- the current session's agent (when known) with its history, a preferred agent, an active
--- workflow (no agent, no session); plus the chosen agent's stored breaker state.
+-- message_contexts routes each item: default agent with a new session, the current
+-- session's agent (when known) with its history, a preferred agent, an active workflow
+-- (no agent, no session); plus the chosen agent's stored breaker state.
 begin;
 select plan(5);
 select wapipe_tests.reset();
