@@ -101,16 +101,39 @@ def test_debounce_waits_for_texts_still_being_typed(
     agent: FakeAgent,
     workers: list[WorkerProcess],
 ) -> None:
+    # an hour of quiet needed: only moving the arrival times back below ends the wait (the
+    # quiet period is measured in database time), so a slow machine cannot split the turn
     config = coalescing_config(
-        server_tmp / "w.toml", agent, debounce_seconds=3, debounce_max_seconds=30
+        server_tmp / "w.toml", agent, debounce_seconds=3600, debounce_max_seconds=7200
     )
     worker = WorkerProcess(db_url, config, server_tmp)
     workers.append(worker)
     wait_for(lambda: "worker_started" in worker.output(), 20, "the worker up")
     user, now = "250788301003", int(time.time())
-    # one webhook per text, as WhatsApp sends them: the worker claims the first at once
-    for i, text in enumerate(["hi", "I want to book", "for 2 people"]):
-        ingest(conn, [text_message(user, text, timestamp=now + i)])
+    sent = [
+        text_message(user, text, timestamp=now + i)
+        for i, text in enumerate(["hi", "I want to book", "for 2 people"])
+    ]
+    # one webhook per text, as WhatsApp sends them: the worker claims the first alone
+    ingest(conn, sent[:1])
+    wait_for(
+        lambda: (
+            scalar(
+                conn, "SELECT status FROM wapipe.processed_messages WHERE wamid = %s", sent[0]["id"]
+            )
+            == "processing"
+        ),
+        30,
+        "the first text claimed",
+    )
+    for m in sent[1:]:
+        ingest(conn, [m])
+    assert agent.calls == [], "the head waits for the user to be quiet"
+    conn.execute(
+        "UPDATE wapipe.processed_messages SET received_at = received_at - interval '2 hours'"
+        " WHERE wamid = ANY(%s)",
+        ([m["id"] for m in sent],),
+    )
     wait_for(lambda: count(conn, "SELECT count(*) FROM wapipe.outbox") >= 1, 30, "the reply")
     wait_for(
         lambda: (
@@ -150,7 +173,20 @@ def test_two_workers_and_concurrent_ingest_answer_every_text_once_in_order(
 
     # three texts per user in one POST each (bursts are certain), then ingest goes on from
     # two threads (each user's messages from one thread, in order) while two workers run
-    config = coalescing_config(server_tmp / "w.toml", agent, timeout_seconds=30)
+    # at most 4 heads per worker at once: the 12 users' first bursts need both workers
+    config = write_config(
+        server_tmp / "w.toml",
+        [
+            {
+                "name": "waiter",
+                "endpoints": [agent.url],
+                "coalesce_seconds": 10,
+                "timeout_seconds": 30,
+            }
+        ],
+        rate_limit={"max_per_window": 100000},
+        worker={"concurrency": 4, "batch": 4},
+    )
     workers.extend(WorkerProcess(db_url, config, server_tmp) for _ in range(2))
     for w in workers:
         wait_for(lambda w=w: "worker_started" in w.output(), 20, "both workers up")
@@ -206,7 +242,7 @@ def test_burst_across_a_worker_sigkill_is_answered_once_after_the_lease_expires(
     agent: FakeAgent,
     workers: list[WorkerProcess],
 ) -> None:
-    agent.latency_s = 2.5
+    agent.latency_s = 60  # the first call lasts until its worker is killed (set to 0 then)
     config = coalescing_config(server_tmp / "w.toml", agent)
     first = WorkerProcess(db_url, config, server_tmp, "--lock-seconds", "3")
     second = WorkerProcess(db_url, config, server_tmp, "--lock-seconds", "3")
@@ -222,6 +258,7 @@ def test_burst_across_a_worker_sigkill_is_answered_once_after_the_lease_expires(
     victim = first if f":{first.proc.pid}:" in holder else second
     other = second if victim is first else first
     victim.kill()  # mid-call: nothing recorded, the lease runs out
+    agent.latency_s = 0  # the next call (the other worker's) is answered at once
     wait_for(
         lambda: (
             count(conn, "SELECT count(*) FROM wapipe.processed_messages WHERE status = 'done'") == 3

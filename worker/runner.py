@@ -46,6 +46,9 @@ FALLBACK_POLL_SECONDS = 0.25  # while the notification connection is down
 # pgmq sends at most one notification per 250 ms; a message inserted right after
 # one is covered by this extra look shortly after every wake-up.
 NOTIFY_THROTTLE_SECONDS = 0.3
+# Debounce: the user's quiet period is the database's measure (extend_turn: its clock,
+# the messages' arrival times); the worker asks again at least this often.
+DEBOUNCE_RECHECK_SECONDS = 1.0
 
 
 def new_worker_id() -> str:
@@ -349,7 +352,11 @@ class Worker:
                 )
             except (ClaimLost, StoreUnavailable):
                 break  # the handler finds out and acts as for any message
-            wait = min(service.debounce_seconds - quiet, give_up_at - loop.time())
+            wait = min(
+                service.debounce_seconds - quiet,
+                give_up_at - loop.time(),
+                DEBOUNCE_RECHECK_SECONDS,
+            )
             if wait <= 0 or await wait_event(self.stop, wait):
                 break
         return dataclasses.replace(msg, burst=burst)
