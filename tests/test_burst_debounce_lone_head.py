@@ -82,8 +82,8 @@ def test_a_lone_head_waits_for_the_texts_typed_after_it(
             # the user has been quiet for two hours
             await asyncio.to_thread(
                 conn.execute,
-                "UPDATE wapipe.processed_messages SET received_at = received_at - interval '2 hours'"
-                " WHERE wamid = ANY(%s)",
+                "UPDATE wapipe.processed_messages"
+                " SET received_at = received_at - interval '2 hours' WHERE wamid = ANY(%s)",
                 ([m["id"] for m in sent],),
             )
             await _until(lambda: all(status(m["id"]) == "done" for m in sent), "all three done")

@@ -407,6 +407,14 @@ class GraphCalls:
         )
         if client is not None:
             self._client.headers["Authorization"] = f"Bearer {access_token}"
+        # A typing call is built here and sent as is (like worker.agents' agent calls):
+        # httpx's per-call merging of client URL, headers and cookies is most of the
+        # client-side CPU of a call, and the worker makes one per turn.
+        self._typing_headers = [
+            (b"Authorization", f"Bearer {access_token}".encode()),
+            (b"Content-Type", b"application/json"),
+        ]
+        self._typing_urls: dict[str, httpx.URL] = {}
 
     async def aclose(self) -> None:
         if self._owns_client:
@@ -417,12 +425,20 @@ class GraphCalls:
     ) -> SendResult:
         """Mark `wamid` read and show typing; never raises for HTTP or network trouble."""
         started = time.monotonic()
-        try:
-            response = await self._client.post(
-                f"{self.api_url}/{phone_number_id}/messages",
-                json=typing_body(wamid, typing),
-                timeout=timeout_seconds,
+        url = self._typing_urls.get(phone_number_id)
+        if url is None:
+            url = self._typing_urls[phone_number_id] = httpx.URL(
+                f"{self.api_url}/{phone_number_id}/messages"
             )
+        request = httpx.Request(
+            "POST",
+            url,
+            content=json.dumps(typing_body(wamid, typing), separators=(",", ":")).encode(),
+            headers=self._typing_headers,
+            extensions={"timeout": httpx.Timeout(timeout_seconds).as_dict()},
+        )
+        try:
+            response = await self._client.send(request)
         except httpx.TimeoutException as exc:
             return SendResult(Outcome.UNKNOWN, _ms_since(started), error=_network_text(exc))
         except httpx.TransportError as exc:

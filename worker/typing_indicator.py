@@ -22,9 +22,12 @@ A message answered before its first call left (a fast agent) gets a mark-read
 call without the indicator, which would otherwise linger after the reply.
 
 The calls use a small pool of their own (2 connections): a burst of calls never
-takes a connection the claim loop needs. A local token bucket at the same rate
-answers `paced` without a database round trip when even this worker alone would
-exceed the number's pacing.
+takes a connection the claim loop needs. Its sessions commit asynchronously
+(synchronous_commit = off): what they write (a token spent, a breaker outcome) is
+best effort anyway, and a commit no longer waits for the WAL flush on the way to the
+indicator (a crash may forget the last few tokens spent; the bucket refills anyway).
+A local token bucket per number at the same rate answers `paced` without a database
+round trip when even this worker alone would exceed the number's pacing.
 Off for a service with `typing = false`, and in dry-run (no access token) unless
 WHATSAPP_API_URL is set (the playground, tests). Metric
 wapipe_typing_indicators_total{outcome} and one log line per call (masked user).
@@ -116,10 +119,9 @@ class TypingIndicator:
         self._successes: list[int] = []
         self._flusher: asyncio.Task[None] | None = None
         self._outcomes = {o: self.metrics.typing_indicators.labels(o) for o in _OUTCOMES}
-        rate = float(rate_per_second)
-        self._local_rate = rate
-        self._local_tokens = float(self.max_per_window)
-        self._local_at = time.monotonic()
+        self._local_rate = float(rate_per_second)
+        # per business number: (tokens, at)
+        self._local: dict[str, tuple[float, float]] = {}
 
     @classmethod
     def create(
@@ -139,7 +141,11 @@ class TypingIndicator:
             max_size=2,
             open=False,
             name="wapipe-typing",
-            kwargs={"autocommit": True, "application_name": "wapipe-worker-typing"},
+            kwargs={
+                "autocommit": True,
+                "application_name": "wapipe-worker-typing",
+                "options": "-c synchronous_commit=off",
+            },
         )
         return cls(calls, own_pool, config, rate_per_second=rate_per_second, metrics=metrics)
 
@@ -177,17 +183,13 @@ class TypingIndicator:
             if turn._stopped.is_set():
                 return
 
-    def _local_token(self) -> bool:
+    def _local_token(self, phone_number_id: str) -> bool:
         now = time.monotonic()
-        self._local_tokens = min(
-            float(self.max_per_window),
-            self._local_tokens + (now - self._local_at) * self._local_rate,
-        )
-        self._local_at = now
-        if self._local_tokens >= 1:
-            self._local_tokens -= 1
-            return True
-        return False
+        tokens, at = self._local.get(phone_number_id, (float(self.max_per_window), now))
+        tokens = min(float(self.max_per_window), tokens + (now - at) * self._local_rate)
+        allowed = tokens >= 1
+        self._local[phone_number_id] = (tokens - 1 if allowed else tokens, now)
+        return allowed
 
     async def show(self, msg: ClaimedMessage, typing: bool = True) -> str:
         """One admitted call (never raises): its outcome, counted and logged."""
@@ -195,7 +197,11 @@ class TypingIndicator:
         result: SendResult | None = None
         try:
             async with asyncio.timeout(self.config.timeout_seconds):
-                verdict = await self._admit(msg.phone_number_id) if self._local_token() else "paced"
+                verdict = (
+                    await self._admit(msg.phone_number_id)
+                    if self._local_token(msg.phone_number_id)
+                    else "paced"
+                )
                 if verdict == "go":
                     assert self.calls is not None
                     result = await self.calls.typing(
