@@ -170,6 +170,26 @@ COMMENT ON FUNCTION wapipe._user_key_of(text, text) IS
 REVOKE ALL ON FUNCTION wapipe._user_key_of(text, text) FROM PUBLIC;
 
 
+-- wapipe._with_identity: a message's contact with the identity the agent is told
+-- ("identity": every identifier known for the user, absent ones left out).
+-- A pure helper (plain SQL, inlined where it is used: db/README.md house rules), the one
+-- text of that object for both readings of a POST. jsonb_object looks no type up per
+-- value, as jsonb_build_object does on every call.
+CREATE OR REPLACE FUNCTION wapipe._with_identity(
+  contact jsonb, user_key text, bsuid text, parent_bsuid text, phone text, username text,
+  profile_name text, group_id text)
+RETURNS jsonb
+-- STABLE, as jsonb_build_object is: a function declared IMMUTABLE over a STABLE body is
+-- never inlined
+LANGUAGE sql STABLE
+RETURN coalesce(contact, '{}') || jsonb_build_object('identity', jsonb_strip_nulls(jsonb_object(
+  '{user,bsuid,parent_bsuid,phone,username,name,group_id}'::text[],
+  ARRAY[user_key, bsuid, parent_bsuid, phone, username, profile_name, group_id])));
+COMMENT ON FUNCTION wapipe._with_identity(jsonb, text, text, text, text, text, text, text) IS
+  'Private (pure, inlined): the contact with "identity" (user, bsuid, parent_bsuid, phone, username, name, group_id; NULLs left out).';
+REVOKE ALL ON FUNCTION wapipe._with_identity(jsonb, text, text, text, text, text, text, text) FROM PUBLIC;
+
+
 -- wapipe._identify_senders: each parsed message with its user's key (from_wa_id) and
 -- the identity the agent is told (contact.identity). Records every identifier.
 --
@@ -191,33 +211,48 @@ DECLARE
   v_out  wapipe.inbound_message[];
   v_m    wapipe.inbound_message;
   v_key  text;
+  v_bkey text;
+  v_pkey text;
   v_user wapipe.users;
 BEGIN
-  -- The usual call: one message from a user with no BSUID (before 2026) or a known one,
-  -- in plain expressions and two key probes; the same rule as the statements below.
+  -- The usual call: one message from a user with no BSUID (before 2026) or a known one:
+  -- the same rule as the statements below, with every key probe in one statement (the
+  -- BSUID's key, the phone's key, and the user's row under the key they give).
   IF cardinality(msgs) = 1 THEN
     v_m := msgs[1];
     IF v_m.message_type IS DISTINCT FROM 'system' AND v_m.group_id IS NULL THEN
-      -- (the lookups of _user_key_of, written out: one function call less per message)
-      IF v_m.bsuid IS NOT NULL THEN
-        SELECT u.user_key INTO v_key FROM wapipe.user_identifiers u
-        WHERE u.phone_number_id = v_m.phone_number_id AND u.identifier = v_m.bsuid;
-        IF v_key IS NOT NULL AND v_m.phone IS NOT NULL AND v_m.phone <> v_key THEN
+      IF v_m.bsuid IS NULL THEN  -- (no BSUID: one index probe less)
+        SELECT kp.user_key, u.user_key, u.bsuid, u.parent_bsuid, u.phone, u.username, u.profile_name
+        INTO v_pkey, v_user.user_key, v_user.bsuid, v_user.parent_bsuid, v_user.phone,
+             v_user.username, v_user.profile_name
+        FROM (VALUES (1)) AS one(x)
+        LEFT JOIN wapipe.user_identifiers kp
+          ON kp.phone_number_id = v_m.phone_number_id AND kp.identifier = v_m.phone
+        LEFT JOIN wapipe.users u
+          ON u.phone_number_id = v_m.phone_number_id AND u.user_key = coalesce(kp.user_key, v_m.phone);
+      ELSE
+        SELECT kb.user_key, kp.user_key, u.user_key, u.bsuid, u.parent_bsuid, u.phone, u.username,
+               u.profile_name
+        INTO v_bkey, v_pkey, v_user.user_key, v_user.bsuid, v_user.parent_bsuid, v_user.phone,
+             v_user.username, v_user.profile_name
+        FROM (VALUES (1)) AS one(x)
+        LEFT JOIN wapipe.user_identifiers kb
+          ON kb.phone_number_id = v_m.phone_number_id AND kb.identifier = v_m.bsuid
+        LEFT JOIN wapipe.user_identifiers kp
+          ON kp.phone_number_id = v_m.phone_number_id AND kp.identifier = v_m.phone
+        LEFT JOIN wapipe.users u
+          ON u.phone_number_id = v_m.phone_number_id AND u.user_key = kb.user_key;
+      END IF;
+      -- a first-seen BSUID is left to the statements below
+      v_key := CASE WHEN v_m.bsuid IS NULL THEN coalesce(v_pkey, v_m.phone) ELSE v_bkey END;
+      IF v_key IS NOT NULL THEN
+        IF v_m.bsuid IS NOT NULL AND v_m.phone IS NOT NULL AND v_m.phone <> v_key AND v_pkey IS NULL THEN
           -- a phone seen with a known BSUID filed under another key joins that key
           INSERT INTO wapipe.user_identifiers (phone_number_id, identifier, kind, user_key)
           VALUES (v_m.phone_number_id, v_m.phone, 'phone', v_key)
           ON CONFLICT DO NOTHING;
         END IF;
-      END IF;
-      IF v_key IS NULL AND v_m.bsuid IS NULL THEN
-        SELECT u.user_key INTO v_key FROM wapipe.user_identifiers u
-        WHERE u.phone_number_id = v_m.phone_number_id AND u.identifier = v_m.phone;
-        v_key := coalesce(v_key, v_m.phone);
-      END IF;
-      IF v_key IS NOT NULL THEN
-        SELECT * INTO v_user FROM wapipe.users u
-        WHERE u.phone_number_id = v_m.phone_number_id AND u.user_key = v_key;
-        IF NOT FOUND THEN
+        IF v_user.user_key IS NULL THEN
           IF v_m.bsuid IS NOT NULL OR v_m.parent_bsuid IS NOT NULL OR v_m.username IS NOT NULL THEN
             INSERT INTO wapipe.users (phone_number_id, user_key, bsuid, parent_bsuid, phone, username,
                                       profile_name)
@@ -238,15 +273,9 @@ BEGIN
           WHERE u.phone_number_id = v_m.phone_number_id AND u.user_key = v_key;
         END IF;
         v_m.from_wa_id := v_key;
-        v_m.contact := coalesce(v_m.contact, '{}') || jsonb_build_object('identity', jsonb_strip_nulls(
-          jsonb_build_object(
-            'user', v_key,
-            'bsuid', coalesce(v_m.bsuid, v_user.bsuid),
-            'parent_bsuid', coalesce(v_m.parent_bsuid, v_user.parent_bsuid),
-            'phone', coalesce(v_m.phone, v_user.phone),
-            'username', coalesce(v_m.username, v_user.username),
-            'name', coalesce(v_m.profile_name, v_user.profile_name),
-            'group_id', NULL::text)));
+        v_m.contact := wapipe._with_identity(v_m.contact, v_key, coalesce(v_m.bsuid, v_user.bsuid),
+          coalesce(v_m.parent_bsuid, v_user.parent_bsuid), coalesce(v_m.phone, v_user.phone),
+          coalesce(v_m.username, v_user.username), coalesce(v_m.profile_name, v_user.profile_name), NULL);
         RETURN ARRAY[v_m];
       END IF;
     END IF;
@@ -355,14 +384,9 @@ BEGIN
   SELECT array_agg(ROW(
       m.wamid, m.from_wa_id, m.message_type, m.phone_number_id, m.display_phone_number, m.wa_ts,
       m.payload,
-      coalesce(m.contact, '{}') || jsonb_build_object('identity', jsonb_strip_nulls(jsonb_build_object(
-        'user', m.from_wa_id,
-        'bsuid', coalesce(m.bsuid, u.bsuid),
-        'parent_bsuid', coalesce(m.parent_bsuid, u.parent_bsuid),
-        'phone', coalesce(m.phone, u.phone),
-        'username', coalesce(m.username, u.username),
-        'name', coalesce(m.profile_name, u.profile_name),
-        'group_id', m.group_id))),
+      wapipe._with_identity(m.contact, m.from_wa_id, coalesce(m.bsuid, u.bsuid),
+        coalesce(m.parent_bsuid, u.parent_bsuid), coalesce(m.phone, u.phone),
+        coalesce(m.username, u.username), coalesce(m.profile_name, u.profile_name), m.group_id),
       m.entry_pos, m.change_pos, m.message_pos, m.payload_ord, m.kind, m.phone, m.bsuid,
       m.parent_bsuid, m.group_id, m.username, m.profile_name, m.pos)::wapipe.inbound_message
     ORDER BY m.pos)
@@ -401,6 +425,7 @@ AS $$
 DECLARE
   v_new      bigint[];
   v_recorded bigint[];
+  v_any_recorded boolean;
 BEGIN
   WITH aging AS (
     SELECT make_interval(secs => (s.value #>> '{}')::double precision) AS step
@@ -441,12 +466,12 @@ BEGIN
     INSERT INTO pgmq.q_wapipe_inbound AS q (msg_id, vt, message, headers)
     OVERRIDING SYSTEM VALUE
     SELECT i.queue_msg_id, queued_at,
-           jsonb_build_object('wamid', i.wamid, 'conversation_key', i.conversation_key,
-                              'type', i.message_type),
+           -- (jsonb_object: all three are text, and it looks no type up per value)
+           jsonb_object('{wamid,conversation_key,type}'::text[],
+                        ARRAY[i.wamid, i.conversation_key, i.message_type]),
            jsonb_build_object('x-pgmq-group', i.conversation_key, 'priority', i.priority,
                               'correlation_id', i.correlation_id)
     FROM inserted i
-    ORDER BY i.id
     RETURNING q.msg_id
   ), heads AS (
     -- Head index: a new conversation gets its first new message as head; an idle
@@ -479,11 +504,14 @@ BEGIN
   -- (queued and heads run to completion whether read or not)
   SELECT coalesce(array_agg(i.webhook_event_id), '{}') INTO v_new FROM inserted i;
 
-  IF (CASE WHEN cardinality(msgs) = 1
-           THEN msgs[1].kind = 'echo' OR msgs[1].message_type IN ('reaction', 'system', 'revoke', 'edit')
-           ELSE EXISTS (SELECT 1 FROM unnest(msgs) u
-                        WHERE u.kind = 'echo'
-                           OR u.message_type IN ('reaction', 'system', 'revoke', 'edit')) END) THEN
+  -- (one message: a plain expression; a query only for several)
+  IF cardinality(msgs) = 1 THEN
+    v_any_recorded := msgs[1].kind = 'echo' OR msgs[1].message_type IN ('reaction', 'system', 'revoke', 'edit');
+  ELSE
+    v_any_recorded := EXISTS (SELECT 1 FROM unnest(msgs) u
+                              WHERE u.kind = 'echo' OR u.message_type IN ('reaction', 'system', 'revoke', 'edit'));
+  END IF;
+  IF v_any_recorded THEN
     WITH recorded AS (
       INSERT INTO wapipe.processed_messages AS pm (
         wamid, conversation_key, phone_number_id, display_phone_number, from_wa_id,
@@ -559,8 +587,12 @@ DECLARE
   v_new_events bigint[];
   v_value      jsonb;
   v_m          jsonb;
+  v_contact    jsonb;
   -- items of each kind in the whole call: a step with none to write is not run
   v_n_msgs     integer;
+  v_n_echo     integer;
+  v_has_raw    boolean;
+  v_woken      boolean;
   v_n_status   integer;
   v_n_error    integer;
   v_n_quar     integer;
@@ -598,8 +630,13 @@ BEGIN
   END IF;
 
   -- The raw bytes the ingress could not pass as jsonb travel beside the payload.
-  IF (CASE WHEN v_n = 1 THEN payloads[1] ? 'wapipe_raw_body'
-           ELSE EXISTS (SELECT 1 FROM unnest(payloads) p(body) WHERE p.body ? 'wapipe_raw_body') END) THEN
+  -- (one payload: a plain expression; a query only for a group)
+  IF v_n = 1 THEN
+    v_has_raw := payloads[1] ? 'wapipe_raw_body';
+  ELSE
+    v_has_raw := EXISTS (SELECT 1 FROM unnest(payloads) p(body) WHERE p.body ? 'wapipe_raw_body');
+  END IF;
+  IF v_has_raw THEN
     SELECT array_agg(CASE WHEN p.body ? 'wapipe_raw_body'
                           THEN decode(p.body->>'wapipe_raw_body', 'base64') END ORDER BY p.i),
            array_agg(p.body - 'wapipe_raw_body' ORDER BY p.i)
@@ -609,17 +646,19 @@ BEGIN
 
   -- ---------------------------------------------------------------- walk
   -- The usual POST is one entry, one change of field messages, one message object with
-  -- an id string, a sender and the business number, and nothing else: its one item is
-  -- built by plain expressions (the same item _webhook_items would give, as
-  -- db/tests/ingest_webhooks/one_message_path_matches_the_walk proves).
-  v_value := v_bodies[1]->'entry'->0->'changes'->0->'value';
-  v_m := v_value->'messages'->0;
+  -- an id string, a sender and the business number, and nothing else: its message is
+  -- read by plain expressions (the same message _webhook_items and the statement under
+  -- "messages" would give, as db/tests/ingest_webhooks/one_message_path_matches_the_walk
+  -- proves). Every expression here is compiled again in each transaction, at a cost per
+  -- operator: the value is reached once (#>), and the item list is not built for it.
+  v_value := v_bodies[1] #> '{entry,0,changes,0,value}';
+  v_m := v_value #> '{messages,0}';
   IF (v_n = 1
      AND CASE WHEN jsonb_typeof(v_bodies[1]->'entry') = 'array'
               THEN jsonb_array_length(v_bodies[1]->'entry') = 1 ELSE false END
-     AND CASE WHEN jsonb_typeof(v_bodies[1]->'entry'->0->'changes') = 'array'
-              THEN jsonb_array_length(v_bodies[1]->'entry'->0->'changes') = 1 ELSE false END
-     AND coalesce(v_bodies[1]->'entry'->0->'changes'->0->>'field', 'messages') = 'messages'
+     AND CASE WHEN jsonb_typeof(v_bodies[1] #> '{entry,0,changes}') = 'array'
+              THEN jsonb_array_length(v_bodies[1] #> '{entry,0,changes}') = 1 ELSE false END
+     AND coalesce(v_bodies[1] #>> '{entry,0,changes,0,field}', 'messages') = 'messages'
      AND jsonb_typeof(v_value) = 'object'
      AND CASE WHEN jsonb_typeof(v_value->'messages') = 'array'
               THEN jsonb_array_length(v_value->'messages') = 1 ELSE false END
@@ -628,39 +667,33 @@ BEGIN
      AND (jsonb_typeof(v_m->'type') = 'string' OR NOT v_m ? 'type')
      AND coalesce(nullif(v_m->>'from', ''), nullif(v_m->>'from_user_id', ''),
                   nullif(v_m->>'group_id', '')) IS NOT NULL
-     AND coalesce(v_value->'metadata'->>'phone_number_id', '') <> ''
+     AND coalesce(v_value #>> '{metadata,phone_number_id}', '') <> ''
      AND CASE WHEN jsonb_typeof(v_value->'contacts') = 'array'
               THEN jsonb_array_length(v_value->'contacts') <= 1
               ELSE v_value->'contacts' IS NULL END) THEN
-    v_items := ARRAY[ROW(1, 'message', 'entry[0].changes[0].value.messages[0]', 'messages',
-                         v_value->'metadata'->>'phone_number_id',
-                         v_value->'metadata'->>'display_phone_number', v_m, NULL,
-                         NULL, 0, 0, 0)::wapipe.webhook_item];
-    v_n_msgs := 1; v_n_status := 0; v_n_error := 0; v_n_quar := 0; v_n_update := 0;
+    v_contact := v_value #> '{contacts,0}';
+    IF ((nullif(v_m->>'from', '') IS NOT NULL AND v_contact->>'wa_id' = v_m->>'from')
+        OR (nullif(v_m->>'from_user_id', '') IS NOT NULL AND v_contact->>'user_id' = v_m->>'from_user_id'))
+       IS NOT TRUE THEN
+      v_contact := NULL;  -- not the sender's
+    END IF;
+    v_n_msgs := 1; v_n_echo := 0; v_n_status := 0; v_n_error := 0; v_n_quar := 0; v_n_update := 0;
     v_event_ids := ARRAY[nextval('wapipe.webhook_events_id_seq'::regclass)];
-    -- ...and its message, as the statement under "messages" reads it
     v_msgs := ARRAY[ROW(
       v_m->>'id', NULL, coalesce(v_m->>'type', 'unknown'),
       v_value->'metadata'->>'phone_number_id', v_value->'metadata'->>'display_phone_number',
       CASE WHEN v_m->>'timestamp' ~ '^[0-9]{1,12}$' THEN (v_m->>'timestamp')::bigint END,
-      v_m,
-      CASE WHEN (nullif(v_m->>'from', '') IS NOT NULL
-                 AND v_value->'contacts'->0->>'wa_id' = v_m->>'from')
-             OR (nullif(v_m->>'from_user_id', '') IS NOT NULL
-                 AND v_value->'contacts'->0->>'user_id' = v_m->>'from_user_id')
-           THEN v_value->'contacts'->0 END,
+      v_m, v_contact,
       0, 0, 0, 1, 'message', nullif(v_m->>'from', ''), nullif(v_m->>'from_user_id', ''),
       nullif(v_m->>'from_parent_user_id', ''), nullif(v_m->>'group_id', ''),
-      NULL, NULL, 1)::wapipe.inbound_message];
-    v_msgs[1].username := v_msgs[1].contact->'profile'->>'username';
-    v_msgs[1].profile_name := v_msgs[1].contact->'profile'->>'name';
+      v_contact->'profile'->>'username', v_contact->'profile'->>'name', 1)::wapipe.inbound_message];
   ELSE
     v_items := ARRAY(SELECT it FROM wapipe._webhook_items(v_bodies) it
                      ORDER BY it.payload_ord, it.entry_pos, it.change_pos, it.item_pos);
-    SELECT count(*) FILTER (WHERE it.kind IN ('message', 'echo')),
+    SELECT count(*) FILTER (WHERE it.kind IN ('message', 'echo')), count(*) FILTER (WHERE it.kind = 'echo'),
            count(*) FILTER (WHERE it.kind = 'status'), count(*) FILTER (WHERE it.kind = 'error'),
            count(*) FILTER (WHERE it.kind = 'quarantine'), count(*) FILTER (WHERE it.kind = 'update')
-    INTO v_n_msgs, v_n_status, v_n_error, v_n_quar, v_n_update
+    INTO v_n_msgs, v_n_echo, v_n_status, v_n_error, v_n_quar, v_n_update
     FROM unnest(v_items) it;
     SELECT array_agg(nextval('wapipe.webhook_events_id_seq'::regclass)) INTO v_event_ids
     FROM generate_series(1, v_n);
@@ -761,7 +794,9 @@ BEGIN
   IF v_n_msgs > 0 THEN
     v_msgs := wapipe._identify_senders(v_msgs);
     v_new_events := wapipe._store_messages(v_msgs, v_event_ids, correlation_ids, v_now);
-    PERFORM wapipe._handoff_on_echoes(v_msgs, v_event_ids);  -- staff answered: bot paused (0720)
+    IF v_n_echo > 0 THEN
+      PERFORM wapipe._handoff_on_echoes(v_msgs, v_event_ids);  -- staff answered: bot paused (0720)
+    END IF;
   ELSE
     v_new_events := '{}';
   END IF;
@@ -807,10 +842,12 @@ BEGIN
   -- Wake the workers (LISTEN on pgmq's channel) once per call; they also poll, so a
   -- wake-up another concurrent ingest sends instead of this one costs little latency
   -- (wapipe._wake_workers' two statements, written out: one function call less).
-  IF cardinality(v_new_events) > 0
-     AND pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('wapipe.wake_workers'), 0) THEN
-    PERFORM pg_catalog.pg_notify('pgmq.q_wapipe_inbound.INSERT', NULL);
-  END IF;
+  -- One plain expression, not a PERFORM (a PERFORM is a statement, and each statement
+  -- costs more to start in a new transaction than this whole test): AND evaluates left
+  -- to right and stops at the first false, so the NOTIFY is sent only under the lock.
+  v_woken := cardinality(v_new_events) > 0
+             AND pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('wapipe.wake_workers'), 0)
+             AND pg_catalog.pg_notify('pgmq.q_wapipe_inbound.INSERT', NULL)::text = '';
 
   IF v_n = 1 THEN
     ord := 1; event_id := v_event_ids[1]; new_messages := cardinality(v_new_events);

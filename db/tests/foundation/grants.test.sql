@@ -118,6 +118,7 @@ insert into grants_matrix (signature, roles) values
   ('wapipe._wake_workers()', '{}'),
   ('wapipe._webhook_items(jsonb[])', '{}'),
   ('wapipe._window_closes_at(text)', '{}'),
+  ('wapipe._with_identity(jsonb,text,text,text,text,text,text,text)', '{}'),
   ('wapipe._workflow_refusal(bigint,text,text)', '{}')
 ;
 
