@@ -163,7 +163,7 @@ ORDER BY grouping(c.locked_by), oldest_lock_age DESC, holder;
 -- Do:      compare with query 2 (backlog) and query 4 (agent latency); scale workers; check the
 --          sender's breaker (query 11) and wapipe_sender_results_total in Grafana.
 -- Index:   processed_messages_finished_idx (processed_at, partial: finished) and
---          outbox_sent_at_idx (sent_at, 0011); each reply's message by primary key.
+--          outbox_sent_at_brin (sent_at, 0028); each reply's message by primary key.
 SELECT s.stage,
        count(*) AS messages,
        round(percentile_cont(0.50) WITHIN GROUP (ORDER BY s.seconds)::numeric, 3) AS p50_s,
@@ -198,7 +198,7 @@ ORDER BY s.stage;
 --          an agent outage); service_failure_rate above the breakers' thresholds (0.5 / 0.6).
 -- Do:      query 8 for what the errors are; correlate with deploys; query 11 for breakers.
 -- Index:   processed_messages_received_at_brin, dead_letters_dead_at_idx,
---          service_calls_called_at_idx, outbox_created_at_idx: each a 24-hour range scan
+--          service_calls_called_at_brin, outbox_created_at_brin: each a 24-hour range scan
 --          (~100 ms on 400 000 rows per table; PostgreSQL may JIT-compile it first: SET jit = off).
 WITH hours AS (
   SELECT generate_series(date_trunc('hour', now()) - interval '23 hours', date_trunc('hour', now()),
@@ -251,8 +251,8 @@ ORDER BY h.hour DESC;
 -- Do:      fix the named cause; a service error -> query 11; a Graph API 190 -> rotate
 --          WHATSAPP_ACCESS_TOKEN; agent timeouts -> query 4.
 -- Index:   processed_messages_unfinished_idx + processed_messages_finished_idx (only messages
---          still open or finished in the last hour are unnested), service_calls_called_at_idx,
---          outbox_created_at_idx, webhook_errors_received_at_idx.
+--          still open or finished in the last hour are unnested), service_calls_called_at_brin,
+--          outbox_created_at_brin, webhook_errors_received_at_idx.
 WITH attempts AS (
   SELECT m.id, e
   FROM wapipe.processed_messages m, jsonb_array_elements(m.error_history) e
