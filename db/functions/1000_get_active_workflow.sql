@@ -1,19 +1,43 @@
+-- wapipe._active_workflows: the workflow each user is in right now, for routing new messages.
+-- Returns one row per item whose user has one (ord = its position, from 1): the active, unexpired wapipe.workflow_states row.
+--
+-- THE active-workflow rule, set-based: an active row already past expires_at is not
+-- returned: expire_workflows (pg_cron) will mark it and tell the user; routing treats
+-- the user as free meanwhile. NULL users are skipped. One call per batch
+-- (message_contexts): a per-item call of a SECURITY DEFINER function costs a
+-- search_path switch and a fresh executor each.
+CREATE OR REPLACE FUNCTION wapipe._active_workflows(users text[])
+RETURNS TABLE (ord integer, workflow wapipe.workflow_states)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = ''
+  SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off
+  SET enable_mergejoin = off SET enable_hashjoin = off
+AS $$
+BEGIN
+  RETURN QUERY
+  SELECT u.i::integer, w.x
+  FROM unnest(users) WITH ORDINALITY AS u(user_phone, i)
+  JOIN LATERAL (
+    SELECT x
+    FROM wapipe.workflow_states x
+    WHERE x.user_phone = u.user_phone AND x.status = 'active' AND x.expires_at > now()
+    ORDER BY x.id DESC
+    LIMIT 1) w ON true
+  WHERE u.user_phone IS NOT NULL;
+END
+$$;
+COMMENT ON FUNCTION wapipe._active_workflows(text[]) IS
+  'Private: the active-workflow rule, set-based: per item (NULL users skipped) the active, unexpired wapipe.workflow_states row of its user, if any. Returns (ord, workflow).';
+REVOKE ALL ON FUNCTION wapipe._active_workflows(text[]) FROM PUBLIC;
+
 -- wapipe.get_active_workflow: the workflow a user is in right now, for routing a new message.
 -- Returns the active, unexpired wapipe.workflow_states row of user_phone (0 or 1 row).
 --
--- An active row already past expires_at is not returned: expire_workflows (pg_cron)
--- will mark it and tell the user; routing treats the user as free meanwhile.
+-- _active_workflows of one user.
 CREATE OR REPLACE FUNCTION wapipe.get_active_workflow(user_phone text)
 RETURNS SETOF wapipe.workflow_states
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = ''
 AS $$
-  SELECT w.*
-  FROM wapipe.workflow_states w
-  WHERE w.user_phone = get_active_workflow.user_phone
-    AND w.status = 'active'
-    AND w.expires_at > now()
-  ORDER BY w.id DESC
-  LIMIT 1
+  SELECT (a.workflow).* FROM wapipe._active_workflows(ARRAY[user_phone]) a
 $$;
 COMMENT ON FUNCTION wapipe.get_active_workflow(text) IS
   'The active, unexpired workflow of user_phone (0 or 1 row of wapipe.workflow_states); used by the worker to route a message to a workflow step.';

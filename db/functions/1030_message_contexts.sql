@@ -22,8 +22,8 @@
 -- deadlock. Items sharing a user or a rate key depend on each other (the second
 -- sees the first's token and session), so such a batch is answered item by item,
 -- each item as a batch of one of this same function. Each rule is read from its one
--- text: _take_rate_tokens (token bucket), get_active_workflow and get_recent_agent
--- (per item, LATERAL), _memory_sessions (session reuse or creation).
+-- text, one call for the batch: _take_rate_tokens (token bucket), _active_workflows,
+-- _recent_agents (sticky agent), _memory_sessions (session reuse or creation).
 -- Plans: generic, and never a sequential scan (every access is by key; a plan made
 -- while a table was still small must not keep scanning it as it grows).
 CREATE OR REPLACE FUNCTION wapipe.message_contexts(
@@ -107,7 +107,7 @@ BEGIN
   v_allowed := array_fill(true, ARRAY[array_length(v_ords, 1)]);
   v_retry_after := array_fill(0, ARRAY[array_length(v_ords, 1)]);
   IF EXISTS (SELECT 1 FROM unnest(v_rate_keys) k WHERE k IS NOT NULL) THEN
-    WITH taken AS (  -- (called once: a CTE calling a volatile function is materialised)
+    WITH taken AS MATERIALIZED (  -- (called once, not again for every item the join visits)
       SELECT t.key, t.allowed, t.retry_after_ms
       FROM wapipe._take_rate_tokens(ARRAY(SELECT k FROM unnest(v_rate_keys) k WHERE k IS NOT NULL),
                                     rate_max, rate_per) t)
@@ -118,28 +118,39 @@ BEGIN
     LEFT JOIN taken t ON t.key = u.key;
   END IF;
 
-  -- 2. Admitted items: the active workflow, else the agent (preferred, else the
-  --    current session's when known, else the default).
-  SELECT array_agg(w.id ORDER BY u.i), array_agg(w.workflow_type ORDER BY u.i),
-         array_agg(w.current_step ORDER BY u.i), array_agg(w.data ORDER BY u.i),
-         array_agg(w.version ORDER BY u.i),
-         array_agg(CASE WHEN u.allowed AND w.id IS NULL THEN coalesce(
+  -- 2. Admitted items: the active workflow (wapipe._active_workflows), else the agent
+  --    (preferred, else the current session's when known (wapipe._recent_agents), else
+  --    the default). One call each for the batch.
+  -- (MATERIALIZED: each called once, not again for every item the join visits)
+  WITH workflows AS MATERIALIZED (
+    SELECT a.ord, a.workflow
+    FROM wapipe._active_workflows(ARRAY(
+           SELECT CASE WHEN u.allowed AND u.handoff IS NULL THEN u.user_phone END
+           FROM unnest(v_users, v_allowed, v_handoffs) WITH ORDINALITY AS u(user_phone, allowed, handoff, i)
+           ORDER BY u.i)) a
+  ), recent AS MATERIALIZED (
+    SELECT r.ord, r.agent
+    FROM wapipe._recent_agents(ARRAY(
+           SELECT CASE WHEN u.allowed AND coalesce(u.preferred, '') = '' THEN u.user_phone END
+           FROM unnest(v_users, v_preferred, v_allowed) WITH ORDINALITY AS u(user_phone, preferred, allowed, i)
+           ORDER BY u.i)) r
+  )
+  SELECT array_agg((w.workflow).id ORDER BY u.i), array_agg((w.workflow).workflow_type ORDER BY u.i),
+         array_agg((w.workflow).current_step ORDER BY u.i), array_agg((w.workflow).data ORDER BY u.i),
+         array_agg((w.workflow).version ORDER BY u.i),
+         array_agg(CASE WHEN u.allowed AND w.ord IS NULL THEN coalesce(
                      nullif(u.preferred, ''),
-                     (SELECT r FROM wapipe.get_recent_agent(u.user_phone) r
-                      WHERE r = ANY (coalesce(known_agents, '{}'))),
+                     CASE WHEN r.agent = ANY (coalesce(known_agents, '{}')) THEN r.agent END,
                      default_agent) END ORDER BY u.i)
     INTO v_wf_ids, v_wf_types, v_wf_steps, v_wf_data, v_wf_versions, v_agents
-  FROM unnest(v_users, v_preferred, v_allowed, v_handoffs)
-         WITH ORDINALITY AS u(user_phone, preferred, allowed, handoff, i)
-  LEFT JOIN LATERAL (
-    SELECT x.id, x.workflow_type, x.current_step, x.data, x.version
-    FROM wapipe.get_active_workflow(u.user_phone) x
-    WHERE u.allowed AND u.handoff IS NULL) w ON true;
+  FROM unnest(v_users, v_preferred, v_allowed) WITH ORDINALITY AS u(user_phone, preferred, allowed, i)
+  LEFT JOIN workflows w ON w.ord = u.i
+  LEFT JOIN recent r ON r.ord = u.i;
 
   -- 3. The memory sessions of the items with an agent (wapipe._memory_sessions), and
   --    each item's answer.
   RETURN QUERY
-  WITH sessions AS (
+  WITH sessions AS MATERIALIZED (
     SELECT x.ord, x.session FROM wapipe._memory_sessions(v_users, v_agents) x)
   SELECT v_ords[u.i]::integer, v_allowed[u.i], v_retry_after[u.i],
          v_wf_ids[u.i], v_wf_types[u.i], v_wf_steps[u.i], v_wf_data[u.i], v_wf_versions[u.i],

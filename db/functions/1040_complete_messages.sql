@@ -202,15 +202,18 @@ BEGIN
          array_agg(CASE WHEN x.verdict = 'rejected' THEN x.refusal END)
     INTO v_ords, v_verdicts, v_ids, v_wamids, v_convs, v_queue_ids, v_took_ms, v_errors
   FROM (
-    SELECT e.n::integer AS ord, m.id, m.wamid, m.conversation_key, m.queue_msg_id, m.claimed_at, r.refusal,
+    SELECT r.ord, r.id, r.wamid, r.conversation_key, r.queue_msg_id, r.claimed_at, r.refusal,
       CASE
-        WHEN m.status = 'done' AND m.claimed_by = complete_messages.worker_id THEN 'repeat'
-        WHEN NOT v_held[e.n] THEN 'claim_lost'
+        WHEN r.status = 'done' AND r.claimed_by = complete_messages.worker_id THEN 'repeat'
+        WHEN NOT v_held[r.ord] THEN 'claim_lost'
         WHEN r.refusal IS NOT NULL THEN 'rejected'
         ELSE 'complete' END AS verdict
-    FROM jsonb_array_elements(items) WITH ORDINALITY AS e(item, n)
-    CROSS JOIN LATERAL (SELECT wapipe._completion_refusal(e.item, v_memory_ids) AS refusal) r
-    CROSS JOIN LATERAL (SELECT (v_claimed[e.n]).*) m) x;
+    FROM (SELECT e.n::integer AS ord, m.id, m.wamid, m.conversation_key, m.queue_msg_id, m.claimed_at,
+                 m.status, m.claimed_by, wapipe._completion_refusal(e.item, v_memory_ids) AS refusal
+          FROM jsonb_array_elements(items) WITH ORDINALITY AS e(item, n)
+          CROSS JOIN LATERAL (SELECT (v_claimed[e.n]).*) m
+          OFFSET 0) r  -- (a fence: each item's refusal and verdict evaluated once, not per reference)
+    OFFSET 0) x;
 
   IF v_repeated THEN
     -- of several acceptable items for one message, the first completes it

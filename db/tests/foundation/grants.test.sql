@@ -84,6 +84,7 @@ insert into grants_matrix (signature, roles) values
   ('wapipe.resolve_conversation(text,text)', '{}'),
   ('wapipe.schedule_maintenance()', '{}'),
   -- nobody: private helpers
+  ('wapipe._active_workflows(text[])', '{}'),
   ('wapipe._append_memory(bigint[],jsonb[],jsonb[])', '{}'),
   ('wapipe._apply_workflow_action(jsonb,text,text)', '{}'),
   ('wapipe._breaker_next_trial(text)', '{}'),
@@ -104,6 +105,7 @@ insert into grants_matrix (signature, roles) values
   ('wapipe._memory_sessions(text[],text[])', '{}'),
   ('wapipe._outbox_held(bigint,text)', '{}'),
   ('wapipe._raise_claim_lost(text)', '{}'),
+  ('wapipe._recent_agents(text[])', '{}'),
   ('wapipe._refresh_conversation_head(text)', '{}'),
   ('wapipe._release_conversation_lease(text)', '{}'),
   ('wapipe._release_conversation_leases(text[])', '{}'),
