@@ -42,8 +42,10 @@ def keyword_agent(text: str, rules: Sequence[RoutingRule]) -> str | None:
     """The agent of the first rule with a keyword among the words of `text`, if any.
 
     Words are runs of \\w, compared lowercased (keywords are lowercased by the config).
-    The same rule as wapipe.keyword_agent, which claim_messages applies in the database;
-    tests/test_worker_routing_rules.py holds the two to the same answers.
+    Used here for the handoff keywords and a message an active workflow does not take;
+    every other message is routed in the database (claim_messages, context_items) by
+    wapipe.keyword_agent, the same rule: tests/test_worker_routing_rules.py holds the two
+    to the same answers.
     """
     if not rules:
         return None
@@ -279,20 +281,11 @@ class MessageHandler:
             await self.store.complete(msg.msg_id, self.worker_id, reply=None, handled_by="revoked")
             return "revoked"
         given = Input.of(msg.message_type, msg.payload)
-        cfg = self.config
         # Rate limit (first attempt only: a retry was already let in), the active
         # workflow, else the agent to use and its memory: answered with the claim
-        # (claim_messages), else asked for now in one round trip.
-        context = msg.context or await self.store.context(
-            user,
-            default_agent=cfg.default_agent,
-            known_agents=self._known_agents,
-            preferred_agent=self._rule_agent(given),
-            rate=(f"user:{user}", cfg.rate_limit_max, cfg.rate_limit_per)
-            if msg.attempt <= 1
-            else None,
-            conversation_key=msg.conversation_key,
-        )
+        # (claim_messages), else asked for now in one round trip, routed by the same
+        # rule in the database (the keyword agent and rate key are not decided here).
+        context = msg.context or await self.store.routed_context(msg.message_id, self.routing)
         if context.handed_off is not None:
             # a human has the conversation: kept, never answered (no agent, no typing)
             handed_over()

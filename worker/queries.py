@@ -60,6 +60,16 @@ MESSAGE_CONTEXTS: LiteralString = (
     " FROM wapipe.message_contexts(%(items)s, %(default_agent)s, %(known_agents)s::text[],"
     " %(rate_max)s::int, %(rate_per)s::interval)"
 )
+# The same for messages claimed without their contexts: the database routes them by the
+# claim's rule (context_items: keyword agent, rate key), the worker does not.
+ROUTED_MESSAGE_CONTEXTS: LiteralString = (
+    "SELECT ord, allowed, retry_after_ms, workflow_id, workflow_type, current_step, workflow_data,"
+    " workflow_version, agent, memory_id, session_id, memory_messages, memory_context,"
+    " breaker_state, handed_off, window_closes_at"
+    " FROM wapipe.message_contexts("
+    "wapipe.context_items(%(message_ids)s::bigint[], %(rules)s, %(rate_max)s::int),"
+    " %(default_agent)s, %(known_agents)s::text[], %(rate_max)s::int, %(rate_per)s::interval)"
+)
 # One round trip before handling a message: rate limit, active workflow, else agent + memory.
 MESSAGE_CONTEXT: LiteralString = (
     "SELECT allowed, retry_after_ms, workflow_id, workflow_type, current_step, workflow_data,"

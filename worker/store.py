@@ -217,6 +217,17 @@ class Coalescer(GroupCommit[RequestT, ResultT]):
         )
 
 
+def _routed_args(routing: ClaimRouting, message_ids: list[int]) -> dict[str, Any]:
+    return {
+        "message_ids": message_ids,
+        "rules": Jsonb([{"keywords": list(k), "agent": a} for k, a in routing.rules]),
+        "default_agent": routing.default_agent,
+        "known_agents": list(routing.known_agents),
+        "rate_max": routing.rate_max,
+        "rate_per": routing.rate_per,
+    }
+
+
 def _context_of(
     row: Sequence[Any],
     breaker_state: str | None,
@@ -285,6 +296,7 @@ class Store:
         )
         # one coalescer per shared argument set (a worker has one configuration)
         self._contexts: dict[Hashable, Coalescer[_ContextRequest, MessageContext]] = {}
+        self._routed: dict[ClaimRouting, Coalescer[int, MessageContext]] = {}
         self._completions: dict[str, Coalescer[_CompleteRequest, Completion]] = {}
 
     async def open(self) -> None:
@@ -293,6 +305,8 @@ class Store:
     async def close(self) -> None:
         for contexts in self._contexts.values():
             await contexts.close()
+        for routed in self._routed.values():
+            await routed.close()
         for completions in self._completions.values():
             await completions.close()
         await self.pool.close(timeout=5)
@@ -620,6 +634,51 @@ class Store:
                 return_exceptions=True,
             )
         return [_context_of(row[1:13], row[13], row[14], row[15]) for row in rows]
+
+    async def routed_context(self, message_id: int, routing: ClaimRouting) -> MessageContext:
+        """The context of a message whose claim came without it (Store.claim's fallback).
+
+        The database routes it by the rule claim_messages applies (wapipe.context_items:
+        keyword agent, rate key): the worker does not route twice. Coalesced with the
+        other messages' calls; a call refused as a whole goes again message by message."""
+        coalescer = self._routed.get(routing)
+        if coalescer is None:
+
+            async def run(ids: list[int]) -> list[MessageContext | BaseException]:
+                return await self._routed_batch(routing, ids)
+
+            coalescer = self._routed[routing] = Coalescer(run)
+        return await coalescer.submit(message_id)
+
+    async def _routed_batch(
+        self, routing: ClaimRouting, ids: list[int]
+    ) -> list[MessageContext | BaseException]:
+        try:
+            rows = await self._batch_rows(
+                "message_contexts",
+                queries.ROUTED_MESSAGE_CONTEXTS,
+                _routed_args(routing, ids),
+                len(ids),
+            )
+        except StoreUnavailable as exc:
+            return [StoreUnavailable(str(exc)) for _ in ids]
+        if rows is None:
+            return await asyncio.gather(
+                *(self._routed_one(routing, i) for i in ids), return_exceptions=True
+            )
+        if len(rows) != len(ids):  # a message no longer stored: nothing to route it by
+            wrong = MessageProcessingError(f"{len(rows)} contexts for {len(ids)} messages")
+            return [wrong] * len(ids)
+        return [_context_of(row[1:13], row[13], row[14], row[15]) for row in rows]
+
+    async def _routed_one(self, routing: ClaimRouting, message_id: int) -> MessageContext:
+        rows = await self._rows(
+            queries.ROUTED_MESSAGE_CONTEXTS, _routed_args(routing, [message_id])
+        )
+        if len(rows) != 1:
+            raise MessageProcessingError(f"no context for message {message_id}")
+        row = rows[0]
+        return _context_of(row[1:13], row[13], row[14], row[15])
 
     async def context_one(
         self,

@@ -4,8 +4,9 @@
 -- rules = [{"keywords": ["menu", "order"], "agent": "waiter"}, ...], first match wins.
 -- A text's words are its runs of letters, digits and underscores (\w), compared
 -- lowercased: "MENU!" has the word "menu", "menu-card" the words "menu" and "card",
--- "pay_bill" only "pay_bill". The worker's own matcher (worker.handler) follows the
--- same rule; tests/test_worker_routing_rules.py holds the two to the same answers.
+-- "pay_bill" only "pay_bill". The worker's own matcher (worker.handler, for its
+-- handoff keywords and a message a workflow does not take) follows the same rule;
+-- tests/test_worker_routing_rules.py holds the two to the same answers.
 CREATE OR REPLACE FUNCTION wapipe.keyword_agent(body text, rules jsonb)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE SECURITY DEFINER SET search_path = ''
@@ -27,16 +28,69 @@ COMMENT ON FUNCTION wapipe.keyword_agent(text, jsonb) IS
 REVOKE ALL ON FUNCTION wapipe.keyword_agent(text, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION wapipe.keyword_agent(text, jsonb) TO wapipe_worker;
 
+-- wapipe._context_items: what message_contexts is asked for each message, by the one routing rule.
+-- Returns a JSON array, in the order of messages, of {user_phone, conversation_key, preferred_agent, rate_key}.
+--
+-- messages = [{"message_id", "user_phone", "conversation_key", "message_type", "body",
+-- "attempt"}] (the claim's facts: a caller in the claim's own statement would not see
+-- its attempt in the table yet). The user is the sender; the preferred agent is
+-- keyword_agent of a text message's body (rules), none for other types; the
+-- rate-limit key is 'user:<wa_id>' on a message's first attempt when it never waited
+-- for a service (a retry, or a message claimed again after a deferral, was already
+-- let in), none when not rate_limited. claim_messages and context_items use it; the
+-- worker holds no copy.
+CREATE OR REPLACE FUNCTION wapipe._context_items(messages jsonb, rules jsonb, rate_limited boolean)
+RETURNS jsonb
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = ''
+AS $$
+  SELECT coalesce(jsonb_agg(jsonb_build_object(
+           'user_phone', e.msg->>'user_phone', 'conversation_key', e.msg->>'conversation_key',
+           'preferred_agent',
+             CASE WHEN e.msg->>'message_type' = 'text' AND jsonb_array_length(rules) > 0
+                  THEN wapipe.keyword_agent(e.msg->>'body', rules) END,
+           'rate_key',
+             CASE WHEN (e.msg->>'attempt')::integer <= 1 AND rate_limited
+                       AND (SELECT m.deferrals FROM wapipe.processed_messages m
+                            WHERE m.id = (e.msg->>'message_id')::bigint) = 0
+                  THEN 'user:' || (e.msg->>'user_phone') END)
+         ORDER BY e.ord), '[]')
+  FROM jsonb_array_elements(messages) WITH ORDINALITY AS e(msg, ord)
+$$;
+COMMENT ON FUNCTION wapipe._context_items(jsonb, jsonb, boolean) IS
+  'message_contexts items for messages [{message_id, user_phone, conversation_key, message_type, body, attempt}]: the sender, keyword_agent of a text body as preferred agent, rate key user:<wa_id> on a first attempt that never waited (when rate_limited). The one routing rule of claim_messages and context_items.';
+REVOKE ALL ON FUNCTION wapipe._context_items(jsonb, jsonb, boolean) FROM PUBLIC;
+
+-- wapipe.context_items: the routing rule for stored messages a worker holds (its claim came without contexts).
+-- Returns message_contexts' items for message_ids (processed_messages ids), in their order.
+CREATE OR REPLACE FUNCTION wapipe.context_items(message_ids bigint[], rules jsonb, rate_max integer)
+RETURNS jsonb
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = ''
+AS $$
+  SELECT wapipe._context_items(
+           coalesce((SELECT jsonb_agg(jsonb_build_object(
+                              'message_id', m.id, 'user_phone', m.from_wa_id,
+                              'conversation_key', m.conversation_key,
+                              'message_type', m.message_type, 'body', m.payload->'text'->>'body',
+                              'attempt', m.attempts)
+                            ORDER BY i.ord)
+                     FROM unnest(context_items.message_ids) WITH ORDINALITY AS i(id, ord)
+                     JOIN wapipe.processed_messages m ON m.id = i.id), '[]'),
+           coalesce(context_items.rules, '[]'), context_items.rate_max IS NOT NULL)
+$$;
+COMMENT ON FUNCTION wapipe.context_items(bigint[], jsonb, integer) IS
+  'message_contexts items for stored messages (ids in order; unknown ids left out) by the routing rule claim_messages applies (_context_items): the worker asks this instead of routing in Python.';
+REVOKE ALL ON FUNCTION wapipe.context_items(bigint[], jsonb, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION wapipe.context_items(bigint[], jsonb, integer) TO wapipe_worker;
+
 -- wapipe.claim_messages: claim conversation heads and answer what the worker needs to handle each, in one round trip.
 -- Returns one row per claimed message: get_next_queue_message's columns, then message_contexts' for it (its ord left out).
 --
 -- One transaction: get_next_queue_message(worker_id, lock_seconds, batch), then
--- message_contexts for the claimed messages in claim order, each item built as the
--- worker builds it: the user is the sender; the preferred agent is keyword_agent of
--- a text message's body (rules), none for other types; the rate-limit key is
--- 'user:<wa_id>' on a message's first attempt only (a retry, or a message claimed
--- again after a deferral, was already let in),
--- none without rate_max. A call that fails claims nothing: the claim rolls back with
+-- message_contexts for the claimed messages in claim order, each item built by the
+-- routing rule (_context_items, above): the user is the sender; the preferred agent
+-- is keyword_agent of a text message's body (rules), none for other types; the
+-- rate-limit key is 'user:<wa_id>' on a message's first attempt only (a retry, or a
+-- message claimed again after a deferral, was already let in), none without rate_max. A call that fails claims nothing: the claim rolls back with
 -- the contexts, so the messages stay where they were.
 -- Coalescing: coalesce_seconds = {"agent": seconds, ...} (per service; absent or 0:
 -- off). A text head that goes to an agent (let in by the rate limit, no active
@@ -99,19 +153,14 @@ BEGIN
   ), contexts AS MATERIALIZED (
     SELECT x.*
     FROM wapipe.message_contexts(
-           (SELECT coalesce(jsonb_agg(jsonb_build_object(
-                      'user_phone', c.from_wa_id, 'conversation_key', c.conversation_key,
-                      'preferred_agent',
-                        CASE WHEN c.message_type = 'text' AND jsonb_array_length(v_rules) > 0
-                             THEN wapipe.keyword_agent(c.payload->'text'->>'body', v_rules) END,
-                      'rate_key',
-                        CASE WHEN c.attempt <= 1 AND claim_messages.rate_max IS NOT NULL
-                                  -- a deferred message was let in before it waited
-                                  AND (SELECT m.deferrals FROM wapipe.processed_messages m
-                                       WHERE m.id = c.message_id) = 0
-                             THEN 'user:' || c.from_wa_id END)
-                    ORDER BY c.ord), '[]')
-            FROM claimed c),
+           wapipe._context_items(
+             (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                        'message_id', c.message_id, 'user_phone', c.from_wa_id,
+                        'conversation_key', c.conversation_key, 'message_type', c.message_type,
+                        'body', c.payload->'text'->>'body', 'attempt', c.attempt)
+                      ORDER BY c.ord), '[]')
+              FROM claimed c),
+             v_rules, claim_messages.rate_max IS NOT NULL),
            claim_messages.default_agent, claim_messages.known_agents,
            claim_messages.rate_max, claim_messages.rate_per) x
   ), openers AS MATERIALIZED (
