@@ -247,14 +247,24 @@ BEGIN
     RETURN;  -- the first call committed but its answer was lost
   END IF;
   PERFORM wapipe._outbox_held(mark_outbox_sent.id, mark_outbox_sent.worker_id);
+  -- Meta accepted the send whatever the wamid: one already recorded for another row (never
+  -- seen from Meta; a test double restarted) must not refuse the record, or the sender would
+  -- try to record it for ever. The row is sent, without the wamid, and says why.
   UPDATE wapipe.outbox o
-     SET status = 'sent', sent_wamid = mark_outbox_sent.wamid, sent_at = now(), locked_until = NULL
+     SET status = 'sent', sent_at = now(), locked_until = NULL,
+         sent_wamid = CASE WHEN d.id IS NULL THEN mark_outbox_sent.wamid END,
+         last_error = CASE WHEN d.id IS NULL THEN o.last_error
+                           ELSE format('sent, but Meta returned wamid %s, already recorded for outbox row %s: not stored',
+                                       mark_outbox_sent.wamid, d.id) END
+    FROM (SELECT NULL::bigint) AS one(nothing)
+    LEFT JOIN wapipe.outbox d ON d.sent_wamid = mark_outbox_sent.wamid AND d.id <> mark_outbox_sent.id
    WHERE o.id = mark_outbox_sent.id;
 END
 $$;
 COMMENT ON FUNCTION wapipe.mark_outbox_sent(bigint, text, text) IS
   'Sender: mark a claimed outbox row sent and store the wamid Meta returned (status webhooks link to it). '
-  'Idempotent for the same worker and wamid; raises WA001 when worker_id does not hold the row, 22023 for an empty wamid.';
+  'Idempotent for the same worker and wamid; a wamid already recorded for another row is not stored (the row is sent, last_error says why); '
+  'raises WA001 when worker_id does not hold the row, 22023 for an empty wamid.';
 REVOKE ALL ON FUNCTION wapipe.mark_outbox_sent(bigint, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION wapipe.mark_outbox_sent(bigint, text, text) TO wapipe_worker;
 
