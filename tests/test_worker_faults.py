@@ -76,7 +76,9 @@ def test_breaker_opens_for_every_worker_then_recovers(
                 "breaker": {
                     "min_calls": 3,
                     "failure_rate": 0.5,
-                    "open_seconds": 3,
+                    # long enough that it is still open while the first worker drains and
+                    # a second one starts, on a loaded machine too (3 s was not, in CI-like runs)
+                    "open_seconds": 20,
                     "half_open_calls": 1,
                     "window_seconds": 30,
                 },
@@ -92,9 +94,9 @@ def test_breaker_opens_for_every_worker_then_recovers(
         20,
         "breaker open",
     )
-    calls_when_open = len(agent.calls)
     # a second process sees the same open breaker: its attempts never reach the agent
-    first.terminate()
+    first.terminate()  # drains: a call the first worker had started before the breaker opened ends
+    calls_when_open = len(agent.calls)
     second = WorkerProcess(db_url, config, server_tmp)
     workers.append(second)
     send_text(conn, "250788002009", "hello too")
@@ -115,7 +117,7 @@ def test_breaker_opens_for_every_worker_then_recovers(
     assert count(conn, "SELECT count(*) FROM wapipe.dead_letters") == 0  # waiting, not failing
     # recovery: the agent is back, a half-open trial succeeds, the breaker closes
     agent.status = 200
-    wait_for(lambda: count(conn, "SELECT count(*) FROM wapipe.outbox") == 4, 30, "4 replies")
+    wait_for(lambda: count(conn, "SELECT count(*) FROM wapipe.outbox") == 4, 60, "4 replies")
     assert scalar(conn, "SELECT state FROM wapipe.breakers WHERE name = 'waiter'") == "closed"
     assert (
         count(
