@@ -2,7 +2,7 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: bootstrap run test pytest pgtap bench lint clean
+.PHONY: bootstrap run test test-unit pytest pgtap bench lint clean
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -17,6 +17,9 @@ test: bootstrap
 	$(BIN)/python -m pytest || rc=1; \
 	$(BIN)/python -m wapipe.testing.pgtap || rc=1; \
 	exit $$rc
+
+test-unit: bootstrap
+	@$(BIN)/python -m pytest tests/unit
 
 pytest: bootstrap
 	@$(BIN)/python -m pytest

@@ -12,7 +12,7 @@ async def wait_event(event: asyncio.Event, seconds: float) -> bool:
     asyncio.timeout, not asyncio.wait_for: on Python 3.11 wait_for loses a
     cancellation that arrives while the event is being set (it returns the result
     instead of raising), and a loop around it then never ends — a cancelled worker
-    hung for good. tests/test_worker_cancel.py holds this helper to it.
+    hung for good. tests/faults/test_worker_cancel.py holds this helper to it.
     """
     if event.is_set():
         return True

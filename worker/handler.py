@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from wapipe.errors import DatabaseRefusal
 from wapipe.log import bind_correlation_id, get_logger
 from worker.agents import AgentReply, AgentRequest, call_agent, summary_of, text_message
 from worker.config import RoutingRule, WorkerConfig
@@ -44,7 +45,7 @@ def keyword_agent(text: str, rules: Sequence[RoutingRule]) -> str | None:
     Words are runs of \\w, compared lowercased (keywords are lowercased by the config).
     Used here for the handoff keywords and a message an active workflow does not take;
     every other message is routed in the database (claim_messages, context_items) by
-    wapipe.keyword_agent, the same rule: tests/test_worker_routing_rules.py holds the two
+    wapipe.keyword_agent, the same rule: tests/integration/test_worker_routing_rules.py holds the two
     to the same answers.
     """
     if not rules:
@@ -141,7 +142,7 @@ class MessageHandler:
         except ServiceUnavailable as exc:
             handed_over()
             return await self._fallback(msg, exc)
-        except ProcessingError as exc:
+        except (ProcessingError, DatabaseRefusal) as exc:  # ours, or the database's refusal
             handed_over()
             return await self._fail(msg, exc.stored_text(), exc.retryable, exc.code)
         except StoreUnavailable as exc:

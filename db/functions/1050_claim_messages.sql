@@ -6,7 +6,7 @@
 -- lowercased: "MENU!" has the word "menu", "menu-card" the words "menu" and "card",
 -- "pay_bill" only "pay_bill". The worker's own matcher (worker.handler, for its
 -- handoff keywords and a message a workflow does not take) follows the same rule;
--- tests/test_worker_routing_rules.py holds the two to the same answers.
+-- tests/integration/test_worker_routing_rules.py holds the two to the same answers.
 CREATE OR REPLACE FUNCTION wapipe.keyword_agent(body text, rules jsonb)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE SECURITY DEFINER SET search_path = ''

@@ -27,14 +27,14 @@ import httpx
 import psycopg
 import pytest
 
+from tests.e2e.test_ingress_server import Server, start_server
 from tests.fakes import WorkerProcess, interactive_reply, scalar, wait_for, write_config
 from tests.fakes.graph_api import FakeGraphApi
+from tests.integration.test_ingress_app import ROTATED_SECRET, SECRET, VERIFY_TOKEN, signed_headers
 from tests.payloads import BUSINESS_NUMBER_ID, text_message, webhook
-from tests.test_ingress_app import ROTATED_SECRET, SECRET, VERIFY_TOKEN, signed_headers
-from tests.test_ingress_server import Server, start_server
 from wapipe.testing.harness import free_ports
 
-PROJECT = Path(__file__).resolve().parent.parent
+PROJECT = Path(__file__).resolve().parents[2]
 ACCESS_TOKEN = "EAAG-e2e-access-token-do-not-log-9f8e7d"
 STATUS_TOKEN = "e2e-status-token-5a4b3c"
 ALICE = "250788123456"

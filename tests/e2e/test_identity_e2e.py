@@ -18,7 +18,7 @@ from tests.fakes import WorkerProcess, scalar, wait_for, write_config
 from tests.fakes.agent_server import FakeAgent
 from tests.fakes.graph_api import FakeGraphApi
 
-FIXTURES = Path(__file__).parent / "fixtures" / "whatsapp"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "whatsapp"
 BSUID = "RW.4471902245518830"
 PHONE = "250788444555"
 

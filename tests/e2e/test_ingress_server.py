@@ -20,7 +20,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.test_ingress_app import (
+from tests.integration.test_ingress_app import (
     LIMIT,
     ROTATED_SECRET,
     SAMPLES,

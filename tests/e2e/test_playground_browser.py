@@ -22,14 +22,14 @@ import psycopg
 import pytest
 
 from tests.cdp import Browser, Page
+from tests.e2e.test_e2e_full import Process, wait_http_ok
+from tests.e2e.test_ingress_server import Server, start_server
 from tests.fakes import WorkerProcess, scalar, write_config
-from tests.test_e2e_full import Process, wait_http_ok
-from tests.test_ingress_app import SECRET
-from tests.test_ingress_server import Server, start_server
+from tests.integration.test_ingress_app import SECRET
 from wapipe.cli import DEV_PHONE_NUMBER_ID
 from wapipe.testing.harness import free_ports
 
-PROJECT = Path(__file__).resolve().parent.parent
+PROJECT = Path(__file__).resolve().parents[2]
 ARTIFACTS = PROJECT / "artifacts"
 TOKEN = "playground-browser-token-5e6f7a"
 GREETING = "Hello and welcome! I'm your waiter."

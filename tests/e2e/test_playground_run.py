@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from tests.test_make_run import WAPIPE, _start, _wait_for
+from tests.e2e.test_make_run import WAPIPE, _start, _wait_for
 from wapipe.cli import _children
 from wapipe.playground import PLAYGROUND_ACCESS_TOKEN
 from wapipe.testing.harness import free_ports

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ingress.app import create_app
-from tests.test_ingress_app import (
+from tests.integration.test_ingress_app import (
     TestClient,
     ingress_settings,
     signed_headers,

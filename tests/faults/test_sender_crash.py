@@ -34,7 +34,7 @@ from tests.fakes import wait_for
 from tests.fakes.graph_api import FakeGraphApi, status_webhook
 from tests.payloads import BUSINESS_NUMBER_ID, text_message, webhook
 
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = Path(__file__).resolve().parents[2]
 USERS = [f"25078830{i:04d}" for i in range(10)]
 LOCK_SECONDS = int(os.environ.get("WAPIPE_CRASH_LOCK_SECONDS", "4"))
 GRACE_SECONDS = float(os.environ.get("WAPIPE_CRASH_GRACE_SECONDS", "3"))

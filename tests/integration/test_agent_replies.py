@@ -426,12 +426,14 @@ def test_every_protocol_goes_through_the_seam() -> None:
 
     python = ServiceConfig(
         name="inproc",
-        endpoints=("python:tests.test_agent_replies:sloppy_agent",),
+        endpoints=("python:tests.integration.test_agent_replies:sloppy_agent",),
         protocol="python",
     )
     assert _call(python, None).messages == [HI]
     bad = ServiceConfig(
-        name="inproc", endpoints=("python:tests.test_agent_replies:bad_agent",), protocol="python"
+        name="inproc",
+        endpoints=("python:tests.integration.test_agent_replies:bad_agent",),
+        protocol="python",
     )
     assert "inproc: reply.image: needs an id or a link" in refused(_call, bad, None)
 

@@ -36,7 +36,7 @@ def _config(debounce_seconds: float) -> WorkerConfig:
                 name="waiter",
                 protocol="python",
                 endpoints=(
-                    f"{PYTHON_ENDPOINT_PREFIX}tests.test_burst_debounce_lone_head:recording_agent",
+                    f"{PYTHON_ENDPOINT_PREFIX}tests.integration.test_burst_debounce_lone_head:recording_agent",
                 ),
                 coalesce_seconds=10,
                 debounce_seconds=debounce_seconds,

@@ -20,7 +20,7 @@ from psycopg.types.json import Jsonb
 
 from tests.payloads import text_message, webhook
 
-CHECKS = Path(__file__).resolve().parent.parent / "monitoring" / "webhook-health-checks.sql"
+CHECKS = Path(__file__).resolve().parents[2] / "monitoring" / "webhook-health-checks.sql"
 MARKER = re.compile(r"^-- ==== (\d+)\. (.+)$", re.MULTILINE)
 SENDERS = [f"25070000000{i}" for i in range(1, 6)]
 

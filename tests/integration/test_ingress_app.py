@@ -22,7 +22,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     from starlette.testclient import TestClient
 
-SAMPLES = Path(__file__).parent / "fixtures" / "whatsapp"
+SAMPLES = Path(__file__).parents[1] / "fixtures" / "whatsapp"
 SECRET = "test-app-secret"
 ROTATED_SECRET = "test-app-secret-next"
 VERIFY_TOKEN = "verify-me-123"

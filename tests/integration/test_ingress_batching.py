@@ -15,8 +15,8 @@ import httpx
 import psycopg
 import pytest
 
-from tests.test_ingress_app import signed_headers, stored_counts, text_message
-from tests.test_ingress_server import Server, start_server
+from tests.e2e.test_ingress_server import Server, start_server
+from tests.integration.test_ingress_app import signed_headers, stored_counts, text_message
 
 POSTS = 40
 

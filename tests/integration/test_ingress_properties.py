@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingress.app import create_app
-from tests.test_ingress_app import TestClient, ingress_settings, sample, signed_headers
+from tests.integration.test_ingress_app import TestClient, ingress_settings, sample, signed_headers
 from wapipe.testing.harness import ScratchDatabases
 
 PROPERTY_SETTINGS = settings(

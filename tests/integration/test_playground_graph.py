@@ -24,8 +24,8 @@ import httpx
 import pytest
 
 from ingress.signature import SignatureCheck, check_signature
+from tests.integration.test_ingress_app import TestClient  # imported without its warning
 from tests.payloads import sample
-from tests.test_ingress_app import TestClient  # imported without its warning
 from wapipe.cli import DEV_DISPLAY_NUMBER, DEV_PHONE_NUMBER_ID, main
 from wapipe.errors import WapipeError
 from wapipe.media_url import signing_key

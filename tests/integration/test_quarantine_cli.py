@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from tests.test_ops_cli import run_wapipe
+from tests.integration.test_ops_cli import run_wapipe
 
 BROKEN = {
     "object": "whatsapp_business_account",

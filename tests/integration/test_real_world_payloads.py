@@ -21,13 +21,13 @@ import psycopg
 import pytest
 
 from ingress.app import create_app
-from tests.test_ingress_app import ingress_settings, signed_headers
+from tests.integration.test_ingress_app import ingress_settings, signed_headers
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     from starlette.testclient import TestClient
 
-SHAPES = Path(__file__).parent / "fixtures" / "whatsapp" / "real_world"
+SHAPES = Path(__file__).parents[1] / "fixtures" / "whatsapp" / "real_world"
 SENT_AT = 1764633841  # every fixture's timestamp
 
 

@@ -19,11 +19,14 @@ import pytest
 
 from ingress.app import create_app
 from tests.cdp import Browser
+from tests.e2e.test_ingress_server import start_server
 from tests.fakes import send_text
-from tests.test_ingress_app import TestClient, ingress_settings  # imported without its warning
-from tests.test_ingress_server import start_server
+from tests.integration.test_ingress_app import (  # imported without its warning
+    TestClient,
+    ingress_settings,
+)
 
-PROJECT = Path(__file__).resolve().parent.parent
+PROJECT = Path(__file__).resolve().parents[2]
 SCREENSHOT = PROJECT / "artifacts" / "status-page.png"
 TOKEN = "status-token-0123456789abcdef"
 USERS = [f"2507881234{i:02d}" for i in range(12)]

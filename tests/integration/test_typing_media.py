@@ -89,7 +89,7 @@ def _config(**typing: float) -> WorkerConfig:
             ServiceConfig(
                 name="rec",
                 protocol="python",
-                endpoints=(f"{PYTHON_ENDPOINT_PREFIX}tests.test_typing_media:recording_agent",),
+                endpoints=(f"{PYTHON_ENDPOINT_PREFIX}tests.integration.test_typing_media:recording_agent",),
             ),
         ),
         default_agent="rec",

@@ -18,7 +18,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from tests.fakes import WorkerProcess, fast_retries, scalar, send_text, wait_for, write_config
 from tests.fakes.agent_server import FakeAgent, free_port
-from tests.test_grafana_dashboard import WORKER_METRICS
+from tests.unit.test_grafana_dashboard import WORKER_METRICS
 from worker.metrics import MetricsServer, WorkerMetrics, send_result_code
 
 TRANSITIONS = "wapipe_worker_breaker_transitions_total"

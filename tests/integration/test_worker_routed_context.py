@@ -10,8 +10,8 @@ from typing import Any
 import psycopg
 
 from tests.fakes import ingest
+from tests.integration.test_worker_coalescing import ROUTING, CountingStore, _with_store, run
 from tests.payloads import text_message
-from tests.test_worker_coalescing import ROUTING, CountingStore, _with_store, run
 
 
 def test_messages_claimed_without_context_are_routed_by_the_database_in_one_call(

@@ -84,7 +84,7 @@ def test_parse_non_json_5xx_and_2xx_without_id() -> None:
 
 
 ADDRESSING = json.loads(
-    (Path(__file__).parent / "fixtures" / "graph_api" / "send_addressing.json").read_text()
+    (Path(__file__).parents[1] / "fixtures" / "graph_api" / "send_addressing.json").read_text()
 )
 TEXT = {"type": "text", "text": {"body": "hello"}}
 
