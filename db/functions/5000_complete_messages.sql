@@ -241,7 +241,7 @@ BEGIN
       WHERE u.verdict = 'complete'
     ), followers AS (
       -- the texts a coalesced turn answered with its head (recorded by the claim,
-      -- 1045_conversation_turns): finished with it, no reply of their own
+      -- 4010_conversation_turns): finished with it, no reply of their own
       SELECT f.id, f.queue_msg_id, a.took_ms, a.item
       FROM accepted a
       JOIN wapipe.processed_messages f ON f.id = ANY (a.turn_followers)

@@ -50,7 +50,7 @@ BEGIN
          last_error = error, error_history = history
    WHERE m.id = msg.id;
   PERFORM pgmq.archive('wapipe_inbound', msg.queue_msg_id);
-  -- a coalesced turn goes as a whole: the texts it answered too (1045_conversation_turns)
+  -- a coalesced turn goes as a whole: the texts it answered too (4010_conversation_turns)
   PERFORM wapipe._dead_letter_turn_followers(msg.id, error, worker_id);
   PERFORM wapipe._release_conversation_lease(msg.conversation_key);
   RETURN NULL;

@@ -76,7 +76,7 @@ BEGIN
 END $$;
 
 -- EXPLAIN (FORMAT JSON) of the candidate selection of get_next_queue_message (the same
--- query as in db/functions/0200_get_next_queue_message.sql; a plpgsql body cannot be explained).
+-- query as in db/functions/4030_get_next_queue_message.sql; a plpgsql body cannot be explained).
 CREATE FUNCTION wapipe_tests.explain_claim(batch integer) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
   result json;
