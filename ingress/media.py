@@ -9,22 +9,19 @@ wapipe.media_content (migration 0024 keeps them in PostgreSQL).
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import psycopg
-from psycopg_pool import PoolTimeout
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from wapipe.errors import DatabaseUnavailable
+from wapipe import db, queries
+from wapipe.errors import DatabaseRefusal, DatabaseUnavailable
 from wapipe.log import get_logger
 from wapipe.media_url import check, signing_key
 
 log = get_logger("wapipe.ingress.media")
-
-MEDIA_CONTENT = (
-    "SELECT content, mime_type, filename, size_bytes FROM wapipe.media_content(%(media_id)s)"
-)
 
 
 async def serve_media(request: Request) -> Response:
@@ -42,17 +39,21 @@ async def serve_media(request: Request) -> Response:
         status = 410 if problem == "expired" else 403
         return PlainTextResponse(f"{problem}\n", status_code=status)
     try:
-        async with runtime.pool.connection(timeout=runtime.settings.db_timeout_seconds) as conn:
-            cur = await conn.execute(MEDIA_CONTENT, {"media_id": media_id})
-            row = await cur.fetchone()
-    except (DatabaseUnavailable, psycopg.Error, PoolTimeout) as exc:
+        rows = await db.call(
+            runtime.db,
+            queries.MEDIA_CONTENT,
+            {"media_id": media_id},
+            retry=db.ONCE,
+            deadline=time.monotonic() + runtime.settings.db_timeout_seconds,
+        )
+    except (DatabaseUnavailable, DatabaseRefusal, psycopg.Error) as exc:
         log.error("media_unavailable", media_id=media_id, error=type(exc).__name__)
         return PlainTextResponse(
             "database unavailable\n", status_code=503, headers={"Retry-After": "5"}
         )
-    if row is None:
+    if not rows:
         return PlainTextResponse("not found\n", status_code=404)
-    content, mime_type, filename, _size = row
+    content, mime_type, filename, _size = rows[0]
     headers = {"Cache-Control": "private, max-age=300", "X-Content-Type-Options": "nosniff"}
     if filename:
         safe = "".join(c for c in str(filename) if c.isprintable() and c not in '"\\')[:200]

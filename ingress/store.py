@@ -1,8 +1,9 @@
-"""The one seam between the ingress and PostgreSQL: pool, ingest call, readiness.
+"""The ingress's use of the database seam (wapipe.db): its pool, ingest call, readiness.
 
-Database errors become domain errors here: PayloadRejected (the database says
-the payload is not acceptable: a 4xx) and DatabaseUnavailable (unreachable,
-too slow, or failing for reasons the sender cannot fix: 503, Meta retries).
+Calls go through wapipe.db.call, whose SQLSTATE table (wapipe.errors) gives
+PayloadRejected (wapipe.errors.Refused: the payload is not acceptable, a 4xx); any
+other failure is DatabaseUnavailable (unreachable, too slow, or failing for reasons
+the sender cannot fix: 503, Meta retries).
 
 Database holds the pool and knows whether the database is reachable: once a
 connection fails and a fresh one cannot be made either, every call fails at
@@ -18,16 +19,18 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, LiteralString
 
 import psycopg
 from psycopg import errors as pg_errors
-from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from ingress import queries
-from wapipe.db import CONNECT_TIMEOUT_SECONDS, first_line
-from wapipe.errors import DatabaseUnavailable
+from wapipe import db as seam
+from wapipe import queries
+from wapipe.db import CONNECT_TIMEOUT_SECONDS, connect_once, first_line
+from wapipe.errors import DatabaseRefusal, DatabaseUnavailable, Refused
 from wapipe.group_commit import GroupCommit
 from wapipe.log import get_logger
 from wapipe.settings import DB_DIR, Settings, mask_url
@@ -37,11 +40,10 @@ log = get_logger("wapipe.ingress")
 # A pooled connection can be dead after a database restart: try another one
 # (ingest_webhook is idempotent on wamid, so even a commit whose answer was lost
 # cannot queue a message twice).
-_ATTEMPTS = 3
+_ATTEMPTS = seam.ATTEMPTS
 
-
-class PayloadRejected(Exception):
-    """The database refused the payload (not a webhook, malformed, unrepresentable)."""
+# The database refused the payload (not a webhook, malformed, unrepresentable).
+PayloadRejected = Refused
 
 
 @dataclass(frozen=True)
@@ -75,27 +77,16 @@ def pool_max_size(settings: Settings) -> int:
 
 
 def new_pool(settings: Settings) -> AsyncConnectionPool[Any]:
-    timeout_ms = int(settings.db_timeout_seconds * 1000)
-    return AsyncConnectionPool(
+    return seam.new_pool(
         settings.database_url,
+        "ingress",
         min_size=pool_min_size(settings),
         max_size=pool_max_size(settings),
         max_waiting=2000,
         timeout=settings.db_timeout_seconds,
-        name="wapipe-ingress",
-        open=False,
         configure=warm_connection,
-        kwargs={
-            "autocommit": True,
-            "connect_timeout": CONNECT_TIMEOUT_SECONDS,
-            "application_name": "wapipe-ingress",
-            "options": f"-c statement_timeout={timeout_ms}",
-            # A peer that vanished without a FIN is noticed within seconds.
-            "keepalives": 1,
-            "keepalives_idle": 5,
-            "keepalives_interval": 2,
-            "keepalives_count": 2,
-        },
+        session={"statement_timeout": str(int(settings.db_timeout_seconds * 1000))},
+        reconnect_timeout=300,
     )
 
 
@@ -154,19 +145,12 @@ async def warm_connection(conn: psycopg.AsyncConnection[Any]) -> None:
         log.info("connection not warmed up", reason=first_line(str(exc)))
 
 
-async def _connect_once(url: str, timeout: float) -> None:
-    """One direct connection, closed at once; raises if the database cannot be reached."""
-    async with asyncio.timeout(timeout):
-        conn = await psycopg.AsyncConnection.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS)
-        await conn.close()
-
-
 async def open_pool(settings: Settings) -> AsyncConnectionPool[Any]:
     """A pool with its min size of warmed connections, or DatabaseUnavailable with the
     reason in one line."""
     url = settings.database_url
     try:  # one direct connection first: the pool's own error only says "timeout"
-        await _connect_once(url, settings.db_timeout_seconds + CONNECT_TIMEOUT_SECONDS)
+        await connect_once(url, settings.db_timeout_seconds + CONNECT_TIMEOUT_SECONDS)
     except (psycopg.Error, TimeoutError) as exc:
         raise DatabaseUnavailable(
             f"cannot connect to {mask_url(url)}: {first_line(str(exc)) or 'timeout'}"
@@ -236,6 +220,21 @@ class Database:
         assert self._pool is not None
         return self._pool
 
+    def connection(
+        self, timeout: float | None = None
+    ) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
+        """A pooled connection (wapipe.db.ConnectionSource); DatabaseUnavailable while down."""
+        return self.pool.connection(timeout=timeout)
+
+    async def retry(self, exc: Exception, attempt: int) -> bool:
+        """wapipe.db.call's retry policy: too slow fails at once (and starts a check in
+        the background); a failed connection asks confirm_reachable, then tries again."""
+        if isinstance(exc, PoolTimeout | pg_errors.QueryCanceled):
+            self.suspect(f"database too slow: {seam.reason(exc)}")
+            raise DatabaseUnavailable(f"database too slow: {seam.reason(exc)}") from exc
+        reachable = await self.confirm_reachable(f"connection failed: {seam.reason(exc)}")
+        return reachable and attempt + 1 < _ATTEMPTS
+
     def ensure_up(self) -> None:
         """DatabaseUnavailable (with the reason) while the database is down."""
         if self._pool is None:
@@ -261,7 +260,7 @@ class Database:
         try:
             pool = self._pool
             try:
-                await _connect_once(self.settings.database_url, self.settings.db_timeout_seconds)
+                await connect_once(self.settings.database_url, self.settings.db_timeout_seconds)
             except (psycopg.Error, TimeoutError) as exc:
                 self._go_down(f"{reason}; reconnecting: {first_line(str(exc)) or 'timeout'}")
                 return False
@@ -303,7 +302,7 @@ class Database:
             await asyncio.sleep(settings.db_probe_seconds)
             attempts += 1
             try:
-                await _connect_once(settings.database_url, settings.db_timeout_seconds)
+                await connect_once(settings.database_url, settings.db_timeout_seconds)
             except (psycopg.Error, TimeoutError) as exc:
                 self.down_reason = first_line(str(exc)) or "timeout"
                 continue
@@ -378,43 +377,22 @@ async def ingest_many(
 async def _call(
     db: Database, sql: LiteralString, params: dict[str, Any], timeout: float
 ) -> list[tuple[Any, ...]]:
-    """Run one autocommit ingest statement; its rows once the transaction committed.
+    """Run one autocommit ingest statement through the seam; its rows once committed.
 
-    Fails at once while the database is down (Database.pool raises).
+    Fails at once while the database is down (Database.connection raises).
     """
-    deadline = time.monotonic() + timeout
-    last_error = "no attempt"
     try:
         async with asyncio.timeout(timeout):
-            for _attempt in range(_ATTEMPTS):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                try:
-                    # autocommit: the statement's own transaction has committed
-                    # when the result arrives.
-                    async with db.pool.connection(timeout=remaining) as conn:
-                        cur = await conn.execute(sql, params)
-                        rows: list[tuple[Any, ...]] = await cur.fetchall()
-                        return rows
-                except (pg_errors.DataException, pg_errors.ProgramLimitExceeded) as exc:
-                    raise PayloadRejected(_reason(exc)) from exc
-                except psycopg.DataError as exc:  # raised by psycopg itself (e.g. NUL)
-                    raise PayloadRejected(first_line(str(exc))) from exc
-                except (PoolTimeout, pg_errors.QueryCanceled) as exc:
-                    db.suspect(f"database too slow: {first_line(str(exc))}")
-                    raise DatabaseUnavailable(f"database too slow: {first_line(str(exc))}") from exc
-                except (PoolClosed, psycopg.OperationalError) as exc:
-                    # Refused, reset, or a connection a restart broke: is it down?
-                    last_error = first_line(str(exc))
-                    if not await db.confirm_reachable(f"connection failed: {last_error}"):
-                        break
-                except psycopg.Error as exc:
-                    raise DatabaseUnavailable(f"database error: {_reason(exc)}") from exc
+            return await seam.call(
+                db, sql, params, retry=db.retry, deadline=time.monotonic() + timeout
+            )
+    except (Refused, DatabaseUnavailable):
+        raise
     except TimeoutError as exc:
         db.suspect(f"no answer within {timeout:g} s")
         raise DatabaseUnavailable(f"database did not answer within {timeout:g} s") from exc
-    raise DatabaseUnavailable(f"database unreachable: {last_error}")
+    except (DatabaseRefusal, psycopg.Error) as exc:
+        raise DatabaseUnavailable(f"database error: {seam.reason(exc)}") from exc
 
 
 @dataclass(frozen=True)
@@ -489,13 +467,18 @@ async def pending_migrations(
 ) -> list[str]:
     """Migrations on disk the database has not applied; DatabaseUnavailable if unreachable."""
     try:
-        async with asyncio.timeout(timeout), pool.connection(timeout=timeout) as conn:
-            cur = await conn.execute(queries.APPLIED_MIGRATIONS)
-            applied = {str(r[0]) for r in await cur.fetchall()}
+        async with asyncio.timeout(timeout):
+            rows = await seam.call(
+                pool,
+                queries.APPLIED_MIGRATIONS,
+                retry=seam.ONCE,
+                deadline=time.monotonic() + timeout,
+            )
     except pg_errors.UndefinedTable:
         return sorted(expected)
-    except (psycopg.Error, TimeoutError) as exc:
+    except (DatabaseRefusal, psycopg.Error, TimeoutError) as exc:
         raise DatabaseUnavailable(first_line(str(exc)) or "timeout") from exc
+    applied = {str(r[0]) for r in rows}
     return sorted(expected - applied)
 
 
@@ -524,18 +507,18 @@ async def status_snapshot(
             conn.transaction(),
         ):
             await conn.execute(queries.READ_ONLY_SNAPSHOT)
-            health = await (await conn.execute(queries.STATUS_HEALTH)).fetchone()
+            health = await (await conn.execute(queries.SYSTEM_HEALTH__STATUS_PAGE)).fetchone()
             series = await (
-                await conn.execute(queries.STATUS_SERIES, {"minutes": minutes})
+                await conn.execute(queries.STATUS_PAGE_SERIES, {"minutes": minutes})
             ).fetchall()
-            breakers = await (await conn.execute(queries.STATUS_BREAKERS)).fetchall()
-            handoffs = await (await conn.execute(queries.STATUS_HANDOFFS)).fetchall()
+            breakers = await (await conn.execute(queries.CIRCUIT_BREAKER_STATUS)).fetchall()
+            handoffs = await (await conn.execute(queries.LIST_HANDOFFS__STATUS_PAGE)).fetchall()
     except pg_errors.InsufficientPrivilege as exc:
         raise StatusForbidden(
-            f"{_reason(exc)} (grant the wapipe_monitor role to the ingress database user)"
+            f"{seam.reason(exc)} (grant the wapipe_monitor role to the ingress database user)"
         ) from exc
     except (psycopg.Error, PoolTimeout, TimeoutError) as exc:
-        reason = _reason(exc) if isinstance(exc, psycopg.Error) else "timeout"
+        reason = seam.reason(exc) if isinstance(exc, psycopg.Error) else "timeout"
         raise DatabaseUnavailable(reason) from exc
     if health is None:
         raise DatabaseUnavailable("system_health returned no row")
@@ -546,7 +529,3 @@ async def status_snapshot(
         handoffs=list(handoffs),
     )
 
-
-def _reason(exc: psycopg.Error) -> str:
-    diag = exc.diag.message_primary if exc.diag else None
-    return first_line(diag or str(exc))

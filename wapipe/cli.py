@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from wapipe import queries
 from wapipe.cluster import Cluster
 from wapipe.db import connect
 from wapipe.errors import WapipeError
@@ -99,11 +100,9 @@ def cmd_db_status(_: argparse.Namespace) -> int:
             return 1
     print(f"database: {mask_url(url)}")
     with connect(url) as conn:
-        version = conn.execute("SHOW server_version").fetchone()
+        version = conn.execute(queries.SERVER_VERSION).fetchone()
         print(f"server: PostgreSQL {version[0] if version else '?'}")
-        exts = conn.execute(
-            "SELECT extname || ' ' || extversion FROM pg_extension ORDER BY 1"
-        ).fetchall()
+        exts = conn.execute(queries.EXTENSIONS).fetchall()
         print("extensions: " + ", ".join(row[0] for row in exts))
     pending = pending_migrations(url)
     print(f"pending migrations: {', '.join(pending) if pending else 'none'}")

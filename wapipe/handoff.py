@@ -16,12 +16,13 @@ import argparse
 import json
 import time
 import uuid
-from typing import Any, LiteralString
+from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from wapipe import queries as q
 from wapipe.db import connect
 from wapipe.errors import WapipeError
 from wapipe.log import get_logger, mask_phone
@@ -30,40 +31,6 @@ from wapipe.settings import database_url
 
 log = get_logger("wapipe.handoff")
 
-RESOLVE: LiteralString = (
-    "SELECT conversation_key, phone_number_id, user_key"
-    " FROM wapipe.resolve_conversation(%(user)s, %(number)s)"
-)
-START: LiteralString = (
-    "SELECT id, until, started_at, extended_at FROM wapipe.start_handoff("
-    "%(conversation_key)s, %(by)s, %(reason)s, %(minutes)s)"
-)
-END: LiteralString = "SELECT wapipe.end_handoff(%(conversation_key)s, %(by)s)"
-LIST: LiteralString = (
-    "SELECT id, conversation_key, user_key, started_at, started_by, reason, until, ended_at,"
-    " ended_by, active FROM wapipe.list_handoffs(%(all)s, %(limit)s)"
-)
-SEND: LiteralString = (
-    "SELECT outbox_id, queued, status FROM wapipe.queue_operator_message("
-    "%(conversation_key)s, %(body)s, %(key)s, %(by)s)"
-)
-WINDOW: LiteralString = (
-    "SELECT closes_at, open FROM wapipe.conversation_window(%(conversation_key)s)"
-)
-OUTBOX_STATUS: LiteralString = (
-    "SELECT status, error_code, last_error, window_fallback_at FROM wapipe.outbox WHERE id = %(id)s"
-)
-WINDOW_CLOSED_COUNT: LiteralString = (
-    "SELECT count(*) FROM wapipe.outbox o WHERE o.status = 'window_closed'"
-    " AND o.created_at > now() - make_interval(hours => %(hours)s)"
-)
-WINDOW_CLOSED_LIST: LiteralString = (
-    "SELECT o.id, o.created_at, o.phone_number_id, o.to_wa_id, o.source_key,"
-    " o.body->>'type' AS type,"
-    " o.error_code, o.last_error FROM wapipe.outbox o WHERE o.status = 'window_closed'"
-    " AND o.created_at > now() - make_interval(hours => %(hours)s)"
-    " ORDER BY o.created_at DESC, o.id DESC LIMIT %(limit)s"
-)
 FINAL_STATES = frozenset(("sent", "failed", "dry_run", "window_closed"))
 
 
@@ -74,7 +41,7 @@ def _operator(args: argparse.Namespace) -> str:
 def _resolve(cur: psycopg.Cursor[Any], user: str, number: str | None) -> str:
     """The one conversation key of USER (on --number when the user is known on several)."""
     try:
-        cur.execute(RESOLVE, {"user": user, "number": number})
+        cur.execute(q.RESOLVE_CONVERSATION, {"user": user, "number": number})
     except Exception as exc:
         _raise_domain_error(exc)
     rows = cur.fetchall()
@@ -94,10 +61,10 @@ def cmd_start(args: argparse.Namespace) -> int:
         key = _resolve(cur, args.user, args.number)
         try:
             cur.execute(
-                START,
+                q.START_HANDOFF,
                 {
                     "conversation_key": key,
-                    "by": _operator(args),
+                    "started_by": _operator(args),
                     "reason": args.reason,
                     "minutes": args.minutes,
                 },
@@ -117,7 +84,7 @@ def cmd_end(args: argparse.Namespace) -> int:
     with connect(database_url()) as conn, conn.cursor(row_factory=dict_row) as cur:
         key = _resolve(cur, args.user, args.number)
         try:
-            cur.execute(END, {"conversation_key": key, "by": _operator(args)})
+            cur.execute(q.END_HANDOFF, {"conversation_key": key, "by": _operator(args)})
         except Exception as exc:
             _raise_domain_error(exc)
         row = cur.fetchone()
@@ -134,7 +101,7 @@ def cmd_end(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     with connect(database_url()) as conn, conn.cursor(row_factory=dict_row) as cur:
         try:
-            cur.execute(LIST, {"all": args.all, "limit": args.limit})
+            cur.execute(q.LIST_HANDOFFS, {"all": args.all, "limit": args.limit})
         except Exception as exc:
             _raise_domain_error(exc)
         rows = cur.fetchall()
@@ -181,10 +148,10 @@ def cmd_send(args: argparse.Namespace) -> int:
     with connect(database_url()) as conn, conn.cursor(row_factory=dict_row) as cur:
         key = _resolve(cur, args.user, args.number)
         try:
-            cur.execute(WINDOW, {"conversation_key": key})
+            cur.execute(q.CONVERSATION_WINDOW, {"conversation_key": key})
             window = cur.fetchone()
             cur.execute(
-                SEND,
+                q.QUEUE_OPERATOR_MESSAGE,
                 {
                     "conversation_key": key,
                     "body": Jsonb(body),
@@ -218,7 +185,7 @@ def cmd_send(args: argparse.Namespace) -> int:
         deadline = time.monotonic() + max(args.wait, 0)
         while args.wait > 0 and status not in FINAL_STATES and time.monotonic() < deadline:
             time.sleep(0.2)
-            cur.execute(OUTBOX_STATUS, {"id": outbox_id})
+            cur.execute(q.OUTBOX__STATUS, {"id": outbox_id})
             current = cur.fetchone()
             status = str(current["status"]) if current else status
         if args.wait > 0:
@@ -232,9 +199,9 @@ def cmd_window_list(args: argparse.Namespace) -> int:
     params = {"hours": args.hours, "limit": args.limit}
     with connect(database_url()) as conn, conn.cursor(row_factory=dict_row) as cur:
         try:
-            cur.execute(WINDOW_CLOSED_COUNT, params)
+            cur.execute(q.OUTBOX__WINDOW_CLOSED_COUNT, params)
             total_row = cur.fetchone()
-            cur.execute(WINDOW_CLOSED_LIST, params)
+            cur.execute(q.OUTBOX__WINDOW_CLOSED_LIST, params)
         except Exception as exc:
             _raise_domain_error(exc)
         rows = cur.fetchall()

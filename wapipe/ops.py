@@ -1,7 +1,7 @@
 """Operator commands: `wapipe health`, `wapipe dlq list|show|replay`, `wapipe workers`.
 
 They read wapipe.system_health(), the wapipe.worker_status view and the dead
-letters, and replay through wapipe.requeue_dead_letters (SQL in wapipe.ops_queries).
+letters, and replay through wapipe.requeue_dead_letters (SQL in wapipe.queries).
 Tables are aligned; colour only on a terminal and never with NO_COLOR set.
 """
 
@@ -18,7 +18,7 @@ from typing import Any, TextIO
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from wapipe import ops_queries as q
+from wapipe import queries as q
 from wapipe.db import connect
 from wapipe.errors import DatabaseUnavailable, WapipeError
 from wapipe.log import mask_phone
@@ -377,9 +377,9 @@ def cmd_dlq_list(args: argparse.Namespace) -> int:
     params = {**_filters(args), "limit": args.limit}
     with connect(database_url()) as conn, conn.cursor(row_factory=dict_row) as cur:
         try:
-            cur.execute(q.DLQ_COUNT, params)
+            cur.execute(q.PENDING_DEAD_LETTERS__COUNT, params)
             count_row = cur.fetchone()
-            cur.execute(q.DLQ_LIST, params)
+            cur.execute(q.PENDING_DEAD_LETTERS__LIST, params)
         except Exception as exc:
             _raise_domain_error(exc)
         rows = cur.fetchall()
@@ -426,7 +426,7 @@ def _any_filter(args: argparse.Namespace) -> bool:
 def cmd_dlq_show(args: argparse.Namespace) -> int:
     with connect(database_url()) as conn, conn.cursor(row_factory=dict_row) as cur:
         try:
-            cur.execute(q.DLQ_SHOW, {"id": args.id})
+            cur.execute(q.DEAD_LETTERS__SHOW, {"id": args.id})
         except Exception as exc:
             _raise_domain_error(exc)
         row = cur.fetchone()
@@ -493,7 +493,7 @@ def cmd_dlq_replay(args: argparse.Namespace) -> int:
     with connect(database_url()) as conn, conn.cursor(row_factory=dict_row) as cur:
         if args.all_matching:
             try:
-                cur.execute(q.DLQ_MATCHING_IDS, _filters(args))
+                cur.execute(q.PENDING_DEAD_LETTERS__IDS, _filters(args))
             except Exception as exc:
                 _raise_domain_error(exc)
             ids = [int(r["id"]) for r in cur.fetchall()]

@@ -12,31 +12,12 @@ from typing import Any, LiteralString
 
 from psycopg.rows import dict_row
 
+from wapipe import queries as q
 from wapipe.db import connect
 from wapipe.errors import WapipeError
 from wapipe.log import mask_phone
 from wapipe.ops import _json_default, _raise_domain_error, format_time, render_table
 from wapipe.settings import database_url
-
-_HELD: LiteralString = (
-    " FROM wapipe.quarantine x WHERE x.status = ANY (%(states)s)"
-    " AND (%(reason)s::text IS NULL OR x.reason ILIKE %(reason)s)"
-)
-QUARANTINE_LIST: LiteralString = (
-    "SELECT x.id, x.received_at, x.status, x.path, x.reason, x.webhook_event_id"
-    + _HELD
-    + " ORDER BY x.received_at, x.id LIMIT %(limit)s"
-)
-QUARANTINE_COUNT: LiteralString = "SELECT count(*)" + _HELD
-QUARANTINE_SHOW: LiteralString = (
-    "SELECT x.id, x.received_at, x.status, x.path, x.reason, x.webhook_event_id, x.resolved_at,"
-    " x.replay_event_id, x.item, x.replay_payload FROM wapipe.quarantine x WHERE x.id = %(id)s"
-)
-REPLAY_QUARANTINE: LiteralString = (
-    "SELECT quarantine_id, outcome, event_id FROM wapipe.replay_quarantine("
-    "ids => %(ids)s, reason_like => %(reason)s, dry_run => %(dry_run)s,"
-    " max_count => %(max_count)s)"
-)
 
 
 def _rows(sql: LiteralString, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -56,8 +37,8 @@ def _states(args: argparse.Namespace) -> list[str]:
 
 def cmd_list(args: argparse.Namespace) -> int:
     params = {"states": _states(args), "reason": args.reason, "limit": args.limit}
-    total_row = _rows(QUARANTINE_COUNT, params)[0]
-    rows = _rows(QUARANTINE_LIST, params)
+    total_row = _rows(q.QUARANTINE__COUNT, params)[0]
+    rows = _rows(q.QUARANTINE__LIST, params)
     total = int(total_row["count"])
     if args.json:
         print(json.dumps({"total": total, "items": rows}, default=_json_default, indent=2))
@@ -82,7 +63,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    found = _rows(QUARANTINE_SHOW, {"id": args.id})
+    found = _rows(q.QUARANTINE__SHOW, {"id": args.id})
     row = found[0] if found else None
     if row is None:
         raise WapipeError(f"no quarantined item with id {args.id}")
@@ -109,7 +90,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         "dry_run": args.dry_run,
         "max_count": args.max_count,
     }
-    rows = _rows(REPLAY_QUARANTINE, params)
+    rows = _rows(q.REPLAY_QUARANTINE, params)
     counts: dict[str, int] = {}
     for r in rows:
         counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
@@ -126,15 +107,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
-DISCARD_QUARANTINE: LiteralString = (
-    "SELECT wapipe.discard_quarantine(ids => %(ids)s, reason_like => %(reason)s)"
-)
-
-
 def cmd_discard(args: argparse.Namespace) -> int:
     if not args.ids and not args.reason:
         raise WapipeError("give quarantine ids, or --reason PATTERN")
-    row = _rows(DISCARD_QUARANTINE, {"ids": args.ids or None, "reason": args.reason})[0]
+    row = _rows(q.DISCARD_QUARANTINE, {"ids": args.ids or None, "reason": args.reason})[0]
     print(f"discarded {row['discard_quarantine']}")
     return 0
 

@@ -1,12 +1,16 @@
 """Typed processing errors: each says whether a retry can help.
 
-The handler's one error boundary turns them into schedule_message_retry(retryable)
-(back off, or dead-letter after the last attempt) and logs each failure once.
+The handler's one error boundary turns them, and the database's refusals
+(wapipe.errors.DatabaseRefusal: same code / retryable / stored_text), into
+schedule_message_retry(retryable) (back off, or dead-letter after the last attempt)
+and logs each failure once.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from wapipe import errors as wapipe_errors
 
 
 class ProcessingError(Exception):
@@ -52,9 +56,7 @@ class ServiceUnavailable(AgentError):
     default_code = "service_unavailable"
 
 
-class ClaimLost(Exception):
-    """This worker no longer holds the claim (lease taken over): do not answer."""
-
-
-class StoreUnavailable(Exception):
-    """The database cannot be reached right now."""
+# The database's refusals and unavailability are the shared seam's (wapipe.errors,
+# translated by wapipe.db.call): the worker uses those classes under its own names.
+ClaimLost = wapipe_errors.ClaimLost
+StoreUnavailable = wapipe_errors.DatabaseUnavailable

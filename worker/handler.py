@@ -45,8 +45,8 @@ def keyword_agent(text: str, rules: Sequence[RoutingRule]) -> str | None:
     Words are runs of \\w, compared lowercased (keywords are lowercased by the config).
     Used here for the handoff keywords and a message an active workflow does not take;
     every other message is routed in the database (claim_messages, context_items) by
-    wapipe.keyword_agent, the same rule: tests/integration/test_worker_routing_rules.py holds the two
-    to the same answers.
+    wapipe.keyword_agent, the same rule: tests/integration/test_worker_routing_rules.py holds
+    the two to the same answers.
     """
     if not rules:
         return None

@@ -43,17 +43,15 @@ import time
 from dataclasses import dataclass
 from typing import Any, LiteralString
 
-import psycopg
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool
 
-from wapipe.db import first_line
-from wapipe.errors import is_lease_not_held
+from wapipe import db, queries
 from wapipe.log import get_logger
 from wapipe.media_url import signed_url, signing_key
 from wapipe.settings import Settings
 from worker.config import MediaConfig, ServiceConfig
-from worker.errors import ClaimLost, MessageProcessingError, ServiceUnavailable, StoreUnavailable
+from worker.errors import MessageProcessingError, ServiceUnavailable, StoreUnavailable
 from worker.graph import GraphCalls, MediaFetchError, MediaInfo, MediaTooLarge, mask_recipient
 from worker.metrics import WorkerMetrics
 from worker.store import ClaimedMessage
@@ -66,23 +64,9 @@ MEDIA_TYPES = frozenset({"image", "audio", "voice", "video", "document", "sticke
 # between two looks, and the lease it takes for its own.
 WAIT_STEP_SECONDS = 0.5
 
-CLAIM_MEDIA: LiteralString = (
-    "SELECT media_id, status, claimed, mime_type, size_bytes, sha256, error, wait_ms"
-    " FROM wapipe.claim_media(%(wamid)s, %(phone_number_id)s, %(media_type)s, %(source)s,"
-    " %(worker_id)s, %(lease_seconds)s)"
-)
-STORE_MEDIA: LiteralString = (
-    "SELECT wapipe.store_media(%(media_id)s, %(worker_id)s, %(content)s, %(mime_type)s)"
-)
-FAIL_MEDIA: LiteralString = (
-    "SELECT wapipe.fail_media(%(media_id)s, %(worker_id)s, %(outcome)s, %(error)s,"
-    " %(size_bytes)s, %(mime_type)s)"
-)
-MEDIA_CONTENT: LiteralString = "SELECT content FROM wapipe.media_content(%(media_id)s)"
-BREAKER_CONFIGURE: LiteralString = "SELECT wapipe.breaker_configure(%(name)s, 'media')"
-BREAKER_ALLOW: LiteralString = "SELECT wapipe.breaker_allow(%(name)s)"
-BREAKER_RECORD: LiteralString = (
-    "SELECT wapipe.breaker_record(%(name)s, %(ok)s, %(duration_ms)s, %(endpoint)s, %(error)s)"
+# breaker_configure's policy arguments left to the stored defaults
+_DEFAULT_POLICY: dict[str, Any] = dict.fromkeys(
+    ("failure_rate", "open_seconds", "window_seconds", "min_calls", "half_open_calls")
 )
 
 
@@ -230,7 +214,7 @@ class MediaFetcher:
         deadline = time.monotonic() + self.lease_seconds + self.config.timeout_seconds
         while True:
             row = await self._one(
-                CLAIM_MEDIA,
+                queries.CLAIM_MEDIA,
                 {
                     "wamid": msg.wamid,
                     "phone_number_id": msg.phone_number_id,
@@ -265,7 +249,7 @@ class MediaFetcher:
     ) -> MediaDescriptor:
         assert self.calls is not None
         await self._configure_breaker()
-        state = await self._scalar(BREAKER_ALLOW, {"name": self.config.breaker_name})
+        state = await self._scalar(queries.BREAKER_ALLOW, {"name": self.config.breaker_name})
         if state == "open":
             self.metrics.media_fetches.labels("breaker_open").inc()
             await self._fail(media_id, "failed", "media breaker open")
@@ -296,7 +280,7 @@ class MediaFetcher:
                 raise MediaExpired(str(exc), retryable=False) from exc
             raise MediaDownloadFailed(str(exc)) from exc
         size = await self._scalar(
-            STORE_MEDIA,
+            queries.STORE_MEDIA,
             {
                 "media_id": media_id,
                 "worker_id": self.worker_id,
@@ -381,16 +365,8 @@ class MediaFetcher:
     # -- database --------------------------------------------------------------------
 
     async def _rows(self, sql: LiteralString, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        try:
-            async with self.pool.connection() as conn:
-                cur = await conn.execute(sql, params)
-                return await cur.fetchall() if cur.description else []
-        except (psycopg.OperationalError, PoolTimeout) as exc:
-            raise StoreUnavailable(first_line(str(exc))) from exc
-        except psycopg.DatabaseError as exc:  # WA001 is a plain DatabaseError
-            if is_lease_not_held(exc):
-                raise ClaimLost(first_line(str(exc))) from exc
-            raise
+        # once: a media call that cannot reach the database fails the message's attempt
+        return await db.call(self.pool, sql, params, retry=db.ONCE)
 
     async def _one(self, sql: LiteralString, params: dict[str, Any]) -> tuple[Any, ...]:
         rows = await self._rows(sql, params)
@@ -401,7 +377,7 @@ class MediaFetcher:
         return (await self._one(sql, params))[0]
 
     async def _content(self, media_id: int) -> bytes | None:
-        rows = await self._rows(MEDIA_CONTENT, {"media_id": media_id})
+        rows = await self._rows(queries.MEDIA_CONTENT, {"media_id": media_id})
         return bytes(rows[0][0]) if rows else None
 
     async def _fail(
@@ -413,7 +389,7 @@ class MediaFetcher:
         mime: str | None = None,
     ) -> None:
         await self._rows(
-            FAIL_MEDIA,
+            queries.FAIL_MEDIA,
             {
                 "media_id": media_id,
                 "worker_id": self.worker_id,
@@ -426,13 +402,16 @@ class MediaFetcher:
 
     async def _configure_breaker(self) -> None:
         if not self._breaker_configured:
-            await self._rows(BREAKER_CONFIGURE, {"name": self.config.breaker_name})
+            await self._rows(
+                queries.BREAKER_CONFIGURE,
+                {"name": self.config.breaker_name, "kind": "media"} | _DEFAULT_POLICY,
+            )
             self._breaker_configured = True
 
     async def _breaker(self, ok: bool, started: float, error: str | None) -> None:
         try:
             await self._rows(
-                BREAKER_RECORD,
+                queries.BREAKER_RECORD,
                 {
                     "name": self.config.breaker_name,
                     "ok": ok,

@@ -15,27 +15,24 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 import psycopg
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from wapipe.db import first_line
+from wapipe import db, queries
+from wapipe.errors import DatabaseRefusal, DatabaseUnavailable
 from wapipe.log import get_logger
-from worker import queries
 
 log = get_logger("worker.metrics")
 
 _HANDLE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 _CALL_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+GAUGES_TIMEOUT_SECONDS = 5
 BREAKER_STATE_VALUES = {"closed": 0, "half_open": 1, "open": 2}
-
-# The one statement of the gauges (read-only; callable by wapipe_worker and
-# wapipe_monitor). Kept beside its only user: worker/queries.py is the claim
-# loop's seam and the gauges are not part of handling a message.
 
 
 def send_result_code(outcome: str, error_code: int | None, http_status: int | None) -> str:
@@ -223,15 +220,19 @@ class WorkerMetrics:
 
     # -- the cached database read -------------------------------------------------
 
-    async def refresh_gauges(self, pool: AsyncConnectionPool[Any]) -> bool:
+    async def refresh_gauges(self, pool: db.ConnectionSource) -> bool:
         """One read of system_health() into the gauges; False (logged) when it failed."""
         try:
-            async with pool.connection(timeout=5) as conn:
-                cur = await conn.execute(queries.QUEUE_GAUGES)
-                row = await cur.fetchone()
-        except (psycopg.Error, PoolTimeout) as exc:
-            log.warning("metrics_refresh_failed", error=first_line(str(exc)))
+            rows = await db.call(
+                pool,
+                queries.SYSTEM_HEALTH__GAUGES,
+                retry=db.ONCE,
+                deadline=time.monotonic() + GAUGES_TIMEOUT_SECONDS,
+            )
+        except (DatabaseUnavailable, DatabaseRefusal, psycopg.Error) as exc:
+            log.warning("metrics_refresh_failed", error=db.reason(exc))
             return False
+        row = rows[0] if rows else None
         if row is None:
             return False
         depth, age, dead, open_names, half_open, deferred = row
@@ -240,7 +241,7 @@ class WorkerMetrics:
         )
         return True
 
-    async def refresh_loop(self, pool: AsyncConnectionPool[Any], interval_seconds: float) -> None:
+    async def refresh_loop(self, pool: db.ConnectionSource, interval_seconds: float) -> None:
         while True:
             await self.refresh_gauges(pool)
             await asyncio.sleep(interval_seconds)

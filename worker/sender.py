@@ -49,13 +49,13 @@ from dataclasses import dataclass
 from typing import Any, LiteralString
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool
 
-from wapipe.db import first_line
-from wapipe.errors import is_lease_not_held
+from wapipe import db
+from wapipe import queries as q
+from wapipe.errors import ClaimLost, DatabaseRefusal, DatabaseUnavailable
 from wapipe.log import configure_logging, get_logger
 from wapipe.settings import SenderSettings, Settings, load_settings
-from worker import sender_queries as q
 from worker.aio import wait_event
 from worker.graph import (
     TOKEN_INVALID,
@@ -105,30 +105,28 @@ class OutboxRow:
         return {k: v for k, v in self.body.items() if k != "outside_window"}
 
 
-class SenderUnavailable(Exception):
-    """The database cannot be reached or refused the call for a reason the sender cannot fix."""
-
-
-class LeaseLost(Exception):
-    """SQLSTATE WA001 (lease not held): this worker no longer holds the outbox row."""
+# The seam's errors under the sender's names (wapipe.errors, translated by wapipe.db.call).
+SenderUnavailable = DatabaseUnavailable
+"""The database cannot be reached or refused the call for a reason the sender cannot fix."""
+LeaseLost = ClaimLost
+"""SQLSTATE WA001 (lease not held): this worker no longer holds the outbox row."""
 
 
 class _OutboxStore:
-    """The seam to PostgreSQL: named statements of worker.sender_queries, errors translated."""
+    """The sender's typed calls: named statements of wapipe.queries through wapipe.db.call."""
 
     def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
         self.pool = pool
 
     async def _rows(self, sql: LiteralString, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        # No retry here: the loop itself tries again next cycle, and a call that fails
+        # for any reason but a lost lease waits for that cycle.
         try:
-            async with self.pool.connection() as conn:
-                cur = await conn.execute(sql, params)
-                rows: list[tuple[Any, ...]] = await cur.fetchall()
-                return rows
-        except (psycopg.Error, PoolTimeout) as exc:
-            if is_lease_not_held(exc):
-                raise LeaseLost(first_line(str(exc))) from exc
-            raise SenderUnavailable(first_line(str(exc))) from exc
+            return await db.call(self.pool, sql, params, retry=db.ONCE)
+        except ClaimLost:
+            raise
+        except (DatabaseRefusal, psycopg.Error) as exc:
+            raise SenderUnavailable(db.reason(exc)) from exc
 
     async def _scalar(self, sql: LiteralString, params: dict[str, Any]) -> Any:
         rows = await self._rows(sql, params)
@@ -141,7 +139,7 @@ class _OutboxStore:
         return [OutboxRow(*r) for r in rows]
 
     async def mark_sent(self, row_id: int, worker_id: str, wamid: str) -> None:
-        await self._rows(q.MARK_SENT, {"id": row_id, "worker_id": worker_id, "wamid": wamid})
+        await self._rows(q.MARK_OUTBOX_SENT, {"id": row_id, "worker_id": worker_id, "wamid": wamid})
 
     async def mark_failed(
         self,
@@ -153,7 +151,7 @@ class _OutboxStore:
         retry_after_seconds: int | None = None,
     ) -> dt.datetime | None:
         value: dt.datetime | None = await self._scalar(
-            q.MARK_FAILED,
+            q.MARK_OUTBOX_FAILED,
             {
                 "id": row_id,
                 "worker_id": worker_id,
@@ -167,7 +165,7 @@ class _OutboxStore:
 
     async def mark_unknown(self, row_id: int, worker_id: str, error: str) -> dt.datetime | None:
         value: dt.datetime | None = await self._scalar(
-            q.MARK_UNKNOWN, {"id": row_id, "worker_id": worker_id, "error": error}
+            q.MARK_OUTBOX_UNKNOWN, {"id": row_id, "worker_id": worker_id, "error": error}
         )
         return value
 
@@ -175,24 +173,24 @@ class _OutboxStore:
         self, row_id: int, worker_id: str, error_code: int | None, reason: str
     ) -> None:
         await self._rows(
-            q.MARK_WINDOW_CLOSED,
+            q.MARK_OUTBOX_WINDOW_CLOSED,
             {"id": row_id, "worker_id": worker_id, "error_code": error_code, "reason": reason},
         )
 
     async def use_window_fallback(self, row_id: int, worker_id: str) -> dict[str, Any]:
         fallback: dict[str, Any] = await self._scalar(
-            q.USE_WINDOW_FALLBACK, {"id": row_id, "worker_id": worker_id}
+            q.USE_OUTBOX_WINDOW_FALLBACK, {"id": row_id, "worker_id": worker_id}
         )
         return fallback
 
     async def mark_dry_run(self, row_id: int, worker_id: str) -> None:
-        await self._rows(q.MARK_DRY_RUN, {"id": row_id, "worker_id": worker_id})
+        await self._rows(q.MARK_OUTBOX_DRY_RUN, {"id": row_id, "worker_id": worker_id})
 
     async def release(self, ids: Sequence[int], worker_id: str, retry_after_seconds: int) -> int:
         if not ids:
             return 0
         count: int = await self._scalar(
-            q.RELEASE,
+            q.RELEASE_OUTBOX,
             {"ids": list(ids), "worker_id": worker_id, "retry_after_seconds": retry_after_seconds},
         )
         return count
@@ -204,7 +202,7 @@ class _OutboxStore:
         # so no one-second window sees much more than the rate.
         burst = max(1, rate_per_second // 10)
         wait_ms: int = await self._scalar(
-            q.START_SEND,
+            q.START_OUTBOX_SEND,
             {
                 "id": row_id,
                 "worker_id": worker_id,
@@ -517,13 +515,7 @@ async def _main(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with AsyncConnectionPool(
-        settings.database_url,
-        min_size=1,
-        max_size=4,
-        kwargs={"autocommit": True, "application_name": "wapipe-sender"},
-        name="wapipe-sender",
-    ) as pool:
+    async with db.new_pool(settings.database_url, "sender", min_size=1, max_size=4) as pool:
         await run_sender(pool, settings, stop, worker_id)
 
 

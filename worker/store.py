@@ -1,11 +1,10 @@
 """The one seam between the worker and PostgreSQL.
 
-Every method runs one named statement of worker.queries on a pooled autocommit
-connection (each stored function is its own transaction; complete_message does
-reply + memory + workflow + archive atomically inside the database). Database
-errors become domain errors here, by SQLSTATE: ClaimLost (WA001, lease not held),
-WorkflowError (a workflow moved, expired or already exists),
-MessageProcessingError (the database refused what we produced), StoreUnavailable.
+Every method runs one named statement of wapipe.queries through wapipe.db.call, on
+a pooled autocommit connection (each stored function is its own transaction;
+complete_message does reply + memory + workflow + archive atomically inside the
+database). The seam's one SQLSTATE table (wapipe.errors) turns database errors into
+ClaimLost (WA001), WorkflowConflict, Refused and DatabaseUnavailable (StoreUnavailable).
 
 A message's context (rate limit, workflow, agent, memory) comes with its claim
 (claim_messages: one round trip for the batch). The calls each message makes on
@@ -29,24 +28,18 @@ from dataclasses import dataclass
 from typing import Any, LiteralString, TypeVar
 
 import psycopg
-from psycopg import errors as pg_errors
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool
 
-from wapipe.db import CONNECT_TIMEOUT_SECONDS, first_line
-from wapipe.errors import is_lease_not_held
+from wapipe import db, queries
+from wapipe.db import first_line
+from wapipe.errors import Refused
 from wapipe.group_commit import GroupCommit
 from wapipe.log import get_logger
-from worker import queries
-from worker.errors import ClaimLost, MessageProcessingError, StoreUnavailable, WorkflowError
+from worker.errors import ClaimLost, MessageProcessingError, StoreUnavailable
 
 log = get_logger("worker.store")
 
-# A pooled connection may be dead after a database restart: one more try on a
-# fresh one. Every statement here is safe to repeat (complete_message returns
-# its first result to the same worker; a repeated retry/release finds the claim
-# gone and says so).
-_ATTEMPTS = 3
 # Most requests one coalesced call carries (a worker has at most `concurrency`
 # messages in flight, so this only bounds a pathological configuration).
 MAX_BATCH = 256
@@ -276,23 +269,8 @@ def _claimed_with_context(row: Sequence[Any]) -> ClaimedMessage:
 class Store:
     def __init__(self, url: str, *, min_size: int = 2, max_size: int = 10, name: str = "worker"):
         self.url = url
-        self.pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
-            url,
-            min_size=min_size,
-            max_size=max(min_size, max_size),
-            timeout=10,
-            name=f"wapipe-{name}",
-            open=False,
-            reconnect_timeout=0,  # keep trying while the database is away
-            kwargs={
-                "autocommit": True,
-                "connect_timeout": CONNECT_TIMEOUT_SECONDS,
-                "application_name": f"wapipe-{name}",
-                "keepalives": 1,
-                "keepalives_idle": 5,
-                "keepalives_interval": 2,
-                "keepalives_count": 2,
-            },
+        self.pool: AsyncConnectionPool[Any] = db.new_pool(
+            url, name, min_size=min_size, max_size=max_size, timeout=10
         )
         # one coalescer per shared argument set (a worker has one configuration)
         self._contexts: dict[Hashable, Coalescer[_ContextRequest, MessageContext]] = {}
@@ -312,37 +290,8 @@ class Store:
         await self.pool.close(timeout=5)
 
     async def _rows(self, sql: LiteralString, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        last: Exception | None = None
-        for attempt in range(_ATTEMPTS):
-            try:
-                async with self.pool.connection() as conn:
-                    cur = await conn.execute(sql, params)
-                    return await cur.fetchall() if cur.description else []
-            except pg_errors.ObjectNotInPrerequisiteState as exc:  # a workflow not active/expired
-                raise WorkflowError(
-                    first_line(str(exc)), code="workflow_state", retryable=True
-                ) from exc
-            except pg_errors.SerializationFailure as exc:  # advance_workflow: step moved
-                raise WorkflowError(
-                    first_line(str(exc)), code="workflow_moved", retryable=True
-                ) from exc
-            except pg_errors.UniqueViolation as exc:  # start_workflow: one already active
-                raise WorkflowError(
-                    first_line(str(exc)), code="workflow_active", retryable=True
-                ) from exc
-            except (pg_errors.InvalidParameterValue, pg_errors.DataError) as exc:
-                raise MessageProcessingError(
-                    first_line(str(exc)), code="rejected_by_db", retryable=False
-                ) from exc
-            except (psycopg.OperationalError, PoolTimeout) as exc:
-                last = exc
-                if attempt + 1 < _ATTEMPTS:
-                    await asyncio.sleep(0.2 * (attempt + 1))
-            except psycopg.DatabaseError as exc:  # after OperationalError: WA001 is a plain one
-                if is_lease_not_held(exc):
-                    raise ClaimLost(first_line(str(exc))) from exc
-                raise
-        raise StoreUnavailable(first_line(str(last)))
+        """One statement through the seam (wapipe.db.call: retry, SQLSTATE table)."""
+        return await db.call(self.pool, sql, params)
 
     async def _one(self, sql: LiteralString, params: dict[str, Any]) -> tuple[Any, ...] | None:
         rows = await self._rows(sql, params)
@@ -371,7 +320,7 @@ class Store:
         if routing is not None:
             try:
                 rows = await self._rows(
-                    queries.CLAIM_WITH_CONTEXTS,
+                    queries.CLAIM_MESSAGES,
                     args
                     | {
                         "default_agent": routing.default_agent,
@@ -384,11 +333,11 @@ class Store:
                         "coalesce_seconds": Jsonb(dict(routing.coalesce_seconds)),
                     },
                 )
-            except MessageProcessingError as exc:
+            except Refused as exc:
                 log.warning("claim_contexts_refused", error=str(exc))
             else:
                 return [_claimed_with_context(row) for row in rows]
-        rows = await self._rows(queries.CLAIM_MESSAGES, args)
+        rows = await self._rows(queries.GET_NEXT_QUEUE_MESSAGE, args)
         return [ClaimedMessage(*row) for row in rows]
 
     async def extend_turn(
@@ -405,7 +354,7 @@ class Store:
     async def extend_lock(self, msg_id: int, worker_id: str, lock_seconds: int) -> bool:
         return bool(
             await self._scalar(
-                queries.EXTEND_MESSAGE_LOCK,
+                queries.ACQUIRE_MESSAGE_LOCK,
                 {"msg_id": msg_id, "worker_id": worker_id, "lock_seconds": lock_seconds},
             )
         )
@@ -421,7 +370,7 @@ class Store:
         self, msg_id: int, worker_id: str, error: str, retryable: bool
     ) -> dt.datetime | None:
         result: dt.datetime | None = await self._scalar(
-            queries.SCHEDULE_RETRY,
+            queries.SCHEDULE_MESSAGE_RETRY,
             {"msg_id": msg_id, "worker_id": worker_id, "error": error, "retryable": retryable},
         )
         return result
@@ -656,7 +605,7 @@ class Store:
         try:
             rows = await self._batch_rows(
                 "message_contexts",
-                queries.ROUTED_MESSAGE_CONTEXTS,
+                queries.MESSAGE_CONTEXTS__ROUTED,
                 _routed_args(routing, ids),
                 len(ids),
             )
@@ -673,7 +622,7 @@ class Store:
 
     async def _routed_one(self, routing: ClaimRouting, message_id: int) -> MessageContext:
         rows = await self._rows(
-            queries.ROUTED_MESSAGE_CONTEXTS, _routed_args(routing, [message_id])
+            queries.MESSAGE_CONTEXTS__ROUTED, _routed_args(routing, [message_id])
         )
         if len(rows) != 1:
             raise MessageProcessingError(f"no context for message {message_id}")
@@ -712,7 +661,7 @@ class Store:
         self, conversation_key: str, started_by: str, reason: str | None, minutes: int | None
     ) -> dt.datetime | None:
         """Hand the conversation to a human (or extend its handoff); returns until when."""
-        until: dt.datetime | None = await self._scalar(
+        row = await self._one(
             queries.START_HANDOFF,
             {
                 "conversation_key": conversation_key,
@@ -721,11 +670,13 @@ class Store:
                 "minutes": minutes,
             },
         )
+        until: dt.datetime | None = row[1] if row else None
         return until
 
     async def memory(self, user_phone: str, agent_type: str) -> Memory:
         row = await self._one(
-            queries.GET_MEMORY, {"user_phone": user_phone, "agent_type": agent_type}
+            queries.GET_OR_CREATE_CONVERSATION_MEMORY,
+            {"user_phone": user_phone, "agent_type": agent_type},
         )
         assert row is not None
         return Memory(int(row[0]), str(row[1]), list(row[2] or []), dict(row[3] or {}))
@@ -825,19 +776,7 @@ class Store:
         self, wake: asyncio.Event, on_listening: Callable[[], None] | None = None
     ) -> None:
         """Set `wake` on every insert notification until the connection drops (raises)."""
-        try:
-            conn = await psycopg.AsyncConnection.connect(
-                self.url,
-                autocommit=True,
-                connect_timeout=CONNECT_TIMEOUT_SECONDS,
-                application_name="wapipe-worker-listen",
-                keepalives=1,
-                keepalives_idle=5,
-                keepalives_interval=2,
-                keepalives_count=2,
-            )
-        except psycopg.OperationalError as exc:
-            raise StoreUnavailable(first_line(str(exc))) from exc
+        conn = await db.connect_async(self.url, "worker-listen")
         async with conn:
             try:
                 await conn.execute(queries.LISTEN_INBOUND)

@@ -12,22 +12,28 @@ reach the handler; revoked, rate-limited or handed-off messages return before th
 hook) get no call.
 
 Best effort: the task never delays, fails or retries the message. Each call has its
-own short budget (`timeout_seconds`, 5 s, database round trip included). Before it,
-one round trip (wapipe.admit_typing_indicator) reads the `whatsapp-graph` breaker
-(skip unless closed; a trial slot is never taken) and takes a token of the business
-number's send bucket (Meta counts the call against the number's throughput: skip
-when none is free). A failure counts against the breaker exactly when a send's
-would (SendResult.breaker_ok); successes are recorded in one batch a second.
+own short budget (`timeout_seconds`, 5 s, a token wait included). A call spends a
+token of the business number's send bucket (Meta counts it against the number's
+throughput) and goes only while the `whatsapp-graph` breaker is closed (a trial slot
+is never taken). Both come from the worker's reservoir for that number (`Reservoir`):
+wapipe.admit_typing_indicator reads the breaker and takes a few tokens ahead in one
+round trip; the worker spends them on its next calls without a round trip (so a
+call's latency is its HTTP call's) and refills in the background before they run
+out, one refill in flight per number, sized to the last calls' rate. A token not
+spent within RESERVOIR_LIFETIME_SECONDS lapses (the bucket refills: pacing is only
+ever stricter). `paced` (no token: none taken until the bucket says one is due) and
+`breaker_open` (believed for BREAKER_RECHECK_SECONDS, the reservoir emptied) are
+answered from the reservoir too. A failure counts against the breaker exactly when a
+send's would (SendResult.breaker_ok) and empties every reservoir, so the next call
+reads the breaker again; successes are recorded in one batch a second.
 A message answered before its first call left (a fast agent) gets a mark-read
 call without the indicator, which would otherwise linger after the reply.
 
-The calls use a small pool of their own (2 connections): a burst of calls never
+The refills use a small pool of their own (2 connections): a burst of calls never
 takes a connection the claim loop needs. Its sessions commit asynchronously
-(synchronous_commit = off): what they write (a token spent, a breaker outcome) is
-best effort anyway, and a commit no longer waits for the WAL flush on the way to the
-indicator (a crash may forget the last few tokens spent; the bucket refills anyway).
-A local token bucket per number at the same rate answers `paced` without a database
-round trip when even this worker alone would exceed the number's pacing.
+(synchronous_commit = off): what they write (tokens taken, a breaker outcome) is
+best effort anyway, and a commit no longer waits for the WAL flush (a crash may
+forget the last few tokens taken; the bucket refills anyway).
 Off for a service with `typing = false`, and in dry-run (no access token) unless
 WHATSAPP_API_URL is set (the playground, tests). Metric
 wapipe_typing_indicators_total{outcome} and one log line per call (masked user).
@@ -39,12 +45,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any, LiteralString
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool
 
-from wapipe.db import first_line
+from wapipe import db, queries
+from wapipe.errors import DatabaseRefusal, DatabaseUnavailable
 from wapipe.log import get_logger
 from wapipe.settings import Settings
 from worker.config import ServiceConfig, TypingConfig
@@ -58,17 +67,13 @@ _INFO = logging.getLogger("worker.typing")
 BREAKER_NAME = "whatsapp-graph"  # the sender's (worker.sender.BREAKER_NAME)
 ENDPOINT = "/{phone_number_id}/messages"
 SUCCESS_FLUSH_SECONDS = 1.0
-
-ADMIT: LiteralString = (
-    "SELECT wapipe.admit_typing_indicator(%(phone_number_id)s, %(breaker)s,"
-    " %(max_per_window)s, %(per)s::interval)"
-)
-BREAKER_RECORD: LiteralString = (
-    "SELECT wapipe.breaker_record(%(name)s, false, %(duration_ms)s, %(endpoint)s, %(error)s)"
-)
-BREAKER_RECORD_SUCCESSES: LiteralString = (
-    "SELECT wapipe.breaker_record_successes(%(name)s, %(durations_ms)s::int[], %(endpoint)s)"
-)
+# Reservoir: a token taken ahead and not spent within this lapses; tokens held ahead are
+# the calls of the last AHEAD_SECONDS (a refill's round trip on a loaded machine, and
+# quick to follow a burst's start), at most half the bucket's capacity (the sender's
+# replies need the rest)
+RESERVOIR_LIFETIME_SECONDS = 1.0
+AHEAD_SECONDS = 0.25
+BREAKER_RECHECK_SECONDS = 1.0
 
 
 def graph_calls_enabled(settings: Settings) -> bool:
@@ -119,9 +124,7 @@ class TypingIndicator:
         self._successes: list[int] = []
         self._flusher: asyncio.Task[None] | None = None
         self._outcomes = {o: self.metrics.typing_indicators.labels(o) for o in _OUTCOMES}
-        self._local_rate = float(rate_per_second)
-        # per business number: (tokens, at)
-        self._local: dict[str, tuple[float, float]] = {}
+        self._reservoirs: dict[str, Reservoir] = {}
 
     @classmethod
     def create(
@@ -135,17 +138,15 @@ class TypingIndicator:
         if not graph_calls_enabled(settings):
             return cls(None, None, config, rate_per_second=rate_per_second, metrics=metrics)
         calls = GraphCalls(settings.api_url, settings.access_token or "dry-run")
-        own_pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+        # its own small pool: a typing call never waits behind the claim loop's, and its
+        # sessions commit asynchronously (the token spent, breaker outcomes: best effort)
+        own_pool = db.new_pool(
             str(pool.conninfo),
+            "typing",
             min_size=1,
             max_size=2,
-            open=False,
-            name="wapipe-typing",
-            kwargs={
-                "autocommit": True,
-                "application_name": "wapipe-worker-typing",
-                "options": "-c synchronous_commit=off",
-            },
+            application_name="wapipe-worker-typing",
+            session={"synchronous_commit": "off"},
         )
         return cls(calls, own_pool, config, rate_per_second=rate_per_second, metrics=metrics)
 
@@ -183,13 +184,18 @@ class TypingIndicator:
             if turn._stopped.is_set():
                 return
 
-    def _local_token(self, phone_number_id: str) -> bool:
-        now = time.monotonic()
-        tokens, at = self._local.get(phone_number_id, (float(self.max_per_window), now))
-        tokens = min(float(self.max_per_window), tokens + (now - at) * self._local_rate)
-        allowed = tokens >= 1
-        self._local[phone_number_id] = (tokens - 1 if allowed else tokens, now)
-        return allowed
+    def reservoir(self, phone_number_id: str) -> Reservoir:
+        """The business number's reservoir of send tokens (made on its first call)."""
+        found = self._reservoirs.get(phone_number_id)
+        if found is None:
+
+            async def admit(tokens: int) -> tuple[str, int, int]:
+                return await self._admit(phone_number_id, tokens)
+
+            found = self._reservoirs[phone_number_id] = Reservoir(
+                admit, self.max_per_window, max(1, self.max_per_window // 2)
+            )
+        return found
 
     async def show(self, msg: ClaimedMessage, typing: bool = True) -> str:
         """One admitted call (never raises): its outcome, counted and logged."""
@@ -197,11 +203,7 @@ class TypingIndicator:
         result: SendResult | None = None
         try:
             async with asyncio.timeout(self.config.timeout_seconds):
-                verdict = (
-                    await self._admit(msg.phone_number_id)
-                    if self._local_token(msg.phone_number_id)
-                    else "paced"
-                )
+                verdict = await self.reservoir(msg.phone_number_id).take()
                 if verdict == "go":
                     assert self.calls is not None
                     result = await self.calls.typing(
@@ -217,9 +219,9 @@ class TypingIndicator:
                     outcome = verdict
         except TimeoutError:
             outcome = "timeout"
-        except (psycopg.Error, PoolTimeout) as exc:
+        except (DatabaseUnavailable, DatabaseRefusal, psycopg.Error) as exc:
             outcome = "failed"
-            result = SendResult(Outcome.RETRY, 0, error=f"database: {first_line(str(exc))}")
+            result = SendResult(Outcome.RETRY, 0, error=f"database: {db.reason(exc)}")
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # best effort: nothing here may reach the message
@@ -240,22 +242,27 @@ class TypingIndicator:
             )
         return outcome
 
-    async def _admit(self, phone_number_id: str) -> str:
+    async def _admit(self, phone_number_id: str, tokens: int) -> tuple[str, int, int]:
+        """One round trip: (verdict, tokens taken, retry_after_ms)."""
         assert self.pool is not None
         if self.pool.closed:
             await self.pool.open(wait=False)
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                ADMIT,
-                {
-                    "phone_number_id": phone_number_id,
-                    "breaker": self.breaker_name,
-                    "max_per_window": self.max_per_window,
-                    "per": self.per,
-                },
-            )
-            row = await cur.fetchone()
-        return str(row[0]) if row else "failed"
+        rows = await db.call(
+            self.pool,
+            queries.ADMIT_TYPING_INDICATOR,
+            {
+                "phone_number_id": phone_number_id,
+                "breaker": self.breaker_name,
+                "max_per_window": self.max_per_window,
+                "per": self.per,
+                "tokens": tokens,
+            },
+            retry=db.ONCE,
+        )
+        if not rows:
+            return "failed", 0, 0
+        verdict, granted, retry_after_ms = rows[0]
+        return str(verdict), int(granted), int(retry_after_ms)
 
     async def _record(self, result: SendResult) -> None:
         """A failure counts against the breaker when a send's would, now; a success is
@@ -266,17 +273,21 @@ class TypingIndicator:
                 if self._flusher is None or self._flusher.done():
                     self._flusher = asyncio.create_task(self._flush_later())
             return
+        for reservoir in self._reservoirs.values():
+            reservoir.empty()  # the breaker may open now: the next call reads it again
         assert self.pool is not None
-        async with self.pool.connection() as conn:
-            await conn.execute(
-                BREAKER_RECORD,
-                {
-                    "name": self.breaker_name,
-                    "duration_ms": result.duration_ms,
-                    "endpoint": ENDPOINT,
-                    "error": f"typing: {result.error or result.outcome.value}"[:200],
-                },
-            )
+        await db.call(
+            self.pool,
+            queries.BREAKER_RECORD,
+            {
+                "name": self.breaker_name,
+                "ok": False,
+                "duration_ms": result.duration_ms,
+                "endpoint": ENDPOINT,
+                "error": f"typing: {result.error or result.outcome.value}"[:200],
+            },
+            retry=db.ONCE,
+        )
 
     async def _flush_later(self) -> None:
         await asyncio.sleep(SUCCESS_FLUSH_SECONDS)
@@ -287,15 +298,14 @@ class TypingIndicator:
         if not durations or self.pool is None:
             return
         try:
-            async with self.pool.connection() as conn:
-                await conn.execute(
-                    BREAKER_RECORD_SUCCESSES,
-                    {"name": self.breaker_name, "durations_ms": durations, "endpoint": ENDPOINT},
-                )
-        except (psycopg.Error, PoolTimeout) as exc:
-            log.warning(
-                "breaker_record_failed", service=self.breaker_name, error=first_line(str(exc))
+            await db.call(
+                self.pool,
+                queries.BREAKER_RECORD_SUCCESSES,
+                {"name": self.breaker_name, "durations_ms": durations, "endpoint": ENDPOINT},
+                retry=db.ONCE,
             )
+        except (DatabaseUnavailable, DatabaseRefusal, psycopg.Error) as exc:
+            log.warning("breaker_record_failed", service=self.breaker_name, error=db.reason(exc))
 
     async def aclose(self) -> None:
         """Cancel the calls still running (the worker stops) and close the client."""
@@ -306,6 +316,8 @@ class TypingIndicator:
                 await task
         if self._flusher is not None:
             self._flusher.cancel()
+        for reservoir in self._reservoirs.values():
+            await reservoir.aclose()
         with contextlib.suppress(Exception):
             await self.flush()
         if self.calls is not None:
@@ -315,3 +327,113 @@ class TypingIndicator:
 
 
 _OUTCOMES = ("sent", "read_only", "failed", "timeout", "paced", "breaker_open", "busy")
+
+
+Admit = Callable[[int], Awaitable[tuple[str, int, int]]]
+
+
+class Reservoir:
+    """Tokens of one business number's send bucket, taken ahead by this worker.
+
+    take() spends a held token at once ("go"); with none held it waits for the refill
+    in flight (starting one if none is), or answers the last refill's refusal while it
+    holds (`paced` until the bucket's next token is due, `breaker_open` for
+    BREAKER_RECHECK_SECONDS). After a spend, a background refill tops the reservoir up
+    once it is down to half of what it should hold ahead. `admit(tokens)` is the one
+    round trip (wapipe.admit_typing_indicator): (verdict, granted, retry_after_ms).
+    """
+
+    def __init__(
+        self,
+        admit: Admit,
+        max_per_call: int,
+        max_ahead: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._admit = admit
+        self.max_per_call = max_per_call
+        self.max_ahead = max_ahead
+        self._clock = clock
+        self._expiries: deque[float] = deque()  # one per token held, oldest first
+        self._calls: deque[float] = deque()  # when the calls of the last AHEAD_SECONDS came
+        self._refill: asyncio.Task[None] | None = None
+        self._refused_until = 0.0
+        self._refusal = "paced"
+        self._waiting = 0
+
+    @property
+    def held(self) -> int:
+        self._lapse(self._clock())
+        return len(self._expiries)
+
+    def ahead(self) -> int:
+        """Tokens to hold ahead: as many as calls came in the last AHEAD_SECONDS."""
+        return min(self.max_ahead, len(self._calls))
+
+    async def take(self) -> str:
+        """A token for one call now: 'go', else 'paced' or 'breaker_open'."""
+        now = self._clock()
+        self._calls.append(now)
+        while self._calls[0] <= now - AHEAD_SECONDS:
+            self._calls.popleft()
+        while True:
+            self._lapse(now)
+            if self._expiries:
+                self._expiries.popleft()
+                self._top_up(now)
+                return "go"
+            if now < self._refused_until:
+                return self._refusal
+            self._waiting += 1
+            try:
+                # shielded: one call's budget running out never cancels the shared refill
+                await asyncio.shield(self._start(max(self.ahead(), self._waiting)))
+            finally:
+                self._waiting -= 1
+            now = self._clock()
+
+    def empty(self) -> None:
+        self._expiries.clear()
+
+    async def aclose(self) -> None:
+        if self._refill is not None:
+            self._refill.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._refill
+
+    def _lapse(self, now: float) -> None:
+        while self._expiries and self._expiries[0] <= now:
+            self._expiries.popleft()
+
+    def _top_up(self, now: float) -> None:
+        """Refill in the background once down to half of `ahead`; a quiet number (a call
+        now and then) takes nothing ahead: it would lapse unspent."""
+        ahead, held = self.ahead(), len(self._expiries)
+        if ahead >= 2 and held <= ahead // 2 and now >= self._refused_until:
+            self._start(ahead - held)
+
+    def _start(self, tokens: int) -> asyncio.Task[None]:
+        if self._refill is None or self._refill.done():
+            self._refill = asyncio.create_task(self._fill(min(tokens, self.max_per_call)))
+            self._refill.add_done_callback(_retrieve)
+        return self._refill
+
+    async def _fill(self, tokens: int) -> None:
+        asked = self._clock()
+        verdict, granted, retry_after_ms = await self._admit(tokens)
+        now = self._clock()
+        if verdict == "go":
+            # lapse counted from the ask: a token is never spent more than the
+            # lifetime after the bucket gave it
+            self._expiries.extend([asked + RESERVOIR_LIFETIME_SECONDS] * granted)
+        elif verdict == "paced":
+            self._refused_until, self._refusal = now + retry_after_ms / 1000, verdict
+        else:
+            self.empty()
+            self._refused_until, self._refusal = now + BREAKER_RECHECK_SECONDS, verdict
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    """A background refill's error is the next waiting call's ("failed"), not a log line."""
+    if not task.cancelled():
+        task.exception()

@@ -14,7 +14,7 @@ from psycopg.types.json import Jsonb
 
 from tests.conftest import Connect
 from tests.payloads import text_message, webhook
-from worker import queries
+from wapipe import queries
 
 CHANNEL = "pgmq.q_wapipe_inbound.INSERT"
 

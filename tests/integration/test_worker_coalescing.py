@@ -16,7 +16,7 @@ from psycopg.types.json import Jsonb
 
 from tests.fakes import ingest
 from tests.payloads import text_message, webhook
-from worker import queries
+from wapipe import queries
 from worker.errors import ClaimLost, MessageProcessingError, StoreUnavailable
 from worker.store import ClaimRouting, Coalescer, Completion, Store
 
@@ -291,7 +291,7 @@ def test_a_claim_with_routing_brings_each_messages_context_in_the_same_call(
         return claimed, list(store.calls)
 
     claimed, calls = run(_with_store(db_url, body))
-    assert calls == ["CLAIM_WITH_CONTEXTS"]
+    assert calls == ["CLAIM_MESSAGES"]
     agents = {m.from_wa_id: m.context.agent for m in claimed if m.context is not None}
     assert agents == {"250700000001": "waiter", "250700000002": "billing"}
     assert all(m.context is not None and m.context.memory is not None for m in claimed)
@@ -308,5 +308,5 @@ def test_a_refused_context_step_still_claims_and_each_message_asks_alone(
         return claimed, list(store.calls)
 
     claimed, calls = run(_with_store(db_url, body))
-    assert calls == ["CLAIM_WITH_CONTEXTS", "CLAIM_MESSAGES"]
+    assert calls == ["CLAIM_MESSAGES", "GET_NEXT_QUEUE_MESSAGE"]
     assert len(claimed) == 2 and all(m.context is None for m in claimed)

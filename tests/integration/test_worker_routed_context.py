@@ -28,7 +28,7 @@ def test_messages_claimed_without_context_are_routed_by_the_database_in_one_call
         return {m.from_wa_id: c for m, c in zip(claimed, contexts, strict=True)}, store.calls
 
     contexts, calls = run(_with_store(db_url, body))
-    assert calls == ["CLAIM_MESSAGES", "ROUTED_MESSAGE_CONTEXTS"]
+    assert calls == ["GET_NEXT_QUEUE_MESSAGE", "MESSAGE_CONTEXTS__ROUTED"]
     assert {user: c.agent for user, c in contexts.items()} == {
         "250700000001": "waiter",
         "250700000002": "billing",
