@@ -16,7 +16,7 @@
     built again for the measurement).
 
 WAPIPE_BENCH_HISTORY sets the number of history messages. The default, 5 000 000
-(what the issue asks), writes ~15 GB and takes about 20-30 minutes on a 2-core
+(what the issue asks), writes ~15 GB and takes about 15-25 minutes on a 2-core
 machine (most of it the fill); WAPIPE_BENCH_HISTORY=500000 runs in ~3 minutes.
 Prints numbers; asserts nothing. Runs on a throwaway cluster (bench.common).
 """
@@ -286,6 +286,8 @@ def _measure(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SELECT wapipe.maintain_partitions()")
         _per_message_costs(conn, 10_000_000)  # warm-up: plan caches, buffers
+        # vacuumed like the history will be (the warm-up left dead queue rows behind)
+        conn.execute("VACUUM ANALYZE")
         empty = _per_message_costs(conn, 0)
 
         fill_s = _fill(conn)
