@@ -1,39 +1,61 @@
--- wapipe.admit_typing_indicator: may the worker send a read receipt + typing indicator
--- for a message to this business number now? One round trip for the two checks a send has.
--- Returns 'go' (a token of the number's send bucket was taken), 'breaker_open' (the
--- breaker is not closed: no token taken) or 'paced' (no token free now).
+-- wapipe.admit_typing_indicator: may the worker send read receipts + typing indicators
+-- to this business number's users now, and how many? One round trip for a send's two checks.
+-- Returns (verdict, granted, retry_after_ms): 'go' with granted tokens of the number's
+-- send bucket taken (1 .. tokens), 'breaker_open' (the breaker is not closed: none
+-- taken) or 'paced' (none free now; retry_after_ms until the next one).
 --
 -- The breaker is only read: typing never takes a half-open trial slot, which belongs to
 -- the sends that decide whether the Graph API is back. The bucket is the sender's
 -- (check_rate_limit('send:<phone_number_id>', max_per_window, per), see
 -- start_outbox_send): Meta counts these calls against the number's throughput, so
 -- they share its pacing, and the caller passes the sender's bucket parameters.
+-- A worker takes a few tokens ahead (its reservoir, worker/typing_indicator.py) and
+-- spends them on its next calls without a round trip: the tokens are taken one
+-- check_rate_limit at a time (the bucket rule stays in one text), at most
+-- max_per_window, until one is refused. The bucket row stays locked until this
+-- function's transaction ends, a few updates later.
 CREATE OR REPLACE FUNCTION wapipe.admit_typing_indicator(
-  phone_number_id text, breaker text, max_per_window integer, per interval)
-RETURNS text
+  phone_number_id text, breaker text, max_per_window integer, per interval, tokens integer,
+  OUT verdict text, OUT granted integer, OUT retry_after_ms integer)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
 AS $$
 DECLARE
   state text;
+  taken record;
 BEGIN
   IF coalesce(admit_typing_indicator.phone_number_id, '') = '' THEN
     RAISE EXCEPTION 'admit_typing_indicator: phone_number_id must not be empty' USING ERRCODE = '22023';
   END IF;
+  IF admit_typing_indicator.tokens IS NULL OR admit_typing_indicator.tokens < 1 THEN
+    RAISE EXCEPTION 'admit_typing_indicator: tokens must be at least 1, got %',
+      coalesce(admit_typing_indicator.tokens::text, 'NULL') USING ERRCODE = '22023';
+  END IF;
+  granted := 0;
+  retry_after_ms := 0;
   SELECT b.state INTO state FROM wapipe.breakers b WHERE b.name = admit_typing_indicator.breaker;
   IF coalesce(state, 'closed') <> 'closed' THEN
-    RETURN 'breaker_open';
+    verdict := 'breaker_open';
+    RETURN;
   END IF;
-  IF (SELECT r.allowed FROM wapipe.check_rate_limit(
-        'send:' || admit_typing_indicator.phone_number_id, admit_typing_indicator.max_per_window,
-        admit_typing_indicator.per) r) THEN
-    RETURN 'go';
+  FOR i IN 1 .. least(admit_typing_indicator.tokens, admit_typing_indicator.max_per_window) LOOP
+    SELECT r.allowed, r.retry_after_ms AS wait_ms INTO taken
+    FROM wapipe.check_rate_limit('send:' || admit_typing_indicator.phone_number_id,
+                                 admit_typing_indicator.max_per_window, admit_typing_indicator.per) r;
+    EXIT WHEN NOT taken.allowed;
+    granted := granted + 1;
+  END LOOP;
+  IF granted > 0 THEN
+    verdict := 'go';
+  ELSE
+    verdict := 'paced';
+    retry_after_ms := taken.wait_ms;
   END IF;
-  RETURN 'paced';
 END
 $$;
-COMMENT ON FUNCTION wapipe.admit_typing_indicator(text, text, integer, interval) IS
-  'Worker, before a read receipt + typing indicator call: go (a token of the number''s send bucket taken), '
-  'breaker_open (the breaker is not closed; read only, no trial slot taken) or paced (no token now). '
-  'Raises 22023 for an empty phone_number_id (and what check_rate_limit raises).';
-REVOKE ALL ON FUNCTION wapipe.admit_typing_indicator(text, text, integer, interval) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION wapipe.admit_typing_indicator(text, text, integer, interval) TO wapipe_worker;
+COMMENT ON FUNCTION wapipe.admit_typing_indicator(text, text, integer, interval, integer) IS
+  'Worker, before read receipt + typing indicator calls: (go, granted, 0) with 1..tokens tokens of the number''s send bucket '
+  'taken (at most max_per_window; fewer when the bucket has fewer), (breaker_open, 0, 0) when the breaker is not closed '
+  '(read only, no trial slot taken) or (paced, 0, retry_after_ms) when no token is free. '
+  'Raises 22023 for an empty phone_number_id or tokens < 1 (and what check_rate_limit raises).';
+REVOKE ALL ON FUNCTION wapipe.admit_typing_indicator(text, text, integer, interval, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION wapipe.admit_typing_indicator(text, text, integer, interval, integer) TO wapipe_worker;

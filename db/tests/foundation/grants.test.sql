@@ -10,7 +10,7 @@ insert into grants_matrix (signature, roles) values
   -- the worker
   ('wapipe.acquire_conversation_lock(text,text,integer)', '{wapipe_worker}'),
   ('wapipe.acquire_message_lock(bigint,text,integer)', '{wapipe_worker}'),
-  ('wapipe.admit_typing_indicator(text,text,integer,interval)', '{wapipe_worker}'),
+  ('wapipe.admit_typing_indicator(text,text,integer,interval,integer)', '{wapipe_worker}'),
   ('wapipe.advance_workflow(bigint,text,text,jsonb)', '{wapipe_worker}'),
   ('wapipe.breaker_allow(text)', '{wapipe_worker}'),
   ('wapipe.breaker_configure(text,text,numeric,integer,integer,integer,integer)', '{wapipe_worker}'),
