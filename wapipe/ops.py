@@ -19,8 +19,8 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from wapipe import queries as q
-from wapipe.db import connect
-from wapipe.errors import DatabaseUnavailable, WapipeError
+from wapipe.db import connect, translate
+from wapipe.errors import DatabaseRefusal, DatabaseUnavailable, WapipeError
 from wapipe.log import mask_phone
 from wapipe.settings import HEALTH_THRESHOLDS, database_url, health_thresholds, no_color
 
@@ -173,8 +173,9 @@ def _raise_domain_error(exc: Exception) -> None:
         ) from exc
     if isinstance(exc, psycopg.errors.InsufficientPrivilege):
         raise WapipeError(f"permission denied: {exc.diag.message_primary}") from exc
-    if isinstance(exc, psycopg.Error) and exc.diag.sqlstate == "22023":
-        raise WapipeError(str(exc.diag.message_primary)) from exc
+    found = translate(exc) if isinstance(exc, psycopg.Error) else exc
+    if isinstance(found, DatabaseRefusal):  # the one SQLSTATE table: a one-line refusal
+        raise found from exc
     raise exc
 
 
