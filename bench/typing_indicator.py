@@ -13,8 +13,12 @@
     per message make 50 calls/s per number, within Meta's 80 (at 50 messages/s per number
     the pair would need 100: typing and the sender then starve each other of the
     number's tokens, which is Meta's limit, not latency). Arrival and commit are both
-    CLOCK_MONOTONIC (one machine). WAPIPE_BENCH_WORKER_LOG_LEVEL=INFO keeps the worker's
-    log (one typing_indicator line per call, with its outcome and duration).
+    CLOCK_MONOTONIC (one machine). Each round prints the load average at its start and
+    the share of turns per typing outcome (sent/read_only reached Graph; busy, paced,
+    breaker_open, failed, timeout did not), read from the worker's own metrics endpoint
+    (wapipe_typing_indicators_total) before it stops. WAPIPE_BENCH_WORKER_LOG_LEVEL=INFO
+    keeps the worker's log (one typing_indicator line per call, with its outcome and
+    duration).
 (b) `wapipe worker` no-op throughput (bench.worker's set-up: in-process no-op agent,
     concurrency 16) with typing off, on with every call sent (pacing lifted), and on
     with Meta's default 80 sends/s per number (most calls are then paced: a database
@@ -26,12 +30,15 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -92,7 +99,23 @@ def _webhook(phone_number_id: str, wa_id: str) -> tuple[str, dict[str, Any]]:
     }
 
 
-def _start_worker(url: str, graph_url: str, config: Path, log: Path) -> subprocess.Popen[bytes]:
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _typing_outcomes(metrics_port: int) -> dict[str, float]:
+    """wapipe_typing_indicators_total by outcome, from the worker's metrics endpoint."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    found = re.findall(r'^wapipe_typing_indicators_total\{outcome="(\w+)"\} (\S+)$', text, re.M)
+    return {outcome: float(value) for outcome, value in found if float(value)}
+
+
+def _start_worker(
+    url: str, graph_url: str, config: Path, log: Path, metrics_port: int
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -100,7 +123,7 @@ def _start_worker(url: str, graph_url: str, config: Path, log: Path) -> subproce
         "WHATSAPP_API_URL": graph_url,
         "WHATSAPP_ACCESS_TOKEN": "bench-token",
         "WAPIPE_LOG_LEVEL": os.environ.get("WAPIPE_BENCH_WORKER_LOG_LEVEL", "WARNING"),
-        "WAPIPE_WORKER_METRICS_PORT": "0",
+        "WAPIPE_WORKER_METRICS_PORT": str(metrics_port),
     }
     for key in ("WAPIPE_SEND_RATE_PER_SECOND",):
         env.pop(key, None)  # the defaults, as a user runs it
@@ -124,15 +147,17 @@ def _wait(check: Any, what: str, seconds: float, proc: subprocess.Popen[bytes]) 
 
 def _latency_run(
     url: str, graph_url: str, graph: Connection, workdir: Path, rnd: int
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """One round: a fresh `wapipe worker`, then 100 messages/s for SECONDS at once."""
     config = workdir / "worker.toml"
     config.write_text(WORKER_TOML)
     tag = f"bench-typing-{rnd}"
     db = psycopg.connect(url, autocommit=True)
+    load = os.getloadavg()[0]
+    metrics_port = _free_port()
     with db:
         db.execute("DELETE FROM wapipe.workers")
-        proc = _start_worker(url, graph_url, config, workdir / f"worker-{rnd}.log")
+        proc = _start_worker(url, graph_url, config, workdir / f"worker-{rnd}.log", metrics_port)
         try:
             # started: registered (it listens a moment later; its first look finds
             # anything committed before)
@@ -163,6 +188,7 @@ def _latency_run(
 
             _wait(done, "every message done", 120, proc)
             time.sleep(1.0)  # the last typing calls land
+            outcomes = _typing_outcomes(metrics_port)
         finally:
             proc.terminate()
             proc.wait(timeout=60)
@@ -179,6 +205,8 @@ def _latency_run(
             ).fetchall()
         ]
     return {
+        "load": load,
+        "outcomes": outcomes,
         "n": len(typing_ms),
         "total": total,
         "typing_p50": statistics.median(typing_ms),
@@ -188,7 +216,7 @@ def _latency_run(
     }
 
 
-def latency_rounds(url: str, rounds: int) -> list[dict[str, float]]:
+def latency_rounds(url: str, rounds: int) -> list[dict[str, Any]]:
     """(a): `rounds` cold-start rounds against one fake Graph API process."""
     ctx = multiprocessing.get_context("spawn")
     here, there = ctx.Pipe()
@@ -260,12 +288,16 @@ def run() -> None:
         f"`wapipe worker` with default settings, cold start; ingest commit -> ..."
     )
     for i, lat in enumerate(lats, 1):
+        shares = ", ".join(
+            f"{k} {v / lat['total'] * 100:.0f} %" for k, v in sorted(lat["outcomes"].items())
+        )
         print(
-            f"  round {i}: typing call at the fake Graph API p50 {lat['typing_p50']:6.1f} ms "
-            f"p99 {lat['typing_p99']:6.1f} ms ({lat['n']:.0f} of {lat['total']:.0f} sent); "
+            f"  round {i} (load {lat['load']:.1f}): typing call at the fake Graph API "
+            f"p50 {lat['typing_p50']:6.1f} ms p99 {lat['typing_p99']:6.1f} ms "
+            f"({lat['n']:.0f} of {lat['total']:.0f} arrived; {shares}); "
             f"reply in the outbox p50 {lat['reply_p50']:6.1f} ms p99 {lat['reply_p99']:6.1f} ms"
         )
-    med = {k: statistics.median(lat[k] for lat in lats) for k in lats[0]}
+    med = {k: statistics.median(lat[k] for lat in lats) for k in lats[0] if k != "outcomes"}
     print(
         f"    median of {len(lats)} rounds: typing p50 {med['typing_p50']:.1f} ms, "
         f"p99 {med['typing_p99']:.1f} ms (goal p99 <= 50 ms); "
