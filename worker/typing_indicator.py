@@ -419,13 +419,13 @@ class Reservoir:
         return self._refill
 
     async def _fill(self, tokens: int) -> None:
-        asked = self._clock()
         verdict, granted, retry_after_ms = await self._admit(tokens)
         now = self._clock()
         if verdict == "go":
-            # lapse counted from the ask: a token is never spent more than the
-            # lifetime after the bucket gave it
-            self._expiries.extend([asked + RESERVOIR_LIFETIME_SECONDS] * granted)
+            # lapse counted from the answer: a round trip slower than the lifetime (a
+            # saturated database) must not bring tokens that lapse on arrival, sending
+            # the waiting call for another refill
+            self._expiries.extend([now + RESERVOIR_LIFETIME_SECONDS] * granted)
         elif verdict == "paced":
             self._refused_until, self._refusal = now + retry_after_ms / 1000, verdict
         else:

@@ -221,3 +221,17 @@ def test_a_failed_refill_fails_the_waiting_call_and_the_next_one_asks_again() ->
         assert call.result() == "go"
 
     _run(scenario)
+
+
+def test_a_refill_slower_than_the_lifetime_still_serves_the_call_that_waited() -> None:
+    async def scenario() -> None:
+        admit, clock = FakeAdmit(), Clock()
+        reservoir = _reservoir(admit, clock)
+        call = asyncio.create_task(reservoir.take())
+        await _settle()
+        clock.now += 2 * RESERVOIR_LIFETIME_SECONDS  # a saturated database
+        await admit.answer("go", 1)
+        assert call.result() == "go"
+        assert admit.asked == [1], "not sent for another refill by a token lapsed on arrival"
+
+    _run(scenario)
