@@ -3,6 +3,7 @@
 - Only wapipe/db.py builds pools and connections (one recipe: wapipe.db.connection_kwargs).
 - Only wapipe/queries.py holds SQL, and each statement is named after the wapipe
   function (or view, or table) it reads: NAME or NAME__USE.
+- Statements run through wapipe.db.call (DIRECT_EXECUTES names the few exceptions).
 - wapipe.errors.SQLSTATES is the one SQLSTATE -> exception table, applied by
   wapipe.db.call, whose retry policy alone decides about failed connections.
 """
@@ -120,6 +121,42 @@ def test_each_statement_is_named_after_what_it_calls() -> None:
     assert set(found) >= queries.NOT_FUNCTIONS
 
 
+# Statements run on a connection directly rather than through wapipe.db.call, each for
+# its reason; any other module runs its statements through the seam.
+DIRECT_EXECUTES = {
+    "worker/store.py",  # LISTEN on its dedicated connection
+    "ingress/store.py",  # the pool's warm-up (rolled back) and the status page's snapshot
+    # the synchronous CLI: dict rows, a transaction per replay chunk
+    "wapipe/cli.py",
+    "wapipe/ops.py",
+    "wapipe/handoff.py",
+    "wapipe/quarantine.py",
+}
+
+
+def direct_executes(source: str) -> list[int]:
+    """Lines that call .execute(...) on a connection or cursor."""
+    return sorted(
+        node.lineno
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in {"execute", "executemany"}
+    )
+
+
+def test_statements_go_through_the_one_call_path() -> None:
+    direct = {
+        f"{path}:{line}"
+        for path, source in _scanned().items()
+        if path != SEAM and path not in NOT_THE_SEAM | DIRECT_EXECUTES
+        for line in direct_executes(source)
+    }
+    assert direct == set(), "run it with wapipe.db.call (retry, the SQLSTATE table)"
+    for path in DIRECT_EXECUTES:
+        assert direct_executes((ROOT / path).read_text()), f"{path} no longer needs its exception"
+
+
 def test_the_checks_catch_what_they_are_for() -> None:
     source = (
         "from psycopg_pool import AsyncConnectionPool\n"
@@ -134,6 +171,8 @@ def test_the_checks_catch_what_they_are_for() -> None:
     assert pool_or_connection_builds(source) == [3, 4, 5, 6]
     texts = "A = 'SELECT wapipe.f()'\nB = \"LISTEN x\"\nC = 'Selected'\nD = ' FROM t'\n"
     assert sql_texts(texts) == [1, 2]
+    calls = "await conn.execute(q.X)\ncur.executemany(q.Y, [])\nawait db.call(pool, q.X)\n"
+    assert direct_executes(calls) == [1, 2]
 
 
 # -- the SQLSTATE table and the call path --------------------------------------------
