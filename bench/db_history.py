@@ -74,7 +74,7 @@ FROM generate_series(1, %(n)s) g
 """
 FILL = """
 INSERT INTO wapipe.webhook_events (received_at, correlation_id, payload, raw_body, new_messages)
-SELECT ts, md5(g::text), body::jsonb, NULL::bytea, 1  -- raw bytes only for a repaired body (ingress/payload.py)
+SELECT ts, md5(g::text), body::jsonb, NULL::bytea, 1  -- raw bytes: only a repaired body's
 FROM (SELECT g, ts,
              '{"object":"whatsapp_business_account","entry":[{"id":"100200300400500","changes":'
              || '[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":'
