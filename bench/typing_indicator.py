@@ -22,8 +22,9 @@
 (b) `wapipe worker` no-op throughput (bench.worker's set-up: in-process no-op agent,
     concurrency 16) with typing off, on with every call sent (pacing lifted), and on
     with Meta's default 80 sends/s per number (most calls are then paced, answered by
-    the worker's token reservoir: no HTTP call, mostly no database round trip). The fake Graph API runs in a thread of this process, so
-    its own CPU is charged to "typing on": the cost shown is an upper bound.
+    the worker's token reservoir: no HTTP call, mostly no database round trip). The
+    fake Graph API runs in a thread of this process, so its own CPU is charged to
+    "typing on": the cost shown is an upper bound.
 """
 
 from __future__ import annotations
