@@ -63,7 +63,7 @@ def identity_of(msg: ClaimedMessage) -> dict[str, Any]:
     known = (msg.contact or {}).get("identity")
     if isinstance(known, dict) and known.get("user"):
         return known
-    return {"user": msg.from_wa_id, "phone": msg.from_wa_id}
+    return {"user": msg.user, "phone": msg.user}
 
 
 class MessageHandler:
@@ -134,7 +134,7 @@ class MessageHandler:
         try:
             handled_by = await self._process(msg, handed_over)
         except ClaimLost:
-            log.warning("claim_lost", msg_id=msg.msg_id, user=msg.from_wa_id, attempt=msg.attempt)
+            log.warning("claim_lost", msg_id=msg.msg_id, user=msg.user, attempt=msg.attempt)
             return "claim_lost"
         except MediaUnavailable as exc:  # the media breaker is open: wait, no attempt spent
             handed_over()
@@ -147,10 +147,10 @@ class MessageHandler:
             return await self._fail(msg, exc.stored_text(), exc.retryable, exc.code)
         except StoreUnavailable as exc:
             # cannot even record the failure: the lease expires and the message comes back
-            log.error("store_unavailable", msg_id=msg.msg_id, user=msg.from_wa_id, error=str(exc))
+            log.error("store_unavailable", msg_id=msg.msg_id, user=msg.user, error=str(exc))
             return "store_unavailable"
         except Exception as exc:  # the boundary: an unexpected error is worth another try
-            log.exception("unexpected_error", msg_id=msg.msg_id, user=msg.from_wa_id)
+            log.exception("unexpected_error", msg_id=msg.msg_id, user=msg.user)
             handed_over()
             return await self._fail(
                 msg, f"{type(exc).__name__}: {exc}", True, type(exc).__name__, logged=True
@@ -159,7 +159,7 @@ class MessageHandler:
             log.info(
                 "message_handled",
                 msg_id=msg.msg_id,
-                user=msg.from_wa_id,
+                user=msg.user,
                 attempt=msg.attempt,
                 handled_by=handled_by,
             )
@@ -171,13 +171,13 @@ class MessageHandler:
         try:
             next_at = await self.store.schedule_retry(msg.msg_id, self.worker_id, error, retryable)
         except ClaimLost:
-            log.warning("claim_lost", msg_id=msg.msg_id, user=msg.from_wa_id, error_code=code)
+            log.warning("claim_lost", msg_id=msg.msg_id, user=msg.user, error_code=code)
             return "claim_lost"
         except StoreUnavailable:
             log.error(
                 "message_failed_unrecorded",
                 msg_id=msg.msg_id,
-                user=msg.from_wa_id,
+                user=msg.user,
                 error_code=code,
                 attempt=msg.attempt,
             )
@@ -187,7 +187,7 @@ class MessageHandler:
             log.warning(
                 event,
                 msg_id=msg.msg_id,
-                user=msg.from_wa_id,
+                user=msg.user,
                 attempt=msg.attempt,
                 error_code=code,
                 retryable=retryable,
@@ -200,7 +200,7 @@ class MessageHandler:
         if service.config.fallback == "reply":
             # The holding reply is the message's one answer: completed, not retried;
             # the user's words stay in the agent's memory so the agent sees them next time.
-            memory = await self.store.memory(msg.from_wa_id, service.name)
+            memory = await self.store.memory(msg.user, service.name)
             text = Input.of(msg.message_type, msg.payload).as_text() or f"[{msg.message_type}]"
             reply = [text_message(service.config.fallback_text)]
             try:
@@ -222,7 +222,7 @@ class MessageHandler:
             log.warning(
                 "service_fallback_reply",
                 msg_id=msg.msg_id,
-                user=msg.from_wa_id,
+                user=msg.user,
                 service=service.name,
                 error_code=exc.code,
             )
@@ -244,13 +244,13 @@ class MessageHandler:
                 max_wait,
             )
         except ClaimLost:
-            log.warning("claim_lost", msg_id=msg.msg_id, user=msg.from_wa_id, error_code=exc.code)
+            log.warning("claim_lost", msg_id=msg.msg_id, user=msg.user, error_code=exc.code)
             return "claim_lost"
         except StoreUnavailable:
             log.error(
                 "message_deferral_unrecorded",
                 msg_id=msg.msg_id,
-                user=msg.from_wa_id,
+                user=msg.user,
                 error_code=exc.code,
             )
             return "store_unavailable"
@@ -258,7 +258,7 @@ class MessageHandler:
             log.warning(
                 "message_dead_lettered",
                 msg_id=msg.msg_id,
-                user=msg.from_wa_id,
+                user=msg.user,
                 attempt=msg.attempt,
                 error_code="service_unavailable_too_long",
                 service=service,
@@ -267,7 +267,7 @@ class MessageHandler:
         log.info(
             "message_deferred",
             msg_id=msg.msg_id,
-            user=msg.from_wa_id,
+            user=msg.user,
             service=service,
             error_code=exc.code,
             until=until.isoformat(),
@@ -275,7 +275,7 @@ class MessageHandler:
         return "deferred"
 
     async def _process(self, msg: ClaimedMessage, handed_over: Callable[[], None]) -> str:
-        user = msg.from_wa_id
+        user = msg.user
         if msg.message_type == "revoked":
             # the user deleted it before it was handled: answered with nothing
             handed_over()
@@ -397,7 +397,7 @@ class MessageHandler:
     ) -> None:
         """Handed off: the user's words go to memory (the agent's next turn sees them), no reply."""
         memory = context.memory or await self.store.memory(
-            msg.from_wa_id, self.config.default_agent
+            msg.user, self.config.default_agent
         )
         text = "\n".join(
             [given.as_text() or f"[{msg.message_type}]", *(b.text for b in msg.burst or ())]
@@ -412,7 +412,7 @@ class MessageHandler:
         log.info(
             "message_kept_for_human",
             msg_id=msg.msg_id,
-            user=msg.from_wa_id,
+            user=msg.user,
             handoff_by=(context.handed_off or {}).get("by"),
         )
 
@@ -423,7 +423,7 @@ class MessageHandler:
         cfg = self.config.handoff
         await self._start_handoff(msg, f"rule:{word}", "the user asked for a person", cfg.minutes)
         memory = context.memory or await self.store.memory(
-            msg.from_wa_id, self.config.default_agent
+            msg.user, self.config.default_agent
         )
         append = [{"role": "user", "content": given.as_text() or f"[{msg.message_type}]"}]
         if cfg.notice:
@@ -448,7 +448,7 @@ class MessageHandler:
         log.info(
             "handoff_started",
             msg_id=msg.msg_id,
-            user=msg.from_wa_id,
+            user=msg.user,
             started_by=started_by,
             until=until.isoformat() if until else None,
         )
@@ -474,7 +474,7 @@ class MessageHandler:
     async def _refuse(self, msg: ClaimedMessage, retry_after_ms: int) -> None:
         """Over the rate limit: one polite notice per window, the rest answered with nothing."""
         cfg = self.config
-        user = msg.from_wa_id
+        user = msg.user
         notice = await self.store.rate_limit(f"user-notice:{user}", 1, cfg.rate_limit_per)
         reply = [text_message(cfg.rate_limit_notice)] if notice.allowed else None
         await self.store.complete(

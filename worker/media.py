@@ -429,6 +429,6 @@ class MediaFetcher:
             msg_id=msg.msg_id,
             media_id=media_id,
             media_type=msg.message_type,
-            user=mask_recipient(msg.from_wa_id),
+            user=mask_recipient(msg.user),
             **fields,
         )

@@ -379,7 +379,7 @@ class Worker:
         if handler_task.done():
             return
         if not held:
-            log.warning("claim_lost", msg_id=msg.msg_id, user=msg.from_wa_id)
+            log.warning("claim_lost", msg_id=msg.msg_id, user=msg.user)
             handler_task.cancel()
             return
         self._beats[msg.msg_id] = asyncio.get_running_loop().call_later(

@@ -82,7 +82,7 @@ SenderConfig = SenderSettings
 class OutboxRow:
     id: int
     phone_number_id: str
-    to_wa_id: str
+    recipient: str  # the user key the reply goes to (phone, BSUID or group:<id>)
     body: dict[str, Any]
     attempts: int
     correlation_id: str | None
@@ -290,7 +290,7 @@ class _Sender:
                 log.info(
                     "outbox_dry_run",
                     outbox_id=row.id,
-                    to=mask_recipient(row.to_wa_id),
+                    to=mask_recipient(row.recipient),
                     message_type=row.body.get("type"),
                     window_open=row.window_open,
                     correlation_id=row.correlation_id,
@@ -345,7 +345,7 @@ class _Sender:
                     await self._release(unsent, max(int(wait), 1), "breaker open")
                     return wait
                 result = await graph.send(
-                    row.phone_number_id, row.to_wa_id, body, f"outbox:{row.id}"
+                    row.phone_number_id, row.recipient, body, f"outbox:{row.id}"
                 )
                 state = await self.store.breaker_record(self.config.breaker_name, result)
                 self.metrics.observe_breaker(self.config.breaker_name, state)
@@ -368,7 +368,7 @@ class _Sender:
         marking the row window_closed (never retried; wapipe window list shows it)."""
         fields: dict[str, Any] = {
             "outbox_id": row.id,
-            "to": mask_recipient(row.to_wa_id),
+            "to": mask_recipient(row.recipient),
             "message_type": row.body.get("type"),
             "error_code": error_code,
             "correlation_id": row.correlation_id,
@@ -415,7 +415,7 @@ class _Sender:
     async def _record(self, row: OutboxRow, result: SendResult) -> None:
         fields: dict[str, Any] = {
             "outbox_id": row.id,
-            "to": mask_recipient(row.to_wa_id),
+            "to": mask_recipient(row.recipient),
             "attempt": row.attempts,
             "duration_ms": result.duration_ms,
             "correlation_id": row.correlation_id,
@@ -453,7 +453,7 @@ class _Sender:
         )
         fields: dict[str, Any] = {
             "outbox_id": row.id,
-            "to": mask_recipient(row.to_wa_id),
+            "to": mask_recipient(row.recipient),
             "attempt": row.attempts,
             "error_code": error_code,
             "http_status": http_status,

@@ -55,7 +55,7 @@ class ClaimedMessage:
     wamid: str
     conversation_key: str
     phone_number_id: str
-    from_wa_id: str
+    user: str  # the user key: BSUID, phone (a user known before 2026) or group:<id>
     message_type: str
     priority: int
     attempt: int
@@ -154,7 +154,7 @@ class MessageContext:
 
 @dataclass(frozen=True)
 class _ContextRequest:
-    user_phone: str
+    user: str
     preferred_agent: str | None
     rate_key: str | None
     conversation_key: str | None = None
@@ -513,7 +513,7 @@ class Store:
 
     async def context(
         self,
-        user_phone: str,
+        user: str,
         *,
         default_agent: str,
         known_agents: list[str],
@@ -532,7 +532,7 @@ class Store:
 
             coalescer = self._contexts[shared] = Coalescer(run)
         return await coalescer.submit(
-            _ContextRequest(user_phone, preferred_agent, rate_key, conversation_key)
+            _ContextRequest(user, preferred_agent, rate_key, conversation_key)
         )
 
     async def _context_batch(
@@ -543,7 +543,7 @@ class Store:
         default_agent, known_agents, rate_max, rate_per = shared
         items = [
             {
-                "user_phone": r.user_phone,
+                "user_phone": r.user,
                 "preferred_agent": r.preferred_agent,
                 "rate_key": r.rate_key,
                 "conversation_key": r.conversation_key,
@@ -569,7 +569,7 @@ class Store:
             return await asyncio.gather(
                 *(
                     self.context_one(
-                        r.user_phone,
+                        r.user,
                         default_agent=default_agent,
                         known_agents=list(known_agents),
                         preferred_agent=r.preferred_agent,
@@ -631,7 +631,7 @@ class Store:
 
     async def context_one(
         self,
-        user_phone: str,
+        user: str,
         *,
         default_agent: str,
         known_agents: list[str],
@@ -644,7 +644,7 @@ class Store:
         row = await self._one(
             queries.MESSAGE_CONTEXT,
             {
-                "user_phone": user_phone,
+                "user_phone": user,
                 "default_agent": default_agent,
                 "known_agents": known_agents,
                 "preferred_agent": preferred_agent,
@@ -673,22 +673,22 @@ class Store:
         until: dt.datetime | None = row[1] if row else None
         return until
 
-    async def memory(self, user_phone: str, agent_type: str) -> Memory:
+    async def memory(self, user: str, agent_type: str) -> Memory:
         row = await self._one(
             queries.GET_OR_CREATE_CONVERSATION_MEMORY,
-            {"user_phone": user_phone, "agent_type": agent_type},
+            {"user_phone": user, "agent_type": agent_type},
         )
         assert row is not None
         return Memory(int(row[0]), str(row[1]), list(row[2] or []), dict(row[3] or {}))
 
-    async def recent_agent(self, user_phone: str) -> str | None:
+    async def recent_agent(self, user: str) -> str | None:
         result: str | None = await self._scalar(
-            queries.GET_RECENT_AGENT, {"user_phone": user_phone}
+            queries.GET_RECENT_AGENT, {"user_phone": user}
         )
         return result
 
-    async def active_workflow(self, user_phone: str) -> WorkflowState | None:
-        row = await self._one(queries.GET_ACTIVE_WORKFLOW, {"user_phone": user_phone})
+    async def active_workflow(self, user: str) -> WorkflowState | None:
+        row = await self._one(queries.GET_ACTIVE_WORKFLOW, {"user_phone": user})
         if row is None:
             return None
         return WorkflowState(int(row[0]), str(row[1]), str(row[2]), dict(row[3] or {}), int(row[4]))

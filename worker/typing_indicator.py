@@ -232,7 +232,7 @@ class TypingIndicator:
             fields: dict[str, Any] = {
                 "outcome": outcome,
                 "msg_id": msg.msg_id,
-                "user": mask_recipient(msg.from_wa_id),
+                "user": mask_recipient(msg.user),
                 "duration_ms": int((time.monotonic() - started) * 1000),
             }
             if result is not None and outcome != "sent":

@@ -292,7 +292,7 @@ def test_a_claim_with_routing_brings_each_messages_context_in_the_same_call(
 
     claimed, calls = run(_with_store(db_url, body))
     assert calls == ["CLAIM_MESSAGES"]
-    agents = {m.from_wa_id: m.context.agent for m in claimed if m.context is not None}
+    agents = {m.user: m.context.agent for m in claimed if m.context is not None}
     assert agents == {"250700000001": "waiter", "250700000002": "billing"}
     assert all(m.context is not None and m.context.memory is not None for m in claimed)
 

@@ -25,7 +25,7 @@ def test_messages_claimed_without_context_are_routed_by_the_database_in_one_call
         contexts = await asyncio.gather(
             *(store.routed_context(m.message_id, ROUTING) for m in claimed)
         )
-        return {m.from_wa_id: c for m, c in zip(claimed, contexts, strict=True)}, store.calls
+        return {m.user: c for m, c in zip(claimed, contexts, strict=True)}, store.calls
 
     contexts, calls = run(_with_store(db_url, body))
     assert calls == ["GET_NEXT_QUEUE_MESSAGE", "MESSAGE_CONTEXTS__ROUTED"]

@@ -17,7 +17,7 @@ def row(i: int) -> OutboxRow:
     return OutboxRow(
         id=i,
         phone_number_id="300100200300400",
-        to_wa_id="250788123456",
+        recipient="250788123456",
         body={"type": "text", "text": {"body": f"reply {i}"}},
         attempts=1,
         correlation_id=None,
