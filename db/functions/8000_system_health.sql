@@ -1,16 +1,10 @@
--- wapipe.system_health: one-row health summary of the pipeline (queue, retries, DLQ, breakers, workers, workflows, outbox, pg_cron).
--- Returns status ok | degraded | critical, the reasons (empty when ok), the key numbers and a details jsonb.
---
--- Thresholds come from wapipe.settings (health.*, migration 0011); the thresholds
--- argument overrides any of them by key without the prefix, e.g.
--- '{"oldest_age_degraded_seconds": 10}'. An unknown or non-numeric key raises 22023,
--- so a typo never silently leaves a default in place. Used by monitoring query 14,
--- `wapipe health` and status pages; every count reads a partial or time index.
-CREATE OR REPLACE FUNCTION wapipe.system_health(thresholds jsonb DEFAULT '{}')
-RETURNS TABLE (
-  status text, reasons text[], queue_depth bigint, oldest_message_age interval, in_flight bigint,
-  retrying bigint, dead_letters bigint, breakers_open integer, workers_alive integer,
-  stuck_workflows bigint, cron_failures_last_hour bigint, last_cron_run timestamptz, details jsonb)
+-- wapipe._health_thresholds: the thresholds system_health judges by, checked and merged.
+-- Returns a jsonb object: the built-in defaults, overridden by the health.* settings rows,
+-- overridden by the caller's thresholds (numbers, or numeric strings). Raises 22023 for
+-- thresholds that are not a JSON object, an unknown key (HINT lists the known ones) or a
+-- value that is not a non-negative number.
+CREATE OR REPLACE FUNCTION wapipe._health_thresholds(thresholds jsonb)
+RETURNS jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = ''
 AS $$
 #variable_conflict use_variable
@@ -28,8 +22,61 @@ DECLARE
     "outbox_age_degraded_seconds": 120, "outbox_age_critical_seconds": 900,
     "cron_failures_degraded": 1, "cron_failures_critical": 10,
     "cron_silence_degraded_seconds": 300}';
+  t       jsonb;
+  bad_key text;
+BEGIN
+  IF thresholds IS NULL THEN
+    thresholds := '{}';
+  END IF;
+  IF jsonb_typeof(thresholds) <> 'object' THEN
+    RAISE EXCEPTION 'thresholds must be a JSON object, got %', jsonb_typeof(thresholds)
+      USING ERRCODE = '22023';
+  END IF;
+  SELECT k INTO bad_key FROM jsonb_object_keys(thresholds) k WHERE NOT fallback ? k ORDER BY k LIMIT 1;
+  IF bad_key IS NOT NULL THEN
+    RAISE EXCEPTION 'unknown health threshold "%"', bad_key
+      USING ERRCODE = '22023', HINT = 'Known: ' || (SELECT string_agg(k, ', ' ORDER BY k)
+                                                   FROM jsonb_object_keys(fallback) k);
+  END IF;
+  SELECT k INTO bad_key FROM jsonb_each(thresholds) e(k, v)
+  WHERE NOT (jsonb_typeof(v) = 'number' AND (v #>> '{}')::numeric >= 0)
+    AND NOT (jsonb_typeof(v) = 'string' AND v #>> '{}' ~ '^\s*[0-9]+(\.[0-9]+)?\s*$')
+  ORDER BY k LIMIT 1;
+  IF bad_key IS NOT NULL THEN
+    RAISE EXCEPTION 'health threshold "%" must be a non-negative number, got %', bad_key, thresholds -> bad_key
+      USING ERRCODE = '22023';
+  END IF;
+  t := fallback
+       || coalesce((SELECT jsonb_object_agg(substr(s.key, 8), s.value) FROM wapipe.settings s
+                    WHERE s.key LIKE 'health.%' AND fallback ? substr(s.key, 8)), '{}')
+       || (SELECT coalesce(jsonb_object_agg(k, to_jsonb(trim_scale((v #>> '{}')::numeric))), '{}')
+           FROM jsonb_each(thresholds) e(k, v));
+
+  RETURN t;
+END
+$$;
+COMMENT ON FUNCTION wapipe._health_thresholds(jsonb) IS
+  'Private step of system_health: its thresholds (defaults < health.* settings < the argument), checked; raises 22023 for a bad argument.';
+REVOKE ALL ON FUNCTION wapipe._health_thresholds(jsonb) FROM PUBLIC;
+
+-- wapipe.system_health: one-row health summary of the pipeline (queue, retries, DLQ, breakers, workers, workflows, outbox, pg_cron).
+-- Returns status ok | degraded | critical, the reasons (empty when ok), the key numbers and a details jsonb.
+--
+-- Thresholds come from wapipe.settings (health.*, migration 0011); the thresholds
+-- argument overrides any of them by key without the prefix, e.g.
+-- '{"oldest_age_degraded_seconds": 10}'. An unknown or non-numeric key raises 22023,
+-- so a typo never silently leaves a default in place. Used by monitoring query 14,
+-- `wapipe health` and status pages; every count reads a partial or time index.
+CREATE OR REPLACE FUNCTION wapipe.system_health(thresholds jsonb DEFAULT '{}')
+RETURNS TABLE (
+  status text, reasons text[], queue_depth bigint, oldest_message_age interval, in_flight bigint,
+  retrying bigint, dead_letters bigint, breakers_open integer, workers_alive integer,
+  stuck_workflows bigint, cron_failures_last_hour bigint, last_cron_run timestamptz, details jsonb)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = ''
+AS $$
+#variable_conflict use_variable
+DECLARE
   t             jsonb;
-  bad_key       text;
   crit          text[] := '{}';
   degr          text[] := '{}';
   queued        bigint;
@@ -51,31 +98,7 @@ DECLARE
   window_closed bigint;
   handed_off    bigint;
 BEGIN
-  IF thresholds IS NULL THEN
-    thresholds := '{}';
-  END IF;
-  IF jsonb_typeof(thresholds) <> 'object' THEN
-    RAISE EXCEPTION 'thresholds must be a JSON object, got %', jsonb_typeof(thresholds)
-      USING ERRCODE = '22023';
-  END IF;
-  SELECT k INTO bad_key FROM jsonb_object_keys(thresholds) k WHERE NOT fallback ? k ORDER BY k LIMIT 1;
-  IF bad_key IS NOT NULL THEN
-    RAISE EXCEPTION 'unknown health threshold "%"', bad_key
-      USING ERRCODE = '22023', HINT = 'Known: ' || (SELECT string_agg(k, ', ' ORDER BY k)
-                                                   FROM jsonb_object_keys(fallback) k);
-  END IF;
-  SELECT k INTO bad_key FROM jsonb_each(thresholds) e(k, v)
-  WHERE jsonb_typeof(v) <> 'number' AND NOT (jsonb_typeof(v) = 'string' AND v #>> '{}' ~ '^\s*[0-9]+(\.[0-9]+)?\s*$')
-  ORDER BY k LIMIT 1;
-  IF bad_key IS NOT NULL THEN
-    RAISE EXCEPTION 'health threshold "%" must be a non-negative number, got %', bad_key, thresholds -> bad_key
-      USING ERRCODE = '22023';
-  END IF;
-  t := fallback
-       || coalesce((SELECT jsonb_object_agg(substr(s.key, 8), s.value) FROM wapipe.settings s
-                    WHERE s.key LIKE 'health.%' AND fallback ? substr(s.key, 8)), '{}')
-       || (SELECT coalesce(jsonb_object_agg(k, to_jsonb(trim_scale((v #>> '{}')::numeric))), '{}')
-           FROM jsonb_each(thresholds) e(k, v));
+  t := wapipe._health_thresholds(thresholds);
 
   -- inbound queue (unfinished = processed_at IS NULL): processed_messages_unfinished_idx /
   -- _unfinished_received_idx

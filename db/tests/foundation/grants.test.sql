@@ -90,6 +90,7 @@ insert into grants_matrix (signature, roles) values
   ('wapipe._apply_workflow_action(jsonb,text,text)', '{}'),
   ('wapipe._breaker_next_trial(text)', '{}'),
   ('wapipe._breaker_setting(text,text)', '{}'),
+  ('wapipe._health_thresholds(jsonb)', '{}'),
   ('wapipe._claim_held(bigint,text)', '{}'),
   ('wapipe._claim_lost_message(text,bigint)', '{}'),
   ('wapipe._claim_turns(bigint[],numeric[])', '{}'),
