@@ -1,5 +1,5 @@
--- wapipe._take_rate_tokens: take one token from the token bucket of each key.
--- Returns one row per key: allowed, whole tokens remaining, retry_after_ms (wait for a token; 0 when allowed).
+-- wapipe._take_rate_tokens: take one token (up to `wanted`) from the token bucket of each key.
+-- Returns one row per key: allowed, whole tokens remaining, retry_after_ms (wait for a token; 0 when allowed), granted (tokens taken).
 --
 -- THE token bucket rule, set-based. Capacity max_per_window, refilled continuously
 -- at max_per_window per `per`. A new key starts full (and this call takes a token
@@ -8,10 +8,13 @@
 -- Time is the wall clock (clock_timestamp), so a call inside a long transaction
 -- still sees the refill; updated_at never moves backwards. Another max_per_window
 -- for the same key is allowed (tokens are capped to the new max). Each key at most
--- once per call. Raises 22023 for an empty or NULL key, max_per_window < 1 or a
--- non-positive `per`.
-CREATE OR REPLACE FUNCTION wapipe._take_rate_tokens(keys text[], max_per_window integer, per interval)
-RETURNS TABLE (key text, allowed boolean, remaining integer, retry_after_ms integer)
+-- once per call. `wanted` (default 1) takes up to that many whole tokens from each
+-- bucket at once (fewer when it holds fewer; allowed = at least one), for callers that
+-- take tokens ahead (the typing reservoir). Raises 22023 for an empty or NULL key,
+-- max_per_window < 1, a non-positive `per` or wanted < 1.
+CREATE OR REPLACE FUNCTION wapipe._take_rate_tokens(keys text[], max_per_window integer, per interval,
+                                                    wanted integer DEFAULT 1)
+RETURNS TABLE (key text, allowed boolean, remaining integer, retry_after_ms integer, granted integer)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
   SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off
   SET enable_mergejoin = off SET enable_hashjoin = off
@@ -33,11 +36,15 @@ BEGIN
     RAISE EXCEPTION 'check_rate_limit: per must be a positive interval, got %',
       coalesce(per::text, 'NULL') USING ERRCODE = '22023';
   END IF;
+  IF wanted IS NULL OR wanted < 1 THEN
+    RAISE EXCEPTION 'check_rate_limit: wanted must be at least 1, got %',
+      coalesce(wanted::text, 'NULL') USING ERRCODE = '22023';
+  END IF;
 
   -- A new key starts full and this call takes one token (rows created in key order).
   WITH made AS (
     INSERT INTO wapipe.rate_limit_buckets AS b (key, tokens, updated_at)
-    SELECT k, max_per_window - 1, now_at
+    SELECT k, max_per_window - least(wanted, max_per_window), now_at
     FROM unnest(keys) k
     ORDER BY k
     ON CONFLICT ON CONSTRAINT rate_limit_buckets_pkey DO NOTHING
@@ -59,25 +66,28 @@ BEGIN
                  l.tokens + greatest(extract(epoch FROM now_at - l.updated_at), 0)
                             * (max_per_window / per_seconds)) AS tokens
     FROM locked l
+  ), granting AS (
+    SELECT r.key, r.tokens, least(wanted, floor(r.tokens))::integer AS n FROM refilled r
   ), taken AS (
     UPDATE wapipe.rate_limit_buckets b
-       SET tokens = CASE WHEN r.tokens >= 1 THEN r.tokens - 1 ELSE r.tokens END,
+       SET tokens = g.tokens - g.n,
            updated_at = greatest(b.updated_at, now_at)
-      FROM refilled r
-     WHERE b.key = r.key AND b.key = ANY (keys)
-    RETURNING b.key, r.tokens >= 1 AS allowed,
-              floor(CASE WHEN r.tokens >= 1 THEN r.tokens - 1 ELSE r.tokens END)::integer AS remaining,
-              CASE WHEN r.tokens >= 1 THEN 0
-                   ELSE least(ceil((1 - r.tokens) / (max_per_window / per_seconds) * 1000),
-                              2147483647)::integer END AS retry_after_ms)
-  SELECT t.key, t.allowed, t.remaining, t.retry_after_ms FROM taken t
+      FROM granting g
+     WHERE b.key = g.key AND b.key = ANY (keys)
+    RETURNING b.key, g.n >= 1 AS allowed, floor(g.tokens - g.n)::integer AS remaining,
+              CASE WHEN g.n >= 1 THEN 0
+                   ELSE least(ceil((1 - g.tokens) / (max_per_window / per_seconds) * 1000),
+                              2147483647)::integer END AS retry_after_ms,
+              g.n AS granted)
+  SELECT t.key, t.allowed, t.remaining, t.retry_after_ms, t.granted FROM taken t
   UNION ALL
-  SELECT c, true, max_per_window - 1, 0 FROM unnest(created) c;
+  SELECT c, true, max_per_window - least(wanted, max_per_window), 0, least(wanted, max_per_window)
+  FROM unnest(created) c;
 END
 $$;
-COMMENT ON FUNCTION wapipe._take_rate_tokens(text[], integer, interval) IS
-  'Private: the token bucket rule, set-based: one token from the bucket of each key (capacity max_per_window, continuous refill of max_per_window per `per`, a new key full), rows created and locked in key order. Returns (key, allowed, remaining, retry_after_ms). Raises 22023 for an empty key, max_per_window < 1 or per <= 0.';
-REVOKE ALL ON FUNCTION wapipe._take_rate_tokens(text[], integer, interval) FROM PUBLIC;
+COMMENT ON FUNCTION wapipe._take_rate_tokens(text[], integer, interval, integer) IS
+  'Private: the token bucket rule, set-based: one token (up to `wanted`) from the bucket of each key (capacity max_per_window, continuous refill of max_per_window per `per`, a new key full), rows created and locked in key order. Returns (key, allowed, remaining, retry_after_ms, granted). Raises 22023 for an empty key, max_per_window < 1, per <= 0 or wanted < 1.';
+REVOKE ALL ON FUNCTION wapipe._take_rate_tokens(text[], integer, interval, integer) FROM PUBLIC;
 
 -- wapipe.check_rate_limit: take one token from the token bucket of `key`.
 -- Returns one row: allowed, whole tokens remaining, retry_after_ms (wait for a token; 0 when allowed).

@@ -10,10 +10,9 @@
 -- start_outbox_send): Meta counts these calls against the number's throughput, so
 -- they share its pacing, and the caller passes the sender's bucket parameters.
 -- A worker takes a few tokens ahead (its reservoir, worker/typing_indicator.py) and
--- spends them on its next calls without a round trip: the tokens are taken one
--- check_rate_limit at a time (the bucket rule stays in one text), at most
--- max_per_window, until one is refused. The bucket row stays locked until this
--- function's transaction ends, a few updates later.
+-- spends them on its next calls without a round trip: the tokens are taken by one
+-- update of the bucket (_take_rate_tokens with `wanted`: the bucket rule stays in one
+-- text), at most as many as it holds.
 CREATE OR REPLACE FUNCTION wapipe.admit_typing_indicator(
   phone_number_id text, breaker text, max_per_window integer, per interval, tokens integer,
   OUT verdict text, OUT granted integer, OUT retry_after_ms integer)
@@ -37,15 +36,14 @@ BEGIN
     verdict := 'breaker_open';
     RETURN;
   END IF;
-  FOR i IN 1 .. least(admit_typing_indicator.tokens, admit_typing_indicator.max_per_window) LOOP
-    SELECT r.allowed, r.retry_after_ms AS wait_ms INTO taken
-    FROM wapipe.check_rate_limit('send:' || admit_typing_indicator.phone_number_id,
-                                 admit_typing_indicator.max_per_window, admit_typing_indicator.per) r;
-    EXIT WHEN NOT taken.allowed;
-    granted := granted + 1;
-  END LOOP;
-  IF granted > 0 THEN
+  -- one bucket update for all the tokens (the bucket rule takes up to `wanted` at once)
+  SELECT r.granted, r.retry_after_ms AS wait_ms INTO taken
+  FROM wapipe._take_rate_tokens(ARRAY['send:' || admit_typing_indicator.phone_number_id],
+                                admit_typing_indicator.max_per_window, admit_typing_indicator.per,
+                                admit_typing_indicator.tokens) r;
+  IF taken.granted > 0 THEN
     verdict := 'go';
+    granted := taken.granted;
   ELSE
     verdict := 'paced';
     retry_after_ms := taken.wait_ms;

@@ -117,7 +117,7 @@ insert into grants_matrix (signature, roles) values
   ('wapipe._setting_num(text)', '{}'),
   ('wapipe._status_rank(text)', '{}'),
   ('wapipe._store_messages(wapipe.inbound_message[],bigint[],text[],timestamp with time zone)', '{}'),
-  ('wapipe._take_rate_tokens(text[],integer,interval)', '{}'),
+  ('wapipe._take_rate_tokens(text[],integer,interval,integer)', '{}'),
   ('wapipe._user_key_of(text,text)', '{}'),
   ('wapipe._wake_deferred(text)', '{}'),
   ('wapipe._wake_workers()', '{}'),
