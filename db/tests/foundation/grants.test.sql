@@ -109,7 +109,6 @@ insert into grants_matrix (signature, roles) values
   ('wapipe._outbox_held(bigint,text)', '{}'),
   ('wapipe._raise_claim_lost(text)', '{}'),
   ('wapipe._recent_agents(text[])', '{}'),
-  ('wapipe._refresh_conversation_head(text)', '{}'),
   ('wapipe._release_conversation_lease(text)', '{}'),
   ('wapipe._release_conversation_leases(text[])', '{}'),
   ('wapipe._remember_staff_turn(text,text)', '{}'),

@@ -11,7 +11,7 @@ select 'wamid.bulk.' || c || '.' || k, '300100200300400:2507' || lpad(c::text, 8
 from generate_series(1, 20000) c, generate_series(1, 5) k;
 insert into wapipe.conversations (conversation_key, phone_number_id, wa_id)
 select distinct conversation_key, phone_number_id, from_wa_id from wapipe.processed_messages;
-select count(wapipe._refresh_conversation_head(conversation_key)) from wapipe.conversations;
+select wapipe._release_conversation_leases(array_agg(conversation_key)) from wapipe.conversations;
 analyze wapipe.conversations;
 analyze wapipe.processed_messages;
 -- Test: the claim statement's plan (the function's query, with the same parameters inlined)

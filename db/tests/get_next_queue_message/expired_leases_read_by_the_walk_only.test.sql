@@ -44,7 +44,7 @@ select is((select count(*) from wapipe.dead_letters where wamid like 'wamid.late
 select wapipe_tests.reset();
 select wapipe_tests.enqueue_text('25070000000' || i, 'same', 'wamid.same.' || i) from generate_series(1, 6) i;
 update wapipe.processed_messages set received_at = '2026-01-01 00:00:00+00';
-select count(wapipe._refresh_conversation_head(conversation_key)) from wapipe.conversations;
+select wapipe._release_conversation_leases(array_agg(conversation_key)) from wapipe.conversations;
 create temp table tied on commit drop as
 select * from wapipe.get_next_queue_message('worker-1', 30, 6);
 select results_eq(

@@ -43,7 +43,9 @@ RETURNS void LANGUAGE sql AS $$
    WHERE c.conversation_key = conversation AND q.msg_id = m.queue_msg_id;
 $$;
 
--- Pretend a message was received `ago` earlier (its head rank follows when it is a head).
+-- Pretend a message was received `ago` earlier (its head rank follows when it is a head:
+-- recomputed by the one head rule, _release_conversation_lease; call it on a conversation
+-- nobody holds, as a release would clear the lease).
 CREATE FUNCTION wapipe_tests.age_message(message_id bigint, ago interval)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
@@ -51,7 +53,7 @@ DECLARE
 BEGIN
   UPDATE wapipe.processed_messages m SET received_at = m.received_at - ago
    WHERE m.id = message_id RETURNING m.conversation_key INTO conversation;
-  PERFORM wapipe._refresh_conversation_head(conversation);
+  PERFORM wapipe._release_conversation_lease(conversation);
 END $$;
 
 -- The queue msg_id of a processed message.
