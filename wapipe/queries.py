@@ -78,6 +78,19 @@ MESSAGE_CONTEXTS__ROUTED: LiteralString = (
     "wapipe.context_items(%(message_ids)s::bigint[], %(rules)s, %(rate_max)s::int),"
     " %(default_agent)s, %(known_agents)s::text[], %(rate_max)s::int, %(rate_per)s::interval)"
 )
+# A message the user's active workflow did not take: the agent and memory it would get
+# without the workflow, by the same rule (context_items with bypass_workflow: keyword
+# agent, sticky agent, default; no second rate token).
+MESSAGE_CONTEXTS__BYPASS_WORKFLOW: LiteralString = (
+    "SELECT ord, allowed, retry_after_ms, workflow_id, workflow_type, current_step, workflow_data,"
+    " workflow_version, agent, memory_id, session_id, memory_messages, memory_context,"
+    " breaker_state, handed_off, window_closes_at"
+    " FROM wapipe.message_contexts("
+    "wapipe.context_items(%(message_ids)s::bigint[], %(rules)s, NULL::int, true),"
+    " %(default_agent)s, %(known_agents)s::text[])"
+)
+# Whether a text holds a handoff keyword: the routing matcher, one rule per keyword.
+KEYWORD_AGENT: LiteralString = "SELECT wapipe.keyword_agent(%(body)s, %(rules)s)"
 # One round trip before handling a message: rate limit, active workflow, else agent + memory.
 MESSAGE_CONTEXT: LiteralString = (
     "SELECT allowed, retry_after_ms, workflow_id, workflow_type, current_step, workflow_data,"
@@ -91,7 +104,6 @@ GET_OR_CREATE_CONVERSATION_MEMORY: LiteralString = (
     "SELECT id, session_id, messages, context"
     " FROM wapipe.get_or_create_conversation_memory(%(user_phone)s, %(agent_type)s)"
 )
-GET_RECENT_AGENT: LiteralString = "SELECT wapipe.get_recent_agent(%(user_phone)s)"
 GET_ACTIVE_WORKFLOW: LiteralString = (
     "SELECT id, workflow_type, current_step, data, version"
     " FROM wapipe.get_active_workflow(%(user_phone)s)"

@@ -3,7 +3,9 @@
 1. Rate limit per user (first attempt only: a retry was already admitted).
 2. Route: the user's active workflow takes the message when its step accepts it;
    otherwise the agent of a keyword rule, else the agent the user is talking to
-   (sticky memory session), else the default agent.
+   (sticky memory session), else the default agent. The database decides all of it
+   (claim_messages, message_contexts; a handoff keyword by wapipe.keyword_agent):
+   the handler asks, it holds no routing rule of its own.
 3. Call the agent with its memory, under its breaker and timeout class.
 4. complete_message: reply + memory append + workflow action, one transaction.
 5. Failures: typed errors decide retry vs dead letter; anything unexpected is
@@ -17,15 +19,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from wapipe.errors import DatabaseRefusal
 from wapipe.log import bind_correlation_id, get_logger
 from worker.agents import AgentReply, AgentRequest, call_agent, summary_of, text_message
-from worker.config import RoutingRule, WorkerConfig
+from worker.config import WorkerConfig
 from worker.errors import ClaimLost, ProcessingError, ServiceUnavailable, StoreUnavailable
 from worker.media import MediaFetcher, MediaUnavailable
 from worker.metrics import WorkerMetrics
@@ -36,25 +37,6 @@ from worker.workflows import Input, WorkflowEngine
 
 log = get_logger("worker.handler")
 _INFO = logging.getLogger("worker.handler")  # the level structlog filters this logger's lines at
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-
-def keyword_agent(text: str, rules: Sequence[RoutingRule]) -> str | None:
-    """The agent of the first rule with a keyword among the words of `text`, if any.
-
-    Words are runs of \\w, compared lowercased (keywords are lowercased by the config).
-    Used here for the handoff keywords and a message an active workflow does not take;
-    every other message is routed in the database (claim_messages, context_items) by
-    wapipe.keyword_agent, the same rule: tests/integration/test_worker_routing_rules.py holds
-    the two to the same answers.
-    """
-    if not rules:
-        return None
-    words = {w.lower() for w in _WORD.findall(text)}
-    for rule in rules:
-        if words.intersection(rule.keywords):
-            return rule.agent
-    return None
 
 
 def identity_of(msg: ClaimedMessage) -> dict[str, Any]:
@@ -89,11 +71,6 @@ class MessageHandler:
         self.typing = typing or TypingIndicator(None, None, config.typing)
         self.media = media
         self._known_agents = sorted(registry.services)
-        # handoff keywords, matched like routing keywords (whole words, lowercased)
-        # (one rule per word, so the match names the word)
-        self._handoff_rules = tuple(
-            RoutingRule(keywords=(word,), agent=word) for word in config.handoff.keywords
-        )
         # what the claim needs to answer each message's context (Store.claim)
         self.routing = ClaimRouting(
             default_agent=config.default_agent,
@@ -297,7 +274,12 @@ class MessageHandler:
             await self._refuse(msg, context.retry_after_ms)
             return "rate_limited"
 
-        word = keyword_agent(given.value, self._handoff_rules) if given.kind == "text" else None
+        handoff_keywords = self.config.handoff.keywords
+        word = (
+            await self.store.handoff_keyword(given.value, handoff_keywords)
+            if given.kind == "text" and handoff_keywords
+            else None
+        )
         if word is not None:
             handed_over()
             await self._hand_off_by_rule(msg, context, given, word)
@@ -321,9 +303,11 @@ class MessageHandler:
         if context.agent is not None and context.memory is not None:
             agent, memory = context.agent, context.memory
             breaker_closed = context.breaker_state == "closed"
-        else:  # a workflow is active but this message is not for it
-            agent = await self._route(user, given)
-            memory = await self.store.memory(user, agent)
+        else:  # a workflow is active but this message is not for it: routed as without one
+            routed = await self.store.context_beside_workflow(msg.message_id, self.routing)
+            assert routed.agent is not None and routed.memory is not None  # (the store checks)
+            agent, memory = routed.agent, routed.memory
+            breaker_closed = routed.breaker_state == "closed"
         text = given.as_text() or f"[{msg.message_type}]"
         burst = msg.burst or ()  # texts queued behind it: one turn, one reply (a burst)
         if burst:
@@ -487,15 +471,3 @@ class MessageHandler:
             notice_sent=notice.allowed,
             retry_after_ms=retry_after_ms,
         )
-
-    def _rule_agent(self, given: Input) -> str | None:
-        return keyword_agent(given.value, self.config.rules) if given.kind == "text" else None
-
-    async def _route(self, user: str, given: Input) -> str:
-        rule_agent = self._rule_agent(given)
-        if rule_agent is not None:
-            return rule_agent
-        recent = await self.store.recent_agent(user)
-        if recent is not None and recent in self.registry.services:
-            return recent
-        return self.config.default_agent

@@ -629,6 +629,31 @@ class Store:
         row = rows[0]
         return _context_of(row[1:13], row[13], row[14], row[15])
 
+    async def context_beside_workflow(
+        self, message_id: int, routing: ClaimRouting
+    ) -> MessageContext:
+        """The agent and memory of a message the user's active workflow did not take.
+
+        The database routes it as it would without the workflow (context_items with
+        bypass_workflow: keyword agent, else the sticky agent when known, else the
+        default; no second rate token): the worker does not route twice."""
+        args = _routed_args(routing, [message_id])
+        del args["rate_max"], args["rate_per"]
+        rows = await self._rows(queries.MESSAGE_CONTEXTS__BYPASS_WORKFLOW, args)
+        if len(rows) != 1 or rows[0][8] is None:
+            raise MessageProcessingError(f"no agent for message {message_id}")
+        row = rows[0]
+        return _context_of(row[1:13], row[13], row[14], row[15])
+
+    async def handoff_keyword(self, text: str, keywords: Sequence[str]) -> str | None:
+        """The first handoff keyword among the words of `text`, by the routing matcher
+        (wapipe.keyword_agent: whole words, lowercased), or None."""
+        result: str | None = await self._scalar(
+            queries.KEYWORD_AGENT,
+            {"body": text, "rules": Jsonb([{"keywords": [k], "agent": k} for k in keywords])},
+        )
+        return result
+
     async def context_one(
         self,
         user: str,
@@ -680,12 +705,6 @@ class Store:
         )
         assert row is not None
         return Memory(int(row[0]), str(row[1]), list(row[2] or []), dict(row[3] or {}))
-
-    async def recent_agent(self, user: str) -> str | None:
-        result: str | None = await self._scalar(
-            queries.GET_RECENT_AGENT, {"user_phone": user}
-        )
-        return result
 
     async def active_workflow(self, user: str) -> WorkflowState | None:
         row = await self._one(queries.GET_ACTIVE_WORKFLOW, {"user_phone": user})

@@ -2,7 +2,7 @@
 -- Returns one row per item (ord = its position, from 1): what message_context returns for it, plus the stored state of the chosen agent's breaker.
 --
 -- items = [{"user_phone": .., "preferred_agent": .. | null, "rate_key": .. | null,
---           "conversation_key": .. | null}, ...];
+--           "conversation_key": .. | null, "bypass_workflow": true | absent}, ...];
 -- default_agent, known_agents, rate_max and rate_per are shared by all items, as a
 -- worker uses one configuration. Each item gets what message_context(user_phone,
 -- default_agent, known_agents, preferred_agent, rate_key, rate_max, rate_per)
@@ -15,6 +15,9 @@
 -- may skip breaker_allow when it says 'closed' and must call it otherwise.
 -- handed_off and window_closes_at: as message_context says them for an item with a
 -- conversation_key (a handed-off item takes no rate token and gets no workflow).
+-- bypass_workflow: true for a message the user's active workflow did not take (the
+-- worker asks again): no workflow is looked at, so it gets the agent and memory it
+-- would get without one, by the same rules (_context_items gives it no rate key).
 --
 -- Set-based when every user and rate key occurs once (the worker's case: one
 -- message per conversation): one statement per step for all items, rows locked in
@@ -46,6 +49,7 @@ DECLARE
   v_preferred    text[];
   v_rate_keys    text[];
   v_convs        text[];
+  v_bypass       boolean[];
   v_handoffs     jsonb[];
   v_closes       timestamptz[];
   v_distinct     boolean;
@@ -67,9 +71,10 @@ BEGIN
          array_agg(e.item->>'preferred_agent' ORDER BY e.ord),
          array_agg(e.item->>'rate_key' ORDER BY e.ord),
          array_agg(e.item->>'conversation_key' ORDER BY e.ord),
+         array_agg(e.item->'bypass_workflow' IS NOT DISTINCT FROM 'true' ORDER BY e.ord),
          count(DISTINCT e.item->>'user_phone') = count(*)
            AND count(DISTINCT e.item->>'rate_key') = count(e.item->>'rate_key')
-    INTO v_ords, v_users, v_preferred, v_rate_keys, v_convs, v_distinct
+    INTO v_ords, v_users, v_preferred, v_rate_keys, v_convs, v_bypass, v_distinct
   FROM jsonb_array_elements(items) WITH ORDINALITY AS e(item, ord);
   IF coalesce(default_agent, '') = '' OR EXISTS (SELECT 1 FROM unnest(v_users) u WHERE coalesce(u, '') = '') THEN
     RAISE EXCEPTION 'message_context needs a user_phone and a default_agent' USING ERRCODE = '22023';
@@ -118,15 +123,17 @@ BEGIN
     LEFT JOIN taken t ON t.key = u.key;
   END IF;
 
-  -- 2. Admitted items: the active workflow (wapipe._active_workflows), else the agent
+  -- 2. Admitted items: the active workflow (wapipe._active_workflows; none looked at for
+  --    a handed-off item or one that bypasses the workflow), else the agent
   --    (preferred, else the current session's when known (wapipe._recent_agents), else
   --    the default). One call each for the batch.
   -- (MATERIALIZED: each called once, not again for every item the join visits)
   WITH workflows AS MATERIALIZED (
     SELECT a.ord, a.workflow
     FROM wapipe._active_workflows(ARRAY(
-           SELECT CASE WHEN u.allowed AND u.handoff IS NULL THEN u.user_phone END
-           FROM unnest(v_users, v_allowed, v_handoffs) WITH ORDINALITY AS u(user_phone, allowed, handoff, i)
+           SELECT CASE WHEN u.allowed AND u.handoff IS NULL AND NOT u.bypass THEN u.user_phone END
+           FROM unnest(v_users, v_allowed, v_handoffs, v_bypass)
+                  WITH ORDINALITY AS u(user_phone, allowed, handoff, bypass, i)
            ORDER BY u.i)) a
   ), recent AS MATERIALIZED (
     SELECT r.ord, r.agent
@@ -163,7 +170,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION wapipe.message_contexts(jsonb, text, text[], integer, interval) IS
-  'message_context for many items ([{"user_phone", "preferred_agent", "rate_key", "conversation_key"}]) in one round trip and one transaction, each item answered as if the calls ran one after another (set-based when users and rate keys are distinct, else item by item as batches of one). Returns one row per item (ord from 1) with message_context''s columns plus breaker_state, the chosen agent''s stored breaker state (a read: no trial slot taken), handed_off and window_closes_at. Raises 22023 for a malformed items array, an empty user_phone or default_agent, or bad rate settings.';
+  'message_context for many items ([{"user_phone", "preferred_agent", "rate_key", "conversation_key", "bypass_workflow"}]; bypass_workflow true: no workflow looked at, for a message the active workflow did not take) in one round trip and one transaction, each item answered as if the calls ran one after another (set-based when users and rate keys are distinct, else item by item as batches of one). Returns one row per item (ord from 1) with message_context''s columns plus breaker_state, the chosen agent''s stored breaker state (a read: no trial slot taken), handed_off and window_closes_at. Raises 22023 for a malformed items array, an empty user_phone or default_agent, or bad rate settings.';
 
 REVOKE ALL ON FUNCTION wapipe.message_contexts(jsonb, text, text[], integer, interval) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION wapipe.message_contexts(jsonb, text, text[], integer, interval) TO wapipe_worker;

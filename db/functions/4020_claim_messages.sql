@@ -4,9 +4,8 @@
 -- rules = [{"keywords": ["menu", "order"], "agent": "waiter"}, ...], first match wins.
 -- A text's words are its runs of letters, digits and underscores (\w), compared
 -- lowercased: "MENU!" has the word "menu", "menu-card" the words "menu" and "card",
--- "pay_bill" only "pay_bill". The worker's own matcher (worker.handler, for its
--- handoff keywords and a message a workflow does not take) follows the same rule;
--- tests/integration/test_worker_routing_rules.py holds the two to the same answers.
+-- "pay_bill" only "pay_bill". The one matcher: claims route by it (_context_items),
+-- and the worker asks it for its handoff keywords (one rule per word).
 CREATE OR REPLACE FUNCTION wapipe.keyword_agent(body text, rules jsonb)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE SECURITY DEFINER SET search_path = ''
@@ -29,27 +28,30 @@ REVOKE ALL ON FUNCTION wapipe.keyword_agent(text, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION wapipe.keyword_agent(text, jsonb) TO wapipe_worker;
 
 -- wapipe._context_items: what message_contexts is asked for each message, by the one routing rule.
--- Returns a JSON array, in the order of messages, of {user_phone, conversation_key, preferred_agent, rate_key}.
+-- Returns a JSON array, in the order of messages, of {user_phone, conversation_key, preferred_agent, rate_key, bypass_workflow}.
 --
 -- messages = [{"message_id", "user_phone", "conversation_key", "message_type", "body",
--- "attempt"}] (the claim's facts: a caller in the claim's own statement would not see
--- its attempt in the table yet). The user is the sender; the preferred agent is
--- keyword_agent of a text message's body (rules), none for other types; the
--- rate-limit key is 'user:<wa_id>' on a message's first attempt when it never waited
--- for a service (a retry, or a message claimed again after a deferral, was already
--- let in), none when not rate_limited. claim_messages and context_items use it; the
--- worker holds no copy.
+-- "attempt", "bypass_workflow"}] (the claim's facts: a caller in the claim's own
+-- statement would not see its attempt in the table yet). The user is the sender; the
+-- preferred agent is keyword_agent of a text message's body (rules), none for other
+-- types; the rate-limit key is 'user:<wa_id>' on a message's first attempt when it
+-- never waited for a service (a retry, or a message claimed again after a deferral,
+-- was already let in), none when not rate_limited, and none for a message asked for
+-- again past its workflow (bypass_workflow: its first context took its token).
+-- claim_messages and context_items use it; the worker holds no copy.
 CREATE OR REPLACE FUNCTION wapipe._context_items(messages jsonb, rules jsonb, rate_limited boolean)
 RETURNS jsonb
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = ''
 AS $$
   SELECT coalesce(jsonb_agg(jsonb_build_object(
            'user_phone', e.msg->>'user_phone', 'conversation_key', e.msg->>'conversation_key',
+           'bypass_workflow', e.msg->'bypass_workflow' IS NOT DISTINCT FROM 'true',
            'preferred_agent',
              CASE WHEN e.msg->>'message_type' = 'text' AND jsonb_array_length(rules) > 0
                   THEN wapipe.keyword_agent(e.msg->>'body', rules) END,
            'rate_key',
              CASE WHEN (e.msg->>'attempt')::integer <= 1 AND rate_limited
+                       AND e.msg->'bypass_workflow' IS DISTINCT FROM 'true'
                        AND (SELECT m.deferrals FROM wapipe.processed_messages m
                             WHERE m.id = (e.msg->>'message_id')::bigint) = 0
                   THEN 'user:' || (e.msg->>'user_phone') END)
@@ -57,12 +59,17 @@ AS $$
   FROM jsonb_array_elements(messages) WITH ORDINALITY AS e(msg, ord)
 $$;
 COMMENT ON FUNCTION wapipe._context_items(jsonb, jsonb, boolean) IS
-  'message_contexts items for messages [{message_id, user_phone, conversation_key, message_type, body, attempt}]: the sender, keyword_agent of a text body as preferred agent, rate key user:<wa_id> on a first attempt that never waited (when rate_limited). The one routing rule of claim_messages and context_items.';
+  'message_contexts items for messages [{message_id, user_phone, conversation_key, message_type, body, attempt, bypass_workflow}]: the sender, keyword_agent of a text body as preferred agent, rate key user:<wa_id> on a first attempt that never waited (when rate_limited; never with bypass_workflow), bypass_workflow passed on. The one routing rule of claim_messages and context_items.';
 REVOKE ALL ON FUNCTION wapipe._context_items(jsonb, jsonb, boolean) FROM PUBLIC;
 
 -- wapipe.context_items: the routing rule for stored messages a worker holds (its claim came without contexts).
 -- Returns message_contexts' items for message_ids (processed_messages ids), in their order.
-CREATE OR REPLACE FUNCTION wapipe.context_items(message_ids bigint[], rules jsonb, rate_max integer)
+--
+-- bypass_workflow: the messages were claimed with a context that named the user's
+-- active workflow, and the workflow's step did not take them; their items ask for the
+-- agent and memory they would get without the workflow (and no second rate token).
+CREATE OR REPLACE FUNCTION wapipe.context_items(message_ids bigint[], rules jsonb, rate_max integer,
+                                                bypass_workflow boolean DEFAULT false)
 RETURNS jsonb
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = ''
 AS $$
@@ -71,16 +78,17 @@ AS $$
                               'message_id', m.id, 'user_phone', m.from_wa_id,
                               'conversation_key', m.conversation_key,
                               'message_type', m.message_type, 'body', m.payload->'text'->>'body',
-                              'attempt', m.attempts)
+                              'attempt', m.attempts,
+                              'bypass_workflow', coalesce(context_items.bypass_workflow, false))
                             ORDER BY i.ord)
                      FROM unnest(context_items.message_ids) WITH ORDINALITY AS i(id, ord)
                      JOIN wapipe.processed_messages m ON m.id = i.id), '[]'),
            coalesce(context_items.rules, '[]'), context_items.rate_max IS NOT NULL)
 $$;
-COMMENT ON FUNCTION wapipe.context_items(bigint[], jsonb, integer) IS
-  'message_contexts items for stored messages (ids in order; unknown ids left out) by the routing rule claim_messages applies (_context_items): the worker asks this instead of routing in Python.';
-REVOKE ALL ON FUNCTION wapipe.context_items(bigint[], jsonb, integer) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION wapipe.context_items(bigint[], jsonb, integer) TO wapipe_worker;
+COMMENT ON FUNCTION wapipe.context_items(bigint[], jsonb, integer, boolean) IS
+  'message_contexts items for stored messages (ids in order; unknown ids left out) by the routing rule claim_messages applies (_context_items): the worker asks this instead of routing in Python. bypass_workflow: items for messages the active workflow did not take (no workflow looked at, no rate key).';
+REVOKE ALL ON FUNCTION wapipe.context_items(bigint[], jsonb, integer, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION wapipe.context_items(bigint[], jsonb, integer, boolean) TO wapipe_worker;
 
 -- wapipe.claim_messages: claim conversation heads and answer what the worker needs to handle each, in one round trip.
 -- Returns one row per claimed message: get_next_queue_message's columns, then message_contexts' for it (its ord left out).

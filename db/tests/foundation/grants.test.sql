@@ -23,7 +23,7 @@ insert into grants_matrix (signature, roles) values
   ('wapipe.complete_message(bigint,text,jsonb,jsonb,jsonb,text)', '{wapipe_worker}'),
   ('wapipe.complete_messages(text,jsonb)', '{wapipe_worker}'),
   ('wapipe.complete_workflow(bigint,jsonb)', '{wapipe_worker}'),
-  ('wapipe.context_items(bigint[],jsonb,integer)', '{wapipe_worker}'),
+  ('wapipe.context_items(bigint[],jsonb,integer,boolean)', '{wapipe_worker}'),
   ('wapipe.defer_message(bigint,text,text,timestamp with time zone,text,integer)', '{wapipe_worker}'),
   ('wapipe.end_handoff(text,text)', '{wapipe_worker}'),
   ('wapipe.expire_workflows()', '{wapipe_worker}'),
