@@ -9,13 +9,17 @@
   handed to a `Retry` policy, which says whether to try again; any other database
   error leaves through `translate`, the one SQLSTATE -> exception table
   (wapipe.errors.SQLSTATES).
+- `rehearse` (a pool's `configure`: the first calls' statements, rolled back) and
+  `ready` (the pool's min_size connections, warmed) make a process ready before it
+  says it is.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, LiteralString, Protocol
 
@@ -113,6 +117,45 @@ def connect(url: str, *, autocommit: bool = True, **kwargs: Any) -> psycopg.Conn
         raise DatabaseUnavailable(
             f"invalid database url {mask_url(url)}: {first_line(str(exc))}"
         ) from exc
+
+
+async def ready(pool: AsyncConnectionPool[Any], timeout: float) -> None:
+    """Wait until `pool` (opened) has its min_size connections ready: each connected and
+    through the pool's `configure` (a warm-up), by holding that many at once.
+    DatabaseUnavailable when they are not there within `timeout`; the pool stays open
+    and keeps trying (pool.wait() would close it)."""
+    deadline = time.monotonic() + timeout
+    try:
+        async with contextlib.AsyncExitStack() as held:
+            for _ in range(pool.min_size):
+                await held.enter_async_context(
+                    pool.connection(timeout=max(0.0, deadline - time.monotonic()))
+                )
+    except PoolTimeout as exc:
+        raise DatabaseUnavailable(f"database unreachable: {reason(exc)}") from exc
+
+
+async def rehearse(
+    conn: psycopg.AsyncConnection[Any],
+    statements: Sequence[tuple[LiteralString, Mapping[str, Any]]],
+) -> str | None:
+    """Run `statements` on a new connection in one transaction, rolled back: a warm-up.
+
+    A fresh backend compiles each PL/pgSQL function and plans its statements on their
+    first call; doing it here (a pool's `configure`), before the connection is handed
+    out, keeps that cost off the first real calls. Nothing is kept (sequence numbers
+    aside). A refusal (a schema not migrated yet...) only skips the rest: its reason is
+    returned (None when all ran); a broken connection raises, and the pool makes a new one.
+    """
+    try:
+        async with conn.transaction(force_rollback=True):
+            for sql, params in statements:
+                await conn.execute(sql, params)
+    except psycopg.OperationalError:
+        raise
+    except psycopg.Error as exc:
+        return reason(exc)
+    return None
 
 
 def first_line(text: str) -> str:

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import time
@@ -317,6 +318,7 @@ class MessageHandler:
         # media the agent can see. Only messages that get an answer come this far.
         typing = self.typing.turn(msg, service)
         try:
+            await asyncio.sleep(0)  # the typing call leaves first, not after the batch's agents
             media = await self.media.prepare(msg, service) if self.media else None
         except BaseException:
             typing.stop()

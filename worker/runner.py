@@ -6,6 +6,12 @@ flight without threads; a connection is taken from the pool only for each short
 stored-function call, never held across an agent call, so N concurrent messages
 need far fewer than N connections.
 
+Start-up: the worker is ready before it registers in wapipe.workers (which is what
+operators, deploy scripts and benches wait for): its pools' connections open and
+warmed (each new connection rehearses the first calls, rolled back: the claim here,
+the typing admission in worker.typing_indicator), its LISTEN connection listening.
+The first messages then pay for no connection, no PL/pgSQL compile, no plan.
+
 Wake-ups: a dedicated autocommit connection LISTENs for pgmq's insert
 notifications; the loop also polls (retries become due without a notification,
 and pgmq throttles notifications), faster while the listener is down; the
@@ -24,7 +30,9 @@ import uuid
 from typing import Any
 
 import httpx
+import psycopg
 
+from wapipe import db
 from wapipe.log import get_logger
 from wapipe.settings import Settings, load_settings
 from worker.agents import NoCookies
@@ -49,6 +57,10 @@ NOTIFY_THROTTLE_SECONDS = 0.3
 # Debounce: the user's quiet period is the database's measure (extend_turn: its clock,
 # the messages' arrival times); the worker asks again at least this often.
 DEBOUNCE_RECHECK_SECONDS = 1.0
+# Start-up: how long to wait for the pools' warmed connections before trying again, and
+# for the LISTEN connection before registering without it (the loop polls meanwhile).
+READY_TIMEOUT_SECONDS = 10.0
+LISTEN_WAIT_SECONDS = db.CONNECT_TIMEOUT_SECONDS + 1.0
 
 
 def new_worker_id() -> str:
@@ -75,7 +87,12 @@ class Worker:
         # point; tests and benches leave it out and get the environment's.
         self.settings = settings or load_settings()
         self.worker_id = worker_id or new_worker_id()
-        self.store = Store(database_url, min_size=2, max_size=min(config.concurrency + 4, 40))
+        self.store = Store(
+            database_url,
+            min_size=2,
+            max_size=min(config.concurrency + 4, 40),
+            configure=self._warm_connection,
+        )
         # one client for every agent call: keep-alive connections are reused; no
         # cookie jar (one client serves every user: see worker.agents.NoCookies)
         self.client = client or httpx.AsyncClient(
@@ -118,6 +135,7 @@ class Worker:
         self.stop = asyncio.Event()
         self.wake = asyncio.Event()
         self.listening = False
+        self._listened = asyncio.Event()  # the LISTEN connection listened once
         # Every message this worker holds, from its claim until its outcome is recorded.
         self.in_flight: dict[int, asyncio.Task[None]] = {}
         # Those of them still being handled (agent or workflow), not yet handed over to
@@ -144,12 +162,11 @@ class Worker:
         await self.store.open()
         background: list[asyncio.Task[Any]] = []
         try:
+            background.append(asyncio.create_task(self._listen(), name="listen"))
             await self._start_up()
-            await self.typing.start()
-            background = [
-                asyncio.create_task(self._listen(), name="listen"),
-                asyncio.create_task(self._worker_heartbeat(), name="worker-heartbeat"),
-            ]
+            background.append(
+                asyncio.create_task(self._worker_heartbeat(), name="worker-heartbeat")
+            )
             if self.sender:
                 # the outbox sender shares the pool; it stops with the claim loop
                 background.append(
@@ -214,9 +231,15 @@ class Worker:
             log.info("worker_stopped", worker_id=self.worker_id, handled=self.handled)
 
     async def _start_up(self) -> None:
+        """Ready, then registered (see the module docstring); tried again while the
+        database is away."""
         delay = 0.5
         while not self.stop.is_set():
             try:
+                await db.ready(self.store.pool, READY_TIMEOUT_SECONDS)
+                await self.typing.start(READY_TIMEOUT_SECONDS)
+                if not await wait_event(self._listened, LISTEN_WAIT_SECONDS):
+                    log.warning("worker_registered_before_listening")
                 await self.store.register_worker(
                     self.worker_id,
                     socket.gethostname(),
@@ -233,6 +256,14 @@ class Worker:
                 log.warning("database_unavailable", error=str(exc), retry_in_s=delay)
                 await self._sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    async def _warm_connection(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """The store pool's `configure`: a new connection rehearses a claim (rolled back)."""
+        refused = await self.store.warm_connection(
+            conn, self.worker_id, self.config.lock_seconds, self.handler.routing
+        )
+        if refused is not None:
+            log.info("connection_not_warmed", reason=refused)
 
     async def _sleep(self, seconds: float) -> None:
         await wait_event(self.stop, seconds)
@@ -414,6 +445,7 @@ class Worker:
         def listening() -> None:
             nonlocal delay
             self.listening, delay = True, 0.5
+            self._listened.set()
 
         while True:
             try:

@@ -210,6 +210,18 @@ class Coalescer(GroupCommit[RequestT, ResultT]):
         )
 
 
+def _claim_routing(routing: ClaimRouting) -> dict[str, Any]:
+    """claim_messages' arguments for the contexts (Store.claim)."""
+    return {
+        "default_agent": routing.default_agent,
+        "known_agents": list(routing.known_agents),
+        "rules": Jsonb([{"keywords": list(k), "agent": a} for k, a in routing.rules]),
+        "rate_max": routing.rate_max,
+        "rate_per": routing.rate_per,
+        "coalesce_seconds": Jsonb(dict(routing.coalesce_seconds)),
+    }
+
+
 def _routed_args(routing: ClaimRouting, message_ids: list[int]) -> dict[str, Any]:
     return {
         "message_ids": message_ids,
@@ -267,10 +279,19 @@ def _claimed_with_context(row: Sequence[Any]) -> ClaimedMessage:
 
 
 class Store:
-    def __init__(self, url: str, *, min_size: int = 2, max_size: int = 10, name: str = "worker"):
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 2,
+        max_size: int = 10,
+        name: str = "worker",
+        configure: Callable[[psycopg.AsyncConnection[Any]], Awaitable[None]] | None = None,
+    ):
         self.url = url
+        # configure: each new connection's warm-up (the worker's: a rehearsed claim)
         self.pool: AsyncConnectionPool[Any] = db.new_pool(
-            url, name, min_size=min_size, max_size=max_size, timeout=10
+            url, name, min_size=min_size, max_size=max_size, timeout=10, configure=configure
         )
         # one coalescer per shared argument set (a worker has one configuration)
         self._contexts: dict[Hashable, Coalescer[_ContextRequest, MessageContext]] = {}
@@ -319,26 +340,27 @@ class Store:
         }
         if routing is not None:
             try:
-                rows = await self._rows(
-                    queries.CLAIM_MESSAGES,
-                    args
-                    | {
-                        "default_agent": routing.default_agent,
-                        "known_agents": list(routing.known_agents),
-                        "rules": Jsonb(
-                            [{"keywords": list(k), "agent": a} for k, a in routing.rules]
-                        ),
-                        "rate_max": routing.rate_max,
-                        "rate_per": routing.rate_per,
-                        "coalesce_seconds": Jsonb(dict(routing.coalesce_seconds)),
-                    },
-                )
+                rows = await self._rows(queries.CLAIM_MESSAGES, args | _claim_routing(routing))
             except Refused as exc:
                 log.warning("claim_contexts_refused", error=str(exc))
             else:
                 return [_claimed_with_context(row) for row in rows]
         rows = await self._rows(queries.GET_NEXT_QUEUE_MESSAGE, args)
         return [ClaimedMessage(*row) for row in rows]
+
+    async def warm_connection(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        worker_id: str,
+        lock_seconds: int,
+        routing: ClaimRouting,
+    ) -> str | None:
+        """The claim of one message on a new connection, rolled back (wapipe.db.rehearse):
+        the first real claims find claim_messages compiled and planned. Nothing is kept; a
+        queued message is locked for the moment of the rehearsal only (others skip it).
+        None, or why it was refused."""
+        args = {"worker_id": worker_id, "lock_seconds": lock_seconds, "batch": 1}
+        return await db.rehearse(conn, [(queries.CLAIM_MESSAGES, args | _claim_routing(routing))])
 
     async def extend_turn(
         self, msg_id: int, worker_id: str, coalesce_seconds: float

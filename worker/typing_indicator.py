@@ -30,7 +30,11 @@ A message answered before its first call left (a fast agent) gets a mark-read
 call without the indicator, which would otherwise linger after the reply.
 
 The refills use a small pool of their own (2 connections): a burst of calls never
-takes a connection the claim loop needs. Its sessions commit asynchronously
+takes a connection the claim loop needs. Both are opened at worker start, before the
+worker registers (`start`), and each new one rehearses the admission in a transaction
+rolled back (wapipe.db.rehearse: no token spent, no bucket row kept), so the first
+refills find their functions compiled and planned; the HTTP client's network stack is
+loaded then too (no connection opened, no request sent). Its sessions commit asynchronously
 (synchronous_commit = off): what they write (tokens taken, a breaker outcome) is
 best effort anyway, and a commit no longer waits for the WAL flush (a crash may
 forget the last few tokens taken; the bucket refills anyway).
@@ -45,6 +49,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -143,18 +148,26 @@ class TypingIndicator:
         own_pool = db.new_pool(
             str(pool.conninfo),
             "typing",
-            min_size=1,
+            min_size=2,
             max_size=2,
             application_name="wapipe-worker-typing",
             session={"synchronous_commit": "off"},
+            configure=warm_admission(*pacing_bucket(rate_per_second)),
         )
         return cls(calls, own_pool, config, rate_per_second=rate_per_second, metrics=metrics)
 
-    async def start(self) -> None:
-        """Connect the indicator's pool at worker start, in the background: the first
-        message's call should not pay for a connection (nor time out on one)."""
-        if self.pool is not None and self.pool.closed:
+    async def start(self, timeout: float) -> None:
+        """Ready at worker start, before the worker says it is: the pool's connections open
+        and warmed (warm_admission), the HTTP client's network stack loaded. The first
+        messages' calls then pay for neither (nor time out on them). DatabaseUnavailable
+        when the connections are not there within `timeout` (the pool keeps trying)."""
+        if self.pool is None:
+            return
+        if self.pool.closed:
             await self.pool.open(wait=False)
+        await db.ready(self.pool, timeout)
+        if self.calls is not None:
+            await self.calls.warm_up()
 
     @property
     def enabled(self) -> bool:
@@ -329,6 +342,32 @@ class TypingIndicator:
 _OUTCOMES = ("sent", "read_only", "failed", "timeout", "paced", "breaker_open", "busy")
 
 
+def warm_admission(
+    max_per_window: int, per: str
+) -> Callable[[psycopg.AsyncConnection[Any]], Awaitable[None]]:
+    """The typing pool's `configure`: a new connection rehearses two admissions of one
+    token, rolled back, for a bucket no business number has (its own key): the first
+    makes the bucket row, the second takes from it, so both paths of the bucket rule are
+    compiled and planned before a refill needs them. Nothing is kept: no token of a
+    business number is spent, no row stays, the breaker is only read."""
+
+    async def warm(conn: psycopg.AsyncConnection[Any]) -> None:
+        args = {
+            "phone_number_id": f"wapipe-warm-up-{uuid.uuid4().hex}",
+            "breaker": BREAKER_NAME,
+            "max_per_window": max_per_window,
+            "per": per,
+            "tokens": 1,
+        }
+        refused = await db.rehearse(
+            conn, [(queries.ADMIT_TYPING_INDICATOR, args), (queries.ADMIT_TYPING_INDICATOR, args)]
+        )
+        if refused is not None:
+            log.info("typing_connection_not_warmed", reason=refused)
+
+    return warm
+
+
 Admit = Callable[[int], Awaitable[tuple[str, int, int]]]
 
 
@@ -419,6 +458,9 @@ class Reservoir:
         return self._refill
 
     async def _fill(self, tokens: int) -> None:
+        # asked for when it leaves, not when it was started: the calls that came meanwhile
+        # wait for it too (a cold start's, or a backlog's, calls of one batch come at once)
+        tokens = min(max(tokens, self._waiting), self.max_per_call)
         verdict, granted, retry_after_ms = await self._admit(tokens)
         now = self._clock()
         if verdict == "go":

@@ -82,12 +82,18 @@ def test_a_cold_call_waits_for_one_round_trip_shared_by_the_calls_that_came_mean
         reservoir = _reservoir(admit, clock)
         calls = [asyncio.create_task(reservoir.take()) for _ in range(3)]
         await _settle()
-        assert admit.asked == [1], "one refill in flight, asked by the first call"
-        await admit.answer("go", 1)
-        assert calls[0].done() and calls[0].result() == "go"
-        assert admit.asked == [1, 3], "one round trip for the two still waiting and one ahead"
+        # sized when it leaves: the calls of one batch (a cold start, a backlog) come at
+        # once, and each would otherwise wait for a round trip of its own
+        assert admit.asked == [3], "one refill, asked for every call that came before it left"
+        late = asyncio.create_task(reservoir.take())
+        await _settle()
+        assert admit.asked == [3], "one refill in flight per number: the late call waits"
         await admit.answer("go", 3)
         assert [c.result() for c in calls] == ["go", "go", "go"]
+        assert not late.done()
+        assert admit.asked == [3, 2], "the next refill: the late call and one ahead"
+        await admit.answer("go", 2)
+        assert late.result() == "go"
         assert reservoir.held == 1
 
     _run(scenario)
@@ -201,7 +207,7 @@ def test_a_call_out_of_budget_does_not_cancel_the_refill_others_wait_for() -> No
         await _settle()
         impatient.cancel()  # its own budget ran out
         await _settle()
-        assert admit.asked == [1], "the refill kept going, not asked again"
+        assert len(admit.asked) == 1, "the refill kept going, not asked again"
         await admit.answer("go", 1)
         assert patient.result() == "go"
 
