@@ -160,8 +160,7 @@ BEGIN
      WHERE m.id = f.id
     RETURNING m.queue_msg_id
   )
-  SELECT count(*) INTO n
-  FROM dead d, LATERAL pgmq.archive('wapipe_inbound', d.queue_msg_id) a;
+  SELECT wapipe._inbound_archive(ARRAY(SELECT d.queue_msg_id FROM dead d)) INTO n;
   RETURN n;
 END
 $$;

@@ -127,18 +127,18 @@ BEGIN
     RETURNING m.queue_msg_id, m.id, m.wamid, m.conversation_key, m.phone_number_id, m.from_wa_id,
               m.message_type, m.priority, m.attempts, m.payload, m.contact, m.correlation_id,
               l.locked_until, l.head_rank
-  ), visibility AS (
-    -- every lease of this call ends at the same instant (pgmq.set_vt's own UPDATE,
-    -- written out: a static statement keeps its plan; set_vt builds it with EXECUTE)
-    UPDATE pgmq.q_wapipe_inbound q
-       SET vt = now() + make_interval(secs => get_next_queue_message.lock_seconds)
-     WHERE q.msg_id = ANY (ARRAY(SELECT cl.queue_msg_id FROM claimed cl))
-    RETURNING q.msg_id
+  ), visibility AS MATERIALIZED (
+    -- every lease of this call ends at the same instant: pgmq's vt follows in one
+    -- call of the queue's set_vt (0020_queue_primitives); joined below so it runs
+    SELECT wapipe._inbound_set_vt(ARRAY(SELECT cl.queue_msg_id FROM claimed cl),
+                                  now() + make_interval(secs => get_next_queue_message.lock_seconds))
+             AS moved
   )
   SELECT cl.queue_msg_id, cl.id, cl.wamid, cl.conversation_key, cl.phone_number_id, cl.from_wa_id,
          cl.message_type, cl.priority, cl.attempts, cl.payload, cl.contact, cl.correlation_id,
          cl.locked_until
   FROM claimed cl
+  CROSS JOIN visibility
   ORDER BY cl.head_rank, cl.conversation_key;
 END
 $$;

@@ -135,7 +135,7 @@ BEGIN
            turn_followers = NULL  -- a new claim: a turn of one
      WHERE m.id = msg.id;
   END IF;
-  PERFORM pgmq.set_vt('wapipe_inbound', acquire_message_lock.msg_id, until);
+  PERFORM wapipe._inbound_set_vt(ARRAY[acquire_message_lock.msg_id], until);
   RETURN true;
 END
 $$;
@@ -170,7 +170,7 @@ BEGIN
      SET status = 'queued', attempts = greatest(m.attempts - 1, 0), next_attempt_at = NULL
    WHERE m.id = msg.id;
   PERFORM wapipe._release_conversation_lease(msg.conversation_key);
-  PERFORM pgmq.set_vt('wapipe_inbound', release_message_lock.msg_id, now());
+  PERFORM wapipe._inbound_set_vt(ARRAY[release_message_lock.msg_id], now());
   RETURN true;
 END
 $$;

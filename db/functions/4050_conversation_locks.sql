@@ -68,7 +68,7 @@ BEGIN
   RETURNING m.queue_msg_id INTO given_back;
   PERFORM wapipe._release_conversation_lease(conversation);
   IF given_back IS NOT NULL THEN
-    PERFORM pgmq.set_vt('wapipe_inbound', given_back, now());
+    PERFORM wapipe._inbound_set_vt(ARRAY[given_back], now());
   END IF;
   RETURN true;
 END

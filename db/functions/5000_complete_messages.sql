@@ -139,6 +139,7 @@ DECLARE
   v_workflows   boolean;    -- some item has a workflow action
   v_memory_ids  bigint[];   -- sessions the items append to, locked and found
   v_completed   integer;
+  v_archived    integer;
   v_mem_ids      bigint[];  -- per session appended to: its entries and merged context
   v_mem_entries  jsonb[];
   v_mem_contexts jsonb[];
@@ -229,8 +230,7 @@ BEGIN
 
   IF 'complete' = ANY (v_verdicts) THEN
     -- 3. Every accepted item in one statement: out of the queue into pgmq's archive
-    --    (pgmq.archive's own DELETE ... INSERT, written out: a static statement keeps
-    --    its plan; pgmq.archive builds it with EXECUTE on every call), done, and its
+    --    (one call of the queue's archive, 0020_queue_primitives), done, and its
     --    replies queued once per (wamid, seq) in item order.
     WITH accepted AS (
       SELECT u.ord, u.id, u.wamid, u.queue_msg_id, u.took_ms, m.phone_number_id, m.from_wa_id,
@@ -247,17 +247,10 @@ BEGIN
       JOIN wapipe.processed_messages f ON f.id = ANY (a.turn_followers)
       WHERE a.turn_followers IS NOT NULL AND f.processed_at IS NULL
         AND f.conversation_key = a.conversation_key
-    ), archived AS (
-      DELETE FROM pgmq.q_wapipe_inbound q
-      WHERE q.msg_id = ANY (ARRAY(SELECT a.queue_msg_id FROM accepted a
-                                  UNION ALL
-                                  SELECT f.queue_msg_id FROM followers f))
-      RETURNING q.msg_id, q.vt, q.read_ct, q.enqueued_at, q.last_read_at, q.message, q.headers
-    ), kept AS (
-      INSERT INTO pgmq.a_wapipe_inbound (msg_id, vt, read_ct, enqueued_at, last_read_at, message, headers)
-      SELECT r.msg_id, r.vt, r.read_ct, r.enqueued_at, r.last_read_at, r.message, r.headers
-      FROM archived r
-      RETURNING 1
+    ), archived AS MATERIALIZED (
+      SELECT wapipe._inbound_archive(ARRAY(SELECT a.queue_msg_id FROM accepted a
+                                           UNION ALL
+                                           SELECT f.queue_msg_id FROM followers f)) AS n
     ), finished AS (
       UPDATE wapipe.processed_messages m
          SET status = 'done', processed_at = now(), processing_ms = a.took_ms,
@@ -287,7 +280,8 @@ BEGIN
       ON CONFLICT (source_key, seq) DO NOTHING
       RETURNING 1
     )
-    SELECT count(*) INTO v_completed FROM finished;  -- (every data-modifying CTE runs to completion)
+    -- (every data-modifying CTE runs to completion; archived, a SELECT, runs when read)
+    SELECT (SELECT count(*) FROM finished), (SELECT a.n FROM archived a) INTO v_completed, v_archived;
 
     -- 4. Memory entries (wapipe._append_memory, the append rule), per session in item
     --    order; contexts merged in item order, a later key winning as with successive ||.

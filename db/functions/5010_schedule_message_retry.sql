@@ -33,7 +33,7 @@ BEGIN
            waiting_for = NULL  -- a real failure: backing off, no longer waiting for a service
      WHERE m.id = msg.id;
     PERFORM wapipe._release_conversation_lease(msg.conversation_key);
-    PERFORM pgmq.set_vt('wapipe_inbound', msg.queue_msg_id, next_at);
+    PERFORM wapipe._inbound_set_vt(ARRAY[msg.queue_msg_id], next_at);
     RETURN next_at;
   END IF;
 
@@ -49,7 +49,7 @@ BEGIN
      SET status = 'dead', processed_at = now(), next_attempt_at = NULL, waiting_for = NULL,
          last_error = error, error_history = history
    WHERE m.id = msg.id;
-  PERFORM pgmq.archive('wapipe_inbound', msg.queue_msg_id);
+  PERFORM wapipe._inbound_archive(ARRAY[msg.queue_msg_id]);
   -- a coalesced turn goes as a whole: the texts it answered too (4010_conversation_turns)
   PERFORM wapipe._dead_letter_turn_followers(msg.id, error, worker_id);
   PERFORM wapipe._release_conversation_lease(msg.conversation_key);

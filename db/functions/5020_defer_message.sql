@@ -55,12 +55,11 @@ BEGIN
       FROM due d
      WHERE c.conversation_key = d.conversation_key
     RETURNING d.queue_msg_id
-  ), visible AS (
-    UPDATE pgmq.q_wapipe_inbound q SET vt = now()
-     WHERE q.msg_id IN (SELECT v.queue_msg_id FROM conv v) AND q.vt > now()
-    RETURNING 1
+  ), visible AS MATERIALIZED (
+    -- pgmq's vt follows (0020_queue_primitives): visible now
+    SELECT wapipe._inbound_set_vt(ARRAY(SELECT v.queue_msg_id FROM conv v), now()) AS moved
   )
-  SELECT count(*) INTO woken FROM conv;
+  SELECT count(*) INTO woken FROM conv CROSS JOIN visible;
   RETURN woken;
 END
 $$;
@@ -133,7 +132,7 @@ BEGIN
   PERFORM wapipe._release_conversation_lease(msg.conversation_key);
   UPDATE wapipe.conversations c SET deferred_until = next_at
    WHERE c.conversation_key = msg.conversation_key;
-  PERFORM pgmq.set_vt('wapipe_inbound', msg.queue_msg_id, next_at);
+  PERFORM wapipe._inbound_set_vt(ARRAY[msg.queue_msg_id], next_at);
   RETURN next_at;
 END
 $$;

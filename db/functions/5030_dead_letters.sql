@@ -88,30 +88,33 @@ BEGIN
     RETURN;  -- nothing matched (or all already replayed): no rows, not an error
   END IF;
 
-  WITH picked AS (
-    SELECT (t.c->>'dead_letter_id')::bigint AS dead_letter_id, m.*, t.o
-    FROM jsonb_array_elements(chosen) WITH ORDINALITY AS t(c, o)
-    JOIN wapipe.processed_messages m ON m.id = (t.c->>'message_id')::bigint
-  ), sent AS (
-    SELECT s.msg_id, s.ord
-    FROM pgmq.send_batch(
-      'wapipe_inbound',
-      -- the same queue entry shape as ingest_webhook: a reference to the stored message
+  WITH picked AS MATERIALIZED (
+    -- each a new queue id, in replay order
+    SELECT x.*, nextval('pgmq.q_wapipe_inbound_msg_id_seq'::regclass) AS new_msg_id
+    FROM (SELECT (t.c->>'dead_letter_id')::bigint AS dead_letter_id, m.*, t.o
+          FROM jsonb_array_elements(chosen) WITH ORDINALITY AS t(c, o)
+          JOIN wapipe.processed_messages m ON m.id = (t.c->>'message_id')::bigint
+          ORDER BY t.o) x
+  ), sent AS MATERIALIZED (
+    -- one call of the queue's send (0020_queue_primitives), in the same queue entry
+    -- shape as ingest_webhook: a reference to the stored message
+    SELECT wapipe._inbound_send(
+      ARRAY(SELECT p.new_msg_id FROM picked p ORDER BY p.o),
       ARRAY(SELECT jsonb_build_object(
               'wamid', p.wamid, 'conversation_key', p.conversation_key, 'type', p.message_type)
             FROM picked p ORDER BY p.o),
       ARRAY(SELECT jsonb_build_object(
               'x-pgmq-group', p.conversation_key, 'priority', p.priority,
               'correlation_id', p.correlation_id, 'replay_of_dead_letter', p.dead_letter_id)
-            FROM picked p ORDER BY p.o)
-    ) WITH ORDINALITY AS s(msg_id, ord)
+            FROM picked p ORDER BY p.o),
+      clock_timestamp()) AS queued
   ), requeued AS (
     UPDATE wapipe.processed_messages m
-       SET status = 'queued', attempts = 0, queue_msg_id = s.msg_id, next_attempt_at = NULL,
+       SET status = 'queued', attempts = 0, queue_msg_id = p.new_msg_id, next_attempt_at = NULL,
            claimed_by = NULL, claimed_at = NULL, processed_at = NULL, processing_ms = NULL,
            -- a replay is a fresh start: any wait for a service begins again
            deferrals = 0, deferred_since = NULL, waiting_for = NULL
-      FROM picked p JOIN sent s ON s.ord = p.o
+      FROM picked p CROSS JOIN sent  -- (joined so the send runs)
      WHERE m.id = p.id
     RETURNING p.dead_letter_id, m.id, m.wamid, m.queue_msg_id, m.conversation_key
   ), marked AS (

@@ -94,7 +94,7 @@ BEGIN
   )
   SELECT coalesce(array_agg(r.queue_msg_id), '{}') INTO vt_ids FROM requeued r;
   PERFORM wapipe._release_conversation_lease(k) FROM unnest(stale) AS k;
-  PERFORM pgmq.set_vt('wapipe_inbound', vt_ids, now());
+  PERFORM wapipe._inbound_set_vt(vt_ids, now());
   RETURN dead + cardinality(stale);
 END
 $$;
@@ -145,7 +145,7 @@ BEGIN
   SELECT coalesce(array_agg(o.queue_msg_id), '{}'), coalesce(array_agg(DISTINCT o.conversation_key), '{}')
     INTO orphans, orphan_keys
   FROM orphaned o;
-  PERFORM pgmq.set_vt('wapipe_inbound', orphans, now());
+  PERFORM wapipe._inbound_set_vt(orphans, now());
 
   -- conversations whose head is not their oldest unfinished message
   SELECT coalesce(array_agg(w.conversation_key ORDER BY w.conversation_key), '{}') INTO wrong

@@ -104,6 +104,9 @@ insert into grants_matrix (signature, roles) values
   ('wapipe._handoff_on_echoes(wapipe.inbound_message[],bigint[])', '{}'),
   ('wapipe._held_media(bigint,text)', '{}'),
   ('wapipe._identify_senders(wapipe.inbound_message[])', '{}'),
+  ('wapipe._inbound_archive(bigint[])', '{}'),
+  ('wapipe._inbound_set_vt(bigint[],timestamp with time zone)', '{}'),
+  ('wapipe._inbound_send(bigint[],jsonb[],jsonb[],timestamp with time zone)', '{}'),
   ('wapipe._memory_lock_key(text,text)', '{}'),
   ('wapipe._memory_sessions(text[],text[])', '{}'),
   ('wapipe._outbox_held(bigint,text)', '{}'),
@@ -122,6 +125,7 @@ insert into grants_matrix (signature, roles) values
   ('wapipe._wake_workers()', '{}'),
   ('wapipe._webhook_items(jsonb[])', '{}'),
   ('wapipe._window_closes_at(text)', '{}'),
+  ('wapipe._windows_close_at(text[])', '{}'),
   ('wapipe._with_identity(jsonb,text,text,text,text,text,text,text)', '{}'),
   ('wapipe._workflow_refusal(bigint,text,text)', '{}')
 ;
