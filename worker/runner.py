@@ -8,9 +8,10 @@ need far fewer than N connections.
 
 Start-up: the worker is ready before it registers in wapipe.workers (which is what
 operators, deploy scripts and benches wait for): its pools' connections open and
-warmed (each new connection rehearses the first calls, rolled back: the claim here,
-the typing admission in worker.typing_indicator), its LISTEN connection listening.
-The first messages then pay for no connection, no PL/pgSQL compile, no plan.
+warmed (a new connection rehearses its first calls, rolled back: a claim here, until
+the worker registers; the typing admission in worker.typing_indicator, always), its
+LISTEN connection listening. The first messages then pay for no connection, no
+PL/pgSQL compile, no plan.
 
 Wake-ups: a dedicated autocommit connection LISTENs for pgmq's insert
 notifications; the loop also polls (retries become due without a notification,
@@ -136,6 +137,7 @@ class Worker:
         self.wake = asyncio.Event()
         self.listening = False
         self._listened = asyncio.Event()  # the LISTEN connection listened once
+        self.registered = False
         # Every message this worker holds, from its claim until its outcome is recorded.
         self.in_flight: dict[int, asyncio.Task[None]] = {}
         # Those of them still being handled (agent or workflow), not yet handed over to
@@ -251,6 +253,7 @@ class Worker:
                     },
                 )
                 await self.registry.configure_breakers()
+                self.registered = True
                 return
             except StoreUnavailable as exc:
                 log.warning("database_unavailable", error=str(exc), retry_in_s=delay)
@@ -258,7 +261,13 @@ class Worker:
                 delay = min(delay * 2, 5.0)
 
     async def _warm_connection(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        """The store pool's `configure`: a new connection rehearses a claim (rolled back)."""
+        """The store pool's `configure`: a new connection rehearses a claim (rolled back),
+        until the worker has registered. Not later: a rehearsed claim locks a queued head
+        for its moment, and a claim running meanwhile (this worker's, once it claims)
+        skips it, leaving that message for the next look (up to a poll interval). Before
+        registering, only other workers may skip one message that long."""
+        if self.registered:
+            return
         refused = await self.store.warm_connection(
             conn, self.worker_id, self.config.lock_seconds, self.handler.routing
         )

@@ -19,7 +19,8 @@ is never taken). Both come from the worker's reservoir for that number (`Reservo
 wapipe.admit_typing_indicator reads the breaker and takes a few tokens ahead in one
 round trip; the worker spends them on its next calls without a round trip (so a
 call's latency is its HTTP call's) and refills in the background before they run
-out, one refill in flight per number, sized to the last calls' rate. A token not
+out, one refill in flight per number, sized to the last calls' rate (the first after a
+worker start: what may be held ahead, as no rate is known yet). A token not
 spent within RESERVOIR_LIFETIME_SECONDS lapses (the bucket refills: pacing is only
 ever stricter). `paced` (no token: none taken until the bucket says one is due) and
 `breaker_open` (believed for BREAKER_RECHECK_SECONDS, the reservoir emptied) are
@@ -399,6 +400,7 @@ class Reservoir:
         self._refused_until = 0.0
         self._refusal = "paced"
         self._waiting = 0
+        self._refilled = False  # no refill yet: the number's rate is unknown
 
     @property
     def held(self) -> int:
@@ -460,7 +462,14 @@ class Reservoir:
     async def _fill(self, tokens: int) -> None:
         # asked for when it leaves, not when it was started: the calls that came meanwhile
         # wait for it too (a cold start's, or a backlog's, calls of one batch come at once)
-        tokens = min(max(tokens, self._waiting), self.max_per_call)
+        tokens = max(tokens, self._waiting)
+        if not self._refilled:
+            # A worker that just started knows no rate: traffic may already be flowing (a
+            # restart, a scale-up), and learning it would make each of the first calls
+            # wait for a round trip. The first refill takes what may be held ahead; for a
+            # quiet number the rest lapses unspent, once per worker start.
+            tokens, self._refilled = max(tokens, self.max_ahead), True
+        tokens = min(tokens, self.max_per_call)
         verdict, granted, retry_after_ms = await self._admit(tokens)
         now = self._clock()
         if verdict == "go":

@@ -72,8 +72,34 @@ def _run(scenario: Callable[[], Awaitable[T]]) -> T:
     return asyncio.run(scenario())  # type: ignore[arg-type]
 
 
-def _reservoir(admit: FakeAdmit, clock: Clock, max_ahead: int = 4) -> Reservoir:
-    return Reservoir(admit, max_per_call=8, max_ahead=max_ahead, clock=clock)
+def _reservoir(
+    admit: FakeAdmit, clock: Clock, max_ahead: int = 4, started: bool = True
+) -> Reservoir:
+    """A reservoir; `started`: past its first refill (a worker start's: see below)."""
+    reservoir = Reservoir(admit, max_per_call=8, max_ahead=max_ahead, clock=clock)
+    reservoir._refilled = started
+    return reservoir
+
+
+def test_the_first_refill_after_a_worker_start_takes_what_may_be_held_ahead() -> None:
+    async def scenario() -> None:
+        admit, clock = FakeAdmit(), Clock()
+        reservoir = _reservoir(admit, clock, started=False)
+        call = asyncio.create_task(reservoir.take())
+        await admit.answer("go", 4)
+        assert call.result() == "go"
+        assert admit.asked == [4], "no rate known yet: max_ahead, not one"
+        assert await reservoir.take() == "go", "the next call spends a held token"
+        assert await reservoir.take() == "go"
+        await admit.answer("go", 2)  # the top-up these calls started
+        clock.now += RESERVOIR_LIFETIME_SECONDS  # quiet: the rest lapsed unspent
+        assert reservoir.held == 0
+        call = asyncio.create_task(reservoir.take())
+        await admit.answer("go", 1)
+        assert call.result() == "go"
+        assert admit.asked[-1] == 1, "once: a quiet number then takes one at a time"
+
+    _run(scenario)
 
 
 def test_a_cold_call_waits_for_one_round_trip_shared_by_the_calls_that_came_meanwhile() -> None:
