@@ -122,6 +122,10 @@ def test_registered_only_once_its_connections_are_open_warmed_and_listening(
 
     async def body() -> None:
         assert await _until(lambda: scalar(conn, "SELECT count(*) FROM wapipe.workers") == 1)
+        before = len(rehearsed)
+        async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as new:
+            await worker._warm_connection(new)  # a connection the pool opens once registered
+        assert len(rehearsed) == before, "no claim rehearsed once the worker may claim"
 
     _with_worker(worker, body)
     assert at_registration["listening"], "LISTEN before the registration"
