@@ -20,6 +20,7 @@ import httpx
 import psycopg
 import pytest
 
+from tests.fakes import wait_for
 from tests.integration.test_ingress_app import (
     LIMIT,
     ROTATED_SECRET,
@@ -179,9 +180,20 @@ def test_logs_of_a_full_run_hold_no_phone_number_and_no_body(server: Server) -> 
 def test_sigterm_lets_the_request_in_flight_finish(server: Server, db_url: str) -> None:
     body = text_message("in flight while the server stops")
     results: list[int] = []
-    with psycopg.connect(db_url) as blocker:
+    with (
+        psycopg.connect(db_url) as blocker,
+        psycopg.connect(db_url, autocommit=True) as watcher,
+    ):
         # Hold the ingest inside the database until the server is told to stop.
         blocker.execute("LOCK TABLE wapipe.webhook_events IN EXCLUSIVE MODE")
+
+        def ingest_waits() -> bool:
+            row = watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock' AND pid <> %s",
+                (blocker.info.backend_pid,),
+            ).fetchone()
+            return row is not None and row[0] > 0
 
         def post() -> None:
             r = httpx.post(
@@ -191,8 +203,10 @@ def test_sigterm_lets_the_request_in_flight_finish(server: Server, db_url: str) 
 
         poster = threading.Thread(target=post)
         poster.start()
-        time.sleep(0.5)
+        wait_for(ingest_waits, 60, "the request in flight (its ingest waiting on the lock)")
         server.proc.send_signal(signal.SIGTERM)
+        # a negative check (it cannot fail a correct run): a server that did not wait for
+        # its request would be gone by now; a slow machine could only hide that
         time.sleep(0.5)
         assert server.proc.poll() is None  # still finishing the request
         blocker.commit()

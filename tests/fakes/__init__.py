@@ -138,7 +138,15 @@ def fast_retries(
         conn.execute("UPDATE wapipe.settings SET value = %s WHERE key = %s", (Jsonb(val), key))
 
 
+# No positive wait gives up sooner: on a loaded 2-core CI machine a worker process can take
+# many seconds to start or to get its turn; a wait that holds costs only a failing run time.
+MIN_WAIT_SECONDS = 60.0
+
+
 def wait_for(check: Callable[[], Any], timeout: float = 20, what: str = "condition") -> Any:
+    """Poll `check` until it is truthy (its value is returned); fail after `timeout` seconds,
+    never fewer than MIN_WAIT_SECONDS. For a condition, never for a duration."""
+    timeout = max(timeout, MIN_WAIT_SECONDS)
     deadline = time.monotonic() + timeout
     while True:
         result = check()

@@ -34,6 +34,7 @@ import socket
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,6 +80,7 @@ class Recorded:
     authorization: str
     json: dict[str, Any]
     answer: str  # "wamid:<id>", "error:<code>", "http:<status>", "drop"
+    held: bool = False  # caught by hold_next: answered only after release_held was set
 
     @property
     def address(self) -> str | None:
@@ -168,6 +170,10 @@ class FakeGraphApi:
     media_latency_seconds: float = 0.0
     media_lookups: Counter[str] = field(default_factory=Counter)
     media_downloads: Counter[str] = field(default_factory=Counter)
+    # The next send is recorded as held, hold_next() is called at once (e.g. to kill the
+    # sender: a crash mid-send with no race) and the answer waits until release_held is set.
+    hold_next: Callable[[], object] | None = None
+    release_held: threading.Event = field(default_factory=threading.Event)
     _script: deque[Behaviour] = field(default_factory=deque)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -251,6 +257,7 @@ class FakeGraphApi:
         with self._lock:
             behaviour = self._script.popleft() if self._script else None
             wamid = f"wamid.fake.{next(self._ids)}"
+            on_hold, self.hold_next = self.hold_next, None
         answer = (
             f"wamid:{wamid}"
             if behaviour is None
@@ -268,8 +275,13 @@ class FakeGraphApi:
                     authorization=request.headers.get("authorization", ""),
                     json=payload,
                     answer=answer,
+                    held=on_hold is not None,
                 )
             )
+        if on_hold is not None:
+            on_hold()
+            while not self.release_held.is_set():
+                await asyncio.sleep(0.01)
         if self.latency_seconds:
             await asyncio.sleep(self.latency_seconds)
         if isinstance(behaviour, Drop):
@@ -420,6 +432,7 @@ class FakeGraphApi:
 
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:
+            self.release_held.set()  # a held answer does not keep the server from stopping
             self._server.should_exit = True
             self._thread.join(timeout=10)
             self._server = None

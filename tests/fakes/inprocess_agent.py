@@ -39,6 +39,17 @@ async def nap(request: AgentRequest) -> dict[str, Any]:
     return {"reply": "rested"}
 
 
+# Set (inside its event loop) by a test that runs the worker in-process: `held` waits for it.
+RELEASE: asyncio.Event | None = None
+
+
+async def held(request: AgentRequest) -> dict[str, Any]:
+    """Answers once the test sets RELEASE: keeps slots busy exactly as long as a test needs."""
+    assert RELEASE is not None, "set inprocess_agent.RELEASE = asyncio.Event() first"
+    await RELEASE.wait()
+    return {"reply": "released"}
+
+
 # Users whose messages `recorder` was asked about, in call order (in-process workers only).
 CALLS: list[str] = []
 

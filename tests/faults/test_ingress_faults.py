@@ -52,7 +52,9 @@ def test_database_stopped_mid_test_gives_503_and_loses_nothing(own_cluster: Clus
         assert response.status_code == 503
         assert response.headers["retry-after"].isdigit()
         assert response.headers["x-correlation-id"]
-        assert time.monotonic() - started < 8  # bounded: a few seconds
+        # bounded by the 3 s db timeout, not hanging on (psycopg's pool alone waits 30 s);
+        # the margin is for a loaded machine
+        assert time.monotonic() - started < 20
         assert client.get("/readyz").status_code == 503
         assert client.get("/healthz").status_code == 200
 

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import psycopg
 import pytest
 
-from tests.fakes import ingest
+from tests.fakes import MIN_WAIT_SECONDS, ingest, inprocess_agent
 from tests.payloads import text_message
 from worker.aio import wait_event
 from worker.config import PYTHON_ENDPOINT_PREFIX, ServiceConfig, WorkerConfig
@@ -66,7 +66,7 @@ def _config(agent: str = "echo", concurrency: int = 8) -> WorkerConfig:
         default_agent=agent,
         concurrency=concurrency,
         batch=concurrency,
-        lock_seconds=2,
+        lock_seconds=5,  # extended every lock/3 s: slack for a loaded machine (2 s left 1.3 s)
         rate_limit_max=1_000_000,
     )
 
@@ -76,9 +76,15 @@ def _ingest(conn: psycopg.Connection[Any], users: range) -> None:
 
 
 class CountingEvent(asyncio.Event):
-    """The worker's wake event, counting how often the claim loop looks at it."""
+    """The worker's wake event, counting how often the claim loop looks at it (and how
+    often it is set: the notification's arrival)."""
 
     looks = 0
+    sets = 0
+
+    def set(self) -> None:
+        self.sets += 1
+        super().set()
 
     def is_set(self) -> bool:
         self.looks += 1
@@ -89,6 +95,13 @@ class CountingEvent(asyncio.Event):
         return await super().wait()
 
 
+async def _until(check: Any, what: str) -> None:
+    deadline = time.monotonic() + MIN_WAIT_SECONDS
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
 def test_a_full_worker_waits_for_a_slot_without_spinning(
     db_url: str, conn: psycopg.Connection[Any]
 ) -> None:
@@ -97,18 +110,27 @@ def test_a_full_worker_waits_for_a_slot_without_spinning(
     _ingest(conn, range(2))
 
     async def main() -> tuple[int, int]:
-        worker = Worker(_config("nap", concurrency=2), db_url, health_checks=False)
+        inprocess_agent.RELEASE = release = asyncio.Event()
+        worker = Worker(_config("held", concurrency=2), db_url, health_checks=False)
         worker.wake = wake = CountingEvent()
         task = asyncio.create_task(worker.run())
-        while len(worker.in_flight) < 2:  # both slots busy for a second
-            await asyncio.sleep(0.01)
-        await asyncio.to_thread(_ingest, conn, range(2, 5))  # notifies the worker
-        await asyncio.sleep(0.1)  # the notification is in
-        before = wake.looks
-        await asyncio.sleep(0.5)  # the slots are still busy
-        looks = wake.looks - before
-        worker.request_stop()
-        await task
+        try:
+            # both slots busy until `release` (not for a duration a slow machine could outrun)
+            await _until(lambda: len(worker.in_flight) == 2, "both slots busy")
+            await _until(lambda: worker.listening, "the worker listening")
+            sets = wake.sets
+            await asyncio.to_thread(_ingest, conn, range(2, 5))  # notifies the worker
+            await _until(lambda: wake.sets > sets, "the notification in")
+            before = wake.looks
+            # a negative check: a spinning loop looks thousands of times in this half second,
+            # a waiting one about once per poll interval; a slow machine only lowers the count
+            await asyncio.sleep(0.5)
+            looks = wake.looks - before
+            assert len(worker.in_flight) == 2, "the slots were still busy"
+        finally:
+            release.set()
+            worker.request_stop()
+            await task
         return looks, worker.handled
 
     looks, handled = run_async(main())
@@ -130,14 +152,15 @@ def test_a_worker_cancelled_at_any_point_ends_and_nothing_is_lost_or_answered_tw
         started = time.monotonic()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
-            await asyncio.wait_for(task, 15)
+            await asyncio.wait_for(task, MIN_WAIT_SECONDS)  # it ends (a hang fails, late)
         assert worker.store.pool.closed
         return time.monotonic() - started
 
     async def finish() -> None:
         worker = Worker(_config(), db_url, health_checks=False)
         task = asyncio.create_task(worker.run())
-        for _ in range(600):
+        deadline = time.monotonic() + 4 * MIN_WAIT_SECONDS
+        while time.monotonic() < deadline:
             row = await asyncio.to_thread(
                 lambda: conn.execute(
                     "SELECT count(*) FROM wapipe.processed_messages WHERE status = 'done'"

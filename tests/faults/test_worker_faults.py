@@ -26,14 +26,16 @@ def test_agent_slower_than_timeout_retries_then_dead_letters_then_replays(
     workers: list[WorkerProcess],
 ) -> None:
     fast_retries(conn, initial=0.2, max_attempts=3)
-    agent.latency_s = 1.5
+    # far slower than the timeout (it is never reached), and a timeout a healthy call fits
+    # in on a loaded machine too (the replay below answers at once; 0.4 s could be overrun)
+    agent.latency_s = 30
     config = write_config(
         server_tmp / "w.toml",
         [
             {
                 "name": "waiter",
                 "endpoints": [agent.url],
-                "timeout_seconds": 0.4,
+                "timeout_seconds": 2,
                 "breaker": {"min_calls": 100},
             }
         ],
@@ -47,7 +49,7 @@ def test_agent_slower_than_timeout_retries_then_dead_letters_then_replays(
     ).fetchone()
     assert dead is not None
     assert dead[1] == 3 and dead[4] == 3
-    assert dead[2].startswith("agent_timeout: waiter did not answer within 0.4 s")
+    assert dead[2].startswith("agent_timeout: waiter did not answer within 2 s")
     assert dead[3] == "agent_timeout"
     assert len(agent.calls) == 3
     assert count(conn, "SELECT count(*) FROM wapipe.outbox") == 0
@@ -77,8 +79,9 @@ def test_breaker_opens_for_every_worker_then_recovers(
                     "min_calls": 3,
                     "failure_rate": 0.5,
                     # long enough that it is still open while the first worker drains and
-                    # a second one starts, on a loaded machine too (3 s was not, in CI-like runs)
-                    "open_seconds": 20,
+                    # a second one starts, on a loaded machine too (3 s was not, in CI-like runs;
+                    # a trial call let through meanwhile would fail the calls_when_open check)
+                    "open_seconds": 30,
                     "half_open_calls": 1,
                     "window_seconds": 30,
                 },
@@ -95,7 +98,7 @@ def test_breaker_opens_for_every_worker_then_recovers(
         "breaker open",
     )
     # a second process sees the same open breaker: its attempts never reach the agent
-    first.terminate()  # drains: a call the first worker had started before the breaker opened ends
+    first.terminate(timeout=60)  # drains: a call the first worker had started before it opened ends
     calls_when_open = len(agent.calls)
     second = WorkerProcess(db_url, config, server_tmp)
     workers.append(second)
@@ -110,14 +113,15 @@ def test_breaker_opens_for_every_worker_then_recovers(
             )
             > 0
         ),
-        10,
+        60,
         "the second worker refused by the open breaker (the message deferred)",
     )
     assert len(agent.calls) == calls_when_open
     assert count(conn, "SELECT count(*) FROM wapipe.dead_letters") == 0  # waiting, not failing
     # recovery: the agent is back, a half-open trial succeeds, the breaker closes
     agent.status = 200
-    wait_for(lambda: count(conn, "SELECT count(*) FROM wapipe.outbox") == 4, 60, "4 replies")
+    # the half-open trial comes when open_seconds are over: up to 30 s from the opening
+    wait_for(lambda: count(conn, "SELECT count(*) FROM wapipe.outbox") == 4, 120, "4 replies")
     assert scalar(conn, "SELECT state FROM wapipe.breakers WHERE name = 'waiter'") == "closed"
     assert (
         count(
@@ -149,7 +153,11 @@ def test_fallback_reply_when_no_endpoint_is_healthy(
         ],
     )
     workers.append(WorkerProcess(db_url, config, server_tmp))
-    time.sleep(1.5)  # the first health checks mark the endpoint down
+    wait_for(
+        lambda: scalar(conn, "SELECT healthy FROM wapipe.service_endpoints") is False,
+        60,
+        "the first health check to mark the endpoint down",
+    )
     send_text(conn, "250788003001", "are you there?")
     wait_for(lambda: count(conn, "SELECT count(*) FROM wapipe.outbox") == 1, 20, "holding reply")
     assert scalar(conn, "SELECT body->'text'->>'body' FROM wapipe.outbox") == (
@@ -181,13 +189,13 @@ def test_one_endpoint_down_moves_traffic_to_the_healthy_one(
         workers.append(WorkerProcess(db_url, config, server_tmp, "--concurrency", "4"))
         for i in range(20):
             send_text(conn, f"2507880040{i:02d}", "first round")
-        wait_for(lambda: count(conn, "SELECT count(*) FROM wapipe.outbox") == 20, 20, "20")
+        wait_for(lambda: count(conn, "SELECT count(*) FROM wapipe.outbox") == 20, 60, "20")
         assert agent.calls and other.calls  # both endpoints served
         agent.stop()
         served_before = len(agent.calls)
         for i in range(20):
             send_text(conn, f"2507880041{i:02d}", "second round")
-        wait_for(lambda: count(conn, "SELECT count(*) FROM wapipe.outbox") == 40, 20, "40")
+        wait_for(lambda: count(conn, "SELECT count(*) FROM wapipe.outbox") == 40, 60, "40")
         assert len(agent.calls) == served_before
         assert len(other.calls) >= 20
         assert (
@@ -207,7 +215,7 @@ def test_one_endpoint_down_moves_traffic_to_the_healthy_one(
                 )
                 is False
             ),
-            5,
+            60,
             "recorded",
         )
     finally:
@@ -223,11 +231,12 @@ def test_sigterm_mid_call_finishes_within_grace(
 ) -> None:
     agent.latency_s = 1.5
     config = write_config(server_tmp / "w.toml", [{"name": "waiter", "endpoints": [agent.url]}])
-    w = WorkerProcess(db_url, config, server_tmp, "--grace-seconds", "10")
+    # a grace a 1.5 s call ends well within, on a loaded machine too
+    w = WorkerProcess(db_url, config, server_tmp, "--grace-seconds", "40")
     workers.append(w)
     send_text(conn, "250788005001", "hi")
-    wait_for(lambda: agent.calls, 10, "the call to start")
-    assert w.terminate() == 0
+    wait_for(lambda: agent.calls, 60, "the call to start")
+    assert w.terminate(timeout=60) == 0
     assert count(conn, "SELECT count(*) FROM wapipe.outbox") == 1
     assert scalar(conn, "SELECT status FROM wapipe.processed_messages") == "done"
 
@@ -239,21 +248,24 @@ def test_sigterm_mid_call_past_grace_gives_back_then_answered_once(
     agent: FakeAgent,
     workers: list[WorkerProcess],
 ) -> None:
-    agent.latency_s = 5
+    agent.latency_s = 60  # the call cannot end within the grace, however late SIGTERM lands
     config = write_config(server_tmp / "w.toml", [{"name": "waiter", "endpoints": [agent.url]}])
     w = WorkerProcess(db_url, config, server_tmp, "--grace-seconds", "0.5")
     workers.append(w)
     send_text(conn, "250788006001", "hi")
-    wait_for(lambda: agent.calls, 10, "the call to start")
-    assert w.terminate() == 0
+    wait_for(lambda: agent.calls, 60, "the call to start")
+    assert w.terminate(timeout=60) == 0
     assert "message_given_back" in w.output()
     row = conn.execute("SELECT status, attempts FROM wapipe.processed_messages").fetchone()
     assert row == ("queued", 0)  # given back: not a failed attempt
     agent.latency_s = 0
     workers.append(WorkerProcess(db_url, config, server_tmp))
     wait_for(
-        lambda: scalar(conn, "SELECT status FROM wapipe.processed_messages") == "done", 20, "done"
+        lambda: scalar(conn, "SELECT status FROM wapipe.processed_messages") == "done", 60, "done"
     )
+    # a negative check: done is recorded with its reply in one transaction and the first
+    # worker has exited, so nothing can add a second reply; the pause only gives a bug the
+    # chance to show (it cannot turn a correct run red)
     time.sleep(1)
     assert count(conn, "SELECT count(*) FROM wapipe.outbox") == 1
 
@@ -265,25 +277,27 @@ def test_sigkill_mid_call_another_worker_completes_after_lock_expiry(
     agent: FakeAgent,
     workers: list[WorkerProcess],
 ) -> None:
+    # the lock is extended every lock/3 s: 6 s leaves a loaded machine 4 s of slack before a
+    # live holder's claim could run out (3 s left 2 s); the call outlasts no extension
     agent.latency_s = 2.5
     config = write_config(server_tmp / "w.toml", [{"name": "waiter", "endpoints": [agent.url]}])
-    doomed = WorkerProcess(db_url, config, server_tmp, "--lock-seconds", "3")
-    survivor = WorkerProcess(db_url, config, server_tmp, "--lock-seconds", "3")
+    doomed = WorkerProcess(db_url, config, server_tmp, "--lock-seconds", "6")
+    survivor = WorkerProcess(db_url, config, server_tmp, "--lock-seconds", "6")
     workers.extend([doomed, survivor])
-    time.sleep(1.5)  # both workers up
+    wait_for(lambda: all("worker_started" in w.output() for w in workers), 60, "both workers up")
     send_text(conn, "250788007001", "hi")
-    wait_for(lambda: agent.calls, 10, "the first call")
+    wait_for(lambda: agent.calls, 60, "the first call")
     holder = scalar(conn, "SELECT claimed_by FROM wapipe.processed_messages")
     victim = doomed if f":{doomed.proc.pid}:" in holder else survivor
     victim.kill()
     other = survivor if victim is doomed else doomed
     wait_for(
         lambda: scalar(conn, "SELECT status FROM wapipe.processed_messages") == "done",
-        20,
+        60,
         "done by the other worker",
     )
     assert f":{other.proc.pid}:" in scalar(conn, "SELECT claimed_by FROM wapipe.processed_messages")
-    time.sleep(0.5)
+    time.sleep(0.5)  # negative check (cannot turn a correct run red): no late second reply
     assert count(conn, "SELECT count(*) FROM wapipe.outbox") == 1
     assert len(agent.calls) == 2  # the killed call and the one that completed
 
@@ -295,14 +309,16 @@ def test_lock_heartbeat_keeps_a_slow_call_from_being_stolen(
     agent: FakeAgent,
     workers: list[WorkerProcess],
 ) -> None:
-    agent.latency_s = 5  # longer than the 2 s lock: only heartbeats keep the claim
+    # twice the 4 s lock: only heartbeats (every lock/3 s) keep the claim; 4 s rather than 2 s
+    # leaves a loaded machine 2.7 s of slack per extension instead of 1.3 s
+    agent.latency_s = 8
     config = write_config(server_tmp / "w.toml", [{"name": "waiter", "endpoints": [agent.url]}])
-    workers.append(WorkerProcess(db_url, config, server_tmp, "--lock-seconds", "2"))
-    workers.append(WorkerProcess(db_url, config, server_tmp, "--lock-seconds", "2"))
-    time.sleep(1.5)
+    workers.append(WorkerProcess(db_url, config, server_tmp, "--lock-seconds", "4"))
+    workers.append(WorkerProcess(db_url, config, server_tmp, "--lock-seconds", "4"))
+    wait_for(lambda: all("worker_started" in w.output() for w in workers), 60, "both workers up")
     send_text(conn, "250788008001", "think hard")
     wait_for(
-        lambda: scalar(conn, "SELECT status FROM wapipe.processed_messages") == "done", 20, "done"
+        lambda: scalar(conn, "SELECT status FROM wapipe.processed_messages") == "done", 60, "done"
     )
     assert len(agent.calls) == 1
     assert scalar(conn, "SELECT attempts FROM wapipe.processed_messages") == 1

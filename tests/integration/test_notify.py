@@ -25,7 +25,9 @@ def _listener(connect: Connect) -> psycopg.Connection[Any]:
     return listener
 
 
-def _notified(listener: psycopg.Connection[Any], timeout: float = 2.0) -> list[str]:
+def _notified(listener: psycopg.Connection[Any], timeout: float = 30.0) -> list[str]:
+    """Channels notified within `timeout` (it returns at the first one): the default is a
+    positive wait, generous for a loaded machine; negative checks pass a short one."""
     return [n.channel for n in listener.notifies(timeout=timeout, stop_after=1)]
 
 
@@ -58,7 +60,7 @@ def test_duplicate_ingest_does_not_notify(connect: Connect) -> None:
     _ingest(conn, "wamid.notify.dup")
     listener = _listener(connect)
     assert _ingest(conn, "wamid.notify.dup") == 0
-    assert _notified(listener, timeout=0.5) == []
+    assert _notified(listener, timeout=0.5) == []  # negative: cannot fail a correct run
 
 
 def test_nothing_is_notified_before_commit(connect: Connect) -> None:
@@ -84,7 +86,9 @@ def test_concurrent_ingest_skips_the_notification_without_waiting(connect: Conne
 
     t = threading.Thread(target=other)
     t.start()
-    t.join(timeout=5)
+    # lock_timeout (1 s) fails an ingest that waits for the lock; the join only bounds the
+    # test, generously (a loaded machine may take seconds for an ingest that does not wait)
+    t.join(timeout=60)
     assert done.is_set(), "a concurrent ingest waited for the notifying transaction"
     assert _notified(listener, timeout=0.3) == []  # the second did not notify
     first.commit()

@@ -262,7 +262,7 @@ def state(client: TestClient) -> dict[str, Any]:
     return snapshot
 
 
-def eventually(check: Callable[[], Any], what: str, timeout: float = 20) -> Any:
+def eventually(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         result = check()

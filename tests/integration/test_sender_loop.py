@@ -94,7 +94,7 @@ def run_until(
     *,
     token: str = TOKEN,
     config: SenderConfig = FAST,
-    timeout: float = 20.0,
+    timeout: float = 60.0,  # a condition's deadline: generous for a loaded CI machine
     linger: float = 0.0,
 ) -> None:
     """Run the sender until `until()` holds (then `linger` more seconds); fail after timeout."""

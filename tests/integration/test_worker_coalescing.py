@@ -32,16 +32,29 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 class Recorder:
-    """A batch function that records its batches and answers request * 10 (or raises)."""
+    """A batch function that records its batches and answers request * 10 (or raises).
 
-    def __init__(self, delay: float = 0.0) -> None:
+    gated: each call waits until the test opens `gate` (what happens while a call is in
+    flight is then up to the test, not to how fast the machine is)."""
+
+    def __init__(self, gated: bool = False) -> None:
         self.batches: list[list[int]] = []
-        self.delay = delay
+        self.gate = asyncio.Event()
+        if not gated:
+            self.gate.set()
 
     async def __call__(self, batch: list[int]) -> list[int | BaseException]:
         self.batches.append(list(batch))
-        await asyncio.sleep(self.delay)
+        await self.gate.wait()
         return [ValueError(f"bad {r}") if r < 0 else r * 10 for r in batch]
+
+
+async def _in_flight(record: Recorder, batches: list[list[int]]) -> None:
+    """Until `batches` are the calls made so far (the last one waiting at the gate)."""
+    deadline = asyncio.get_running_loop().time() + 60
+    while record.batches != batches:
+        assert asyncio.get_running_loop().time() < deadline, record.batches
+        await asyncio.sleep(0.001)
 
 
 def test_waiting_requests_travel_together_and_get_their_own_answers() -> None:
@@ -58,11 +71,13 @@ def test_waiting_requests_travel_together_and_get_their_own_answers() -> None:
 
 def test_requests_arriving_during_a_call_go_in_the_next_one() -> None:
     async def main() -> list[list[int]]:
-        record = Recorder(delay=0.05)
+        record = Recorder(gated=True)
         coalescer: Coalescer[int, int] = Coalescer(record)
         first = asyncio.create_task(coalescer.submit(1))
-        await asyncio.sleep(0.01)  # batch [1] is in flight
+        await _in_flight(record, [[1]])  # batch [1] is in flight
         rest = [asyncio.create_task(coalescer.submit(i)) for i in (2, 3)]
+        await asyncio.sleep(0)  # both submitted (tasks run in creation order, before us)
+        record.gate.set()
         assert await first == 10
         assert await asyncio.gather(*rest) == [20, 30]
         return record.batches
@@ -116,14 +131,15 @@ def test_max_batch_splits_a_long_queue() -> None:
 
 def test_a_cancelled_request_is_left_out_of_its_batch() -> None:
     async def main() -> list[list[int]]:
-        record = Recorder(delay=0.05)
+        record = Recorder(gated=True)
         coalescer: Coalescer[int, int] = Coalescer(record)
         first = asyncio.create_task(coalescer.submit(1))
-        await asyncio.sleep(0.01)
+        await _in_flight(record, [[1]])  # batch [1] is in flight
         gone = asyncio.create_task(coalescer.submit(2))
         kept = asyncio.create_task(coalescer.submit(3))
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0)  # both waiting for the next call
         gone.cancel()
+        record.gate.set()
         await asyncio.gather(first, kept)
         return record.batches
 
@@ -132,9 +148,10 @@ def test_a_cancelled_request_is_left_out_of_its_batch() -> None:
 
 def test_closing_fails_what_is_still_waiting() -> None:
     async def main() -> list[Any]:
-        coalescer: Coalescer[int, int] = Coalescer(Recorder(delay=10))
+        record = Recorder(gated=True)  # never opened: the call is still in flight at close
+        coalescer: Coalescer[int, int] = Coalescer(record)
         waiting = [asyncio.create_task(coalescer.submit(i)) for i in (1, 2)]
-        await asyncio.sleep(0.01)
+        await _in_flight(record, [[1, 2]])
         await coalescer.close()
         return await asyncio.gather(*waiting, return_exceptions=True)
 

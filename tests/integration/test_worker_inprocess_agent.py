@@ -93,9 +93,8 @@ def test_in_process_agent_failure_is_retried_with_its_code(
     function: str,
     code: str,
 ) -> None:
-    config = write_config(
-        server_tmp / "w.toml", [_service("inproc", function, timeout_seconds=0.5)]
-    )
+    # slow sleeps 30 s; boom raises at once, well within 2 s on a loaded machine too
+    config = write_config(server_tmp / "w.toml", [_service("inproc", function, timeout_seconds=2)])
     w = WorkerProcess(db_url, config, server_tmp)
     workers.append(w)
     send_text(conn, "250788000201", "hi")

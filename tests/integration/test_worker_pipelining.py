@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 
 from tests.conftest import Connect
-from tests.fakes import ingest, inprocess_agent
+from tests.fakes import MIN_WAIT_SECONDS, ingest, inprocess_agent
 from tests.payloads import text_message
 from worker.config import PYTHON_ENDPOINT_PREFIX, ServiceConfig, WorkerConfig
 from worker.main import run_async
@@ -52,12 +52,38 @@ def _status(conn: psycopg.Connection[Any], user: str) -> str:
     return str(row[0])
 
 
-async def _until(check: Any, seconds: float = 15.0) -> bool:
-    for _ in range(int(seconds / 0.02)):
+async def _until(check: Any, seconds: float = MIN_WAIT_SECONDS) -> bool:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while asyncio.get_running_loop().time() < deadline:
         if check():
             return True
         await asyncio.sleep(0.02)
-    return False
+    return bool(check())
+
+
+class SeenEvent(asyncio.Event):
+    """The worker's wake event, counting sets (a notification arrived) and clears (the
+    claim loop looked at the wake-up and decided)."""
+
+    sets = 0
+    clears = 0
+
+    def set(self) -> None:
+        self.sets += 1
+        super().set()
+
+    def clear(self) -> None:
+        self.clears += 1
+        super().clear()
+
+
+def _completion_waits(conn: psycopg.Connection[Any]) -> bool:
+    """A session of this database waits on a lock in complete_messages (the blocker's row)."""
+    row = conn.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND wait_event_type = 'Lock' AND query LIKE '%%complete_message%%'"
+    ).fetchone()
+    return row is not None and row[0] > 0
 
 
 def test_the_next_message_is_handled_while_the_last_one_commits(
@@ -78,10 +104,14 @@ def test_the_next_message_is_handled_while_the_last_one_commits(
 
     async def main() -> tuple[str, list[str], str, str]:
         worker = Worker(_config(), db_url, health_checks=False)
+        worker.wake = wake = SeenEvent()
         task = asyncio.create_task(worker.run())
+        watcher = connect()
         try:
             assert await _until(lambda: ALICE in inprocess_agent.CALLS), "Alice never handled"
-            await asyncio.sleep(0.2)  # her completion is waiting for the blocker
+            assert await _until(lambda: _completion_waits(watcher)), (
+                "Alice's completion never waited for the blocker"
+            )
             await asyncio.to_thread(ingest, conn, [text_message(BOB, "second")])
             # concurrency 1, and yet Bob is handled while Alice's reply commits
             bob_handled = await _until(lambda: BOB in inprocess_agent.CALLS)
@@ -89,7 +119,15 @@ def test_the_next_message_is_handled_while_the_last_one_commits(
             assert bob_handled, "Bob waited for Alice's completion: no overlap"
             # two held (one committing, one waiting for its turn) = 2 x concurrency:
             # Carol is not claimed until a recording is done
+            assert await _until(lambda: worker.listening), "the worker never listened"
+            sets, clears = wake.sets, wake.clears
             await asyncio.to_thread(ingest, conn, [text_message(CAROL, "third")])
+            # a negative check: first the claim loop has seen Carol's notification and decided
+            # (a wake-up, then a clear), then a few more poll intervals (0.1 s) for a wrong
+            # claim to show; a slow machine can only hide a bug here, never fail a good run
+            assert await _until(lambda: wake.sets > sets and wake.clears > clears), (
+                "the claim loop never looked at Carol's notification"
+            )
             await asyncio.sleep(0.6)
             calls_while_full = list(inprocess_agent.CALLS)
             carol_then = await asyncio.to_thread(_status, conn, CAROL)

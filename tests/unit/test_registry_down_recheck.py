@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 from typing import Any
 
 import httpx
@@ -44,10 +45,19 @@ def test_health_loop_rechecks_a_down_endpoint_every_few_seconds() -> None:
 
     async def scenario() -> None:
         loop_task = asyncio.create_task(reg.health_loop(30.0))
-        await asyncio.sleep(DOWN_RECHECK_SECONDS * 2 + 1.5)
-        loop_task.cancel()
-        await asyncio.gather(loop_task, return_exceptions=True)
-        await reg.client.aclose()
+        try:
+            # wait for three rounds (not for a duration a loaded machine could outrun) ...
+            deadline = asyncio.get_running_loop().time() + 90
+            while len(rounds) < 3 and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.05)
+        finally:
+            loop_task.cancel()
+            await asyncio.gather(loop_task, return_exceptions=True)
+            await reg.client.aclose()
 
     asyncio.run(scenario())
-    assert len(rounds) >= 3, rounds  # with the 30 s interval alone there would be one
+    assert len(rounds) >= 3, rounds
+    # ... then judge their spacing: about DOWN_RECHECK_SECONDS apart, where the 30 s interval
+    # alone would space them 30 s apart (the margin is for a loaded machine's late timers)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(rounds)]
+    assert all(gap < DOWN_RECHECK_SECONDS + 15 for gap in gaps), gaps
