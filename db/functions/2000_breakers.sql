@@ -10,12 +10,16 @@
 -- Returns breaker.<kind>.<key> from wapipe.settings, else breaker.default.<key>.
 CREATE OR REPLACE FUNCTION wapipe._breaker_setting(breaker_kind text, policy_key text)
 RETURNS numeric
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = ''
+-- (plpgsql, not sql: PostgreSQL 15 plans a SECURITY DEFINER sql function's body again
+-- in every statement that calls it, and every breaker call reads a policy value)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = ''
 AS $$
-  SELECT coalesce(
+BEGIN
+  RETURN coalesce(
     (SELECT (s.value #>> '{}')::numeric FROM wapipe.settings s
       WHERE s.key = 'breaker.' || breaker_kind || '.' || policy_key),
-    wapipe._setting_num('breaker.default.' || policy_key))
+    wapipe._setting_num('breaker.default.' || policy_key));
+END
 $$;
 COMMENT ON FUNCTION wapipe._breaker_setting(text, text) IS
   'Private: effective breaker policy value for a kind (breaker.<kind>.<key>, else breaker.default.<key>).';

@@ -95,10 +95,17 @@ REVOKE ALL ON FUNCTION wapipe._take_rate_tokens(text[], integer, interval, integ
 -- _take_rate_tokens of one key (the token bucket rule and its refusals are there).
 CREATE OR REPLACE FUNCTION wapipe.check_rate_limit(key text, max_per_window integer, per interval)
 RETURNS TABLE (allowed boolean, remaining integer, retry_after_ms integer)
-LANGUAGE sql SECURITY DEFINER SET search_path = ''
+-- (plpgsql, not sql: PostgreSQL 15 plans a SECURITY DEFINER sql function's body again
+-- in every statement that calls it; the sender calls this once per send)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
 AS $$
+#variable_conflict use_column
+BEGIN
+  RETURN QUERY
   SELECT t.allowed, t.remaining, t.retry_after_ms
-  FROM wapipe._take_rate_tokens(ARRAY[key], max_per_window, per) t
+  FROM wapipe._take_rate_tokens(ARRAY[check_rate_limit.key], check_rate_limit.max_per_window,
+                                check_rate_limit.per) t;
+END
 $$;
 COMMENT ON FUNCTION wapipe.check_rate_limit(text, integer, interval) IS
   'Token bucket per key: capacity max_per_window, continuous refill of max_per_window per `per`, one token per call, atomic under concurrency. Returns (allowed, remaining, retry_after_ms; 0 when allowed). Raises 22023 for an empty key, max_per_window < 1 or per <= 0.';

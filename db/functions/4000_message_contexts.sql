@@ -96,9 +96,12 @@ BEGIN
     RETURN;
   END IF;
 
-  -- 0. Handoffs in force and windows; a handed-off item takes no rate token.
+  -- 0. Handoffs in force and windows (wapipe._windows_close_at, one call for the batch);
+  --    a handed-off item takes no rate token.
+  WITH windows AS MATERIALIZED (  -- (called once, not again for every item the join visits)
+    SELECT w.conversation_key, w.closes_at FROM wapipe._windows_close_at(v_convs) w)
   SELECT array_agg(h.handoff ORDER BY u.i),
-         array_agg(CASE WHEN u.conv IS NOT NULL THEN wapipe._window_closes_at(u.conv) END ORDER BY u.i),
+         array_agg(w.closes_at ORDER BY u.i),
          array_agg(CASE WHEN h.handoff IS NULL THEN v_rate_keys[u.i] END ORDER BY u.i)
     INTO v_handoffs, v_closes, v_rate_keys
   FROM unnest(v_convs) WITH ORDINALITY AS u(conv, i)
@@ -106,7 +109,8 @@ BEGIN
     SELECT jsonb_build_object('id', x.id, 'since', x.started_at, 'until', x.until,
                               'by', x.started_by, 'reason', x.reason) AS handoff
     FROM wapipe.handoffs x
-    WHERE x.conversation_key = u.conv AND x.ended_at IS NULL AND x.until > now()) h ON true;
+    WHERE x.conversation_key = u.conv AND x.ended_at IS NULL AND x.until > now()) h ON true
+  LEFT JOIN windows w ON w.conversation_key = u.conv;
 
   -- 1. Rate limits: one token per item with a key (wapipe._take_rate_tokens).
   v_allowed := array_fill(true, ARRAY[array_length(v_ords, 1)]);
@@ -188,7 +192,7 @@ GRANT EXECUTE ON FUNCTION wapipe.message_contexts(jsonb, text, text[], integer, 
 -- handoff in force ({"id", "since", "until", "by", "reason"}; NULL when none), and then
 -- neither the rate limit (no token taken, so no notice) nor the workflow is looked at:
 -- the agent and its memory come back only so the handler can keep the user's words in
--- memory; it calls no agent. window_closes_at: wapipe._window_closes_at.
+-- memory; it calls no agent. window_closes_at: wapipe._windows_close_at.
 -- message_contexts of one item: the rules, and the refusals, are there.
 CREATE OR REPLACE FUNCTION wapipe.message_context(
   user_phone text, default_agent text, known_agents text[] DEFAULT '{}',

@@ -8,18 +8,21 @@
 -- and the worker asks it for its handoff keywords (one rule per word).
 CREATE OR REPLACE FUNCTION wapipe.keyword_agent(body text, rules jsonb)
 RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE SECURITY DEFINER SET search_path = ''
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SECURITY DEFINER SET search_path = ''
 AS $$
-  SELECT r.rule->>'agent'
-  FROM jsonb_array_elements(CASE WHEN jsonb_typeof(rules) = 'array' THEN rules ELSE '[]' END)
-         WITH ORDINALITY AS r(rule, n)
-  WHERE jsonb_typeof(r.rule->'keywords') = 'array'
-    AND EXISTS (SELECT 1
-                FROM jsonb_array_elements_text(r.rule->'keywords') AS k(word)
-                WHERE lower(k.word) = ANY (ARRAY(SELECT lower(w[1])
-                                                 FROM regexp_matches(body, '(\w+)', 'g') AS w)))
-  ORDER BY r.n
-  LIMIT 1
+BEGIN
+  RETURN (
+    SELECT r.rule->>'agent'
+    FROM jsonb_array_elements(CASE WHEN jsonb_typeof(rules) = 'array' THEN rules ELSE '[]' END)
+           WITH ORDINALITY AS r(rule, n)
+    WHERE jsonb_typeof(r.rule->'keywords') = 'array'
+      AND EXISTS (SELECT 1
+                  FROM jsonb_array_elements_text(r.rule->'keywords') AS k(word)
+                  WHERE lower(k.word) = ANY (ARRAY(SELECT lower(w[1])
+                                                   FROM regexp_matches(body, '(\w+)', 'g') AS w)))
+    ORDER BY r.n
+    LIMIT 1);
+END
 $$;
 COMMENT ON FUNCTION wapipe.keyword_agent(text, jsonb) IS
   'The agent of the first rule ([{"keywords": [..], "agent": ..}]) with a keyword among the words (\w runs, lowercased) of body; NULL when none matches.';
@@ -41,8 +44,11 @@ GRANT EXECUTE ON FUNCTION wapipe.keyword_agent(text, jsonb) TO wapipe_worker;
 -- claim_messages and context_items use it; the worker holds no copy.
 CREATE OR REPLACE FUNCTION wapipe._context_items(messages jsonb, rules jsonb, rate_limited boolean)
 RETURNS jsonb
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = ''
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = ''
+  SET plan_cache_mode = force_generic_plan SET enable_seqscan = off
 AS $$
+BEGIN
+  RETURN (
   SELECT coalesce(jsonb_agg(jsonb_build_object(
            'user_phone', e.msg->>'user_phone', 'conversation_key', e.msg->>'conversation_key',
            'bypass_workflow', e.msg->'bypass_workflow' IS NOT DISTINCT FROM 'true',
@@ -56,7 +62,8 @@ AS $$
                             WHERE m.id = (e.msg->>'message_id')::bigint) = 0
                   THEN 'user:' || (e.msg->>'user_phone') END)
          ORDER BY e.ord), '[]')
-  FROM jsonb_array_elements(messages) WITH ORDINALITY AS e(msg, ord)
+  FROM jsonb_array_elements(messages) WITH ORDINALITY AS e(msg, ord));
+END
 $$;
 COMMENT ON FUNCTION wapipe._context_items(jsonb, jsonb, boolean) IS
   'message_contexts items for messages [{message_id, user_phone, conversation_key, message_type, body, attempt, bypass_workflow}]: the sender, keyword_agent of a text body as preferred agent, rate key user:<wa_id> on a first attempt that never waited (when rate_limited; never with bypass_workflow), bypass_workflow passed on. The one routing rule of claim_messages and context_items.';
@@ -71,9 +78,11 @@ REVOKE ALL ON FUNCTION wapipe._context_items(jsonb, jsonb, boolean) FROM PUBLIC;
 CREATE OR REPLACE FUNCTION wapipe.context_items(message_ids bigint[], rules jsonb, rate_max integer,
                                                 bypass_workflow boolean DEFAULT false)
 RETURNS jsonb
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = ''
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = ''
+  SET plan_cache_mode = force_generic_plan SET enable_seqscan = off
 AS $$
-  SELECT wapipe._context_items(
+BEGIN
+  RETURN wapipe._context_items(
            coalesce((SELECT jsonb_agg(jsonb_build_object(
                               'message_id', m.id, 'user_phone', m.from_wa_id,
                               'conversation_key', m.conversation_key,
@@ -83,7 +92,8 @@ AS $$
                             ORDER BY i.ord)
                      FROM unnest(context_items.message_ids) WITH ORDINALITY AS i(id, ord)
                      JOIN wapipe.processed_messages m ON m.id = i.id), '[]'),
-           coalesce(context_items.rules, '[]'), context_items.rate_max IS NOT NULL)
+           coalesce(context_items.rules, '[]'), context_items.rate_max IS NOT NULL);
+END
 $$;
 COMMENT ON FUNCTION wapipe.context_items(bigint[], jsonb, integer, boolean) IS
   'message_contexts items for stored messages (ids in order; unknown ids left out) by the routing rule claim_messages applies (_context_items): the worker asks this instead of routing in Python. bypass_workflow: items for messages the active workflow did not take (no workflow looked at, no rate key).';

@@ -172,12 +172,15 @@ BEGIN
        AND NOT o.id = ANY (settled)
     RETURNING o.*
   )
+  , windows AS MATERIALIZED (  -- (one call of the window rule for the batch)
+    SELECT w.conversation_key, w.closes_at
+    FROM wapipe._windows_close_at(ARRAY(SELECT c.phone_number_id || ':' || c.to_wa_id FROM claimed c)) w
+  )
   SELECT c.id, c.source_key, c.seq, c.phone_number_id, c.to_wa_id, c.body, c.attempts,
          c.correlation_id, coalesce(w.closes_at > now(), false), w.closes_at - interval '24 hours',
          c.locked_until
   FROM claimed c
-  CROSS JOIN LATERAL (
-    SELECT wapipe._window_closes_at(c.phone_number_id || ':' || c.to_wa_id) AS closes_at) w
+  LEFT JOIN windows w ON w.conversation_key = c.phone_number_id || ':' || c.to_wa_id
   ORDER BY c.id;
 END
 $$;
