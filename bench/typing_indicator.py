@@ -160,8 +160,8 @@ def _latency_run(
         db.execute("DELETE FROM wapipe.workers")
         proc = _start_worker(url, graph_url, config, workdir / f"worker-{rnd}.log", metrics_port)
         try:
-            # started: registered (it listens a moment later; its first look finds
-            # anything committed before)
+            # started: registered, which a worker does once ready (its connections
+            # open and warmed, listening: worker.runner)
             _wait(
                 lambda: db.execute("SELECT count(*) FROM wapipe.workers").fetchone() == (1,),
                 "the worker start",
