@@ -557,6 +557,102 @@ COMMENT ON FUNCTION wapipe._store_messages(wapipe.inbound_message[], bigint[], t
 REVOKE ALL ON FUNCTION wapipe._store_messages(wapipe.inbound_message[], bigint[], text[], timestamptz) FROM PUBLIC;
 
 
+-- wapipe._messages_of_items: the messages and echoes among parsed webhook items, as inbound messages.
+-- Returns them in the order of the items (pos), with the sender's identifiers as the webhook gives them (the key is _identify_senders').
+--
+-- A step of ingest_webhooks for the general walk (the one-message POST is read by
+-- plain expressions in ingest_webhooks, checked equal by
+-- db/tests/ingest_webhooks/one_message_path_matches_the_walk). An echo's user is
+-- its recipient ("to", "to_user_id").
+CREATE OR REPLACE FUNCTION wapipe._messages_of_items(items wapipe.webhook_item[])
+RETURNS wapipe.inbound_message[]
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = ''
+AS $$
+BEGIN
+  RETURN (
+    SELECT array_agg(ROW(
+        it.item->>'id', NULL,
+        CASE WHEN it.kind = 'echo' THEN 'echo' ELSE coalesce(it.item->>'type', 'unknown') END,
+        it.phone_number_id, it.display_phone_number,
+        CASE WHEN it.item->>'timestamp' ~ '^[0-9]{1,12}$' THEN (it.item->>'timestamp')::bigint END,
+        it.item, it.contacts, it.entry_pos, it.change_pos, it.item_pos, it.payload_ord, it.kind,
+        s.phone, s.bsuid, s.parent_bsuid, nullif(it.item->>'group_id', ''),
+        it.contacts->'profile'->>'username', it.contacts->'profile'->>'name',
+        it.pos::integer)::wapipe.inbound_message
+      ORDER BY it.pos)
+    FROM unnest(items) WITH ORDINALITY AS it(payload_ord, kind, path, field, phone_number_id,
+                                               display_phone_number, item, contacts, reason,
+                                               entry_pos, change_pos, item_pos, pos)
+    CROSS JOIN LATERAL (SELECT
+        nullif(CASE WHEN it.kind = 'echo' THEN it.item->>'to' ELSE it.item->>'from' END, '') AS phone,
+        nullif(CASE WHEN it.kind = 'echo' THEN it.item->>'to_user_id' ELSE it.item->>'from_user_id' END, '')
+          AS bsuid,
+        nullif(CASE WHEN it.kind = 'echo' THEN it.item->>'to_parent_user_id'
+                    ELSE it.item->>'from_parent_user_id' END, '') AS parent_bsuid) s
+    WHERE it.kind IN ('message', 'echo'));
+END
+$$;
+COMMENT ON FUNCTION wapipe._messages_of_items(wapipe.webhook_item[]) IS
+  'Private step of ingest_webhooks: the message and echo items as wapipe.inbound_message (in item order; the sender''s phone, BSUID, parent BSUID as the webhook gives them, an echo''s recipient as its user).';
+REVOKE ALL ON FUNCTION wapipe._messages_of_items(wapipe.webhook_item[]) FROM PUBLIC;
+
+
+-- wapipe._store_other_items: keep what a POST holds besides messages and statuses.
+-- Returns nothing: quarantined items (with the reason and a replay payload), value.errors and other fields' updates are written, each with its raw event's id.
+--
+-- A step of ingest_webhooks (items from _webhook_items, event_ids and bodies per
+-- payload). A quarantined item under value.<list>[i] gets a replay payload of its own
+-- (the envelope around that one item, with its contacts entry); any other one replays
+-- its whole payload.
+CREATE OR REPLACE FUNCTION wapipe._store_other_items(
+  items wapipe.webhook_item[], event_ids bigint[], bodies jsonb[])
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+  SET plan_cache_mode = force_generic_plan
+  SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
+AS $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM unnest(items) it WHERE it.kind = 'quarantine') THEN
+    INSERT INTO wapipe.quarantine (webhook_event_id, path, reason, item, replay_payload)
+    SELECT event_ids[it.payload_ord], it.path, it.reason, it.item,
+           CASE WHEN it.path LIKE '%.value.%[%]' THEN
+             jsonb_build_object('object', 'whatsapp_business_account', 'entry', jsonb_build_array(
+               jsonb_build_object('id', bodies[it.payload_ord]->'entry'->it.entry_pos->'id',
+                 'changes', jsonb_build_array(jsonb_build_object(
+                   'field', it.field,
+                   'value', jsonb_strip_nulls(jsonb_build_object(
+                     'messaging_product', 'whatsapp',
+                     'metadata', bodies[it.payload_ord]->'entry'->it.entry_pos->'changes'
+                                 ->it.change_pos->'value'->'metadata',
+                     'contacts', CASE WHEN it.contacts IS NOT NULL THEN jsonb_build_array(it.contacts) END,
+                     substring(it.path FROM '\.value\.([a-z_]+)\['), jsonb_build_array(it.item))))))))
+           ELSE bodies[it.payload_ord] END
+    FROM unnest(items) it
+    WHERE it.kind = 'quarantine';
+  END IF;
+
+  IF EXISTS (SELECT 1 FROM unnest(items) it WHERE it.kind = 'update') THEN
+    INSERT INTO wapipe.webhook_updates (webhook_event_id, field, phone_number_id, value)
+    SELECT event_ids[it.payload_ord], it.field, it.phone_number_id, it.item
+    FROM unnest(items) it
+    WHERE it.kind = 'update';
+  END IF;
+
+  IF EXISTS (SELECT 1 FROM unnest(items) it WHERE it.kind = 'error') THEN
+    INSERT INTO wapipe.webhook_errors (webhook_event_id, phone_number_id, code, title, message, details)
+    SELECT event_ids[it.payload_ord], it.phone_number_id,
+           CASE WHEN it.item->>'code' ~ '^-?[0-9]{1,9}$' THEN (it.item->>'code')::integer END,
+           it.item->>'title', coalesce(it.item->>'message', it.item->'error_data'->>'details'), it.item
+    FROM unnest(items) it
+    WHERE it.kind = 'error';
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION wapipe._store_other_items(wapipe.webhook_item[], bigint[], jsonb[]) IS
+  'Private step of ingest_webhooks: write the quarantined items (reason, replay payload), value.errors and other fields'' updates of parsed webhook items, each with the id of its payload''s raw event.';
+REVOKE ALL ON FUNCTION wapipe._store_other_items(wapipe.webhook_item[], bigint[], jsonb[]) FROM PUBLIC;
+
+
 -- wapipe.ingest_webhooks: store several webhook POSTs and what they hold, in one
 -- transaction. Returns one row per payload (ord = 1-based position in payloads).
 --
@@ -700,39 +796,9 @@ BEGIN
   END IF;
 
   -- ---------------------------------------------------------------- quarantine, updates, errors
-  IF v_n_quar > 0 THEN
-  INSERT INTO wapipe.quarantine (webhook_event_id, path, reason, item, replay_payload)
-  SELECT v_event_ids[it.payload_ord], it.path, it.reason, it.item,
-         CASE WHEN it.path LIKE '%.value.%[%]' THEN
-           jsonb_build_object('object', 'whatsapp_business_account', 'entry', jsonb_build_array(
-             jsonb_build_object('id', v_bodies[it.payload_ord]->'entry'->it.entry_pos->'id',
-               'changes', jsonb_build_array(jsonb_build_object(
-                 'field', it.field,
-                 'value', jsonb_strip_nulls(jsonb_build_object(
-                   'messaging_product', 'whatsapp',
-                   'metadata', v_bodies[it.payload_ord]->'entry'->it.entry_pos->'changes'
-                               ->it.change_pos->'value'->'metadata',
-                   'contacts', CASE WHEN it.contacts IS NOT NULL THEN jsonb_build_array(it.contacts) END,
-                   substring(it.path FROM '\.value\.([a-z_]+)\['), jsonb_build_array(it.item))))))))
-         ELSE v_bodies[it.payload_ord] END
-  FROM unnest(v_items) it
-  WHERE it.kind = 'quarantine';
-  END IF;
-
-  IF v_n_update > 0 THEN
-    INSERT INTO wapipe.webhook_updates (webhook_event_id, field, phone_number_id, value)
-    SELECT v_event_ids[it.payload_ord], it.field, it.phone_number_id, it.item
-    FROM unnest(v_items) it
-    WHERE it.kind = 'update';
-  END IF;
-
-  IF v_n_error > 0 THEN
-  INSERT INTO wapipe.webhook_errors (webhook_event_id, phone_number_id, code, title, message, details)
-  SELECT v_event_ids[it.payload_ord], it.phone_number_id,
-         CASE WHEN it.item->>'code' ~ '^-?[0-9]{1,9}$' THEN (it.item->>'code')::integer END,
-         it.item->>'title', coalesce(it.item->>'message', it.item->'error_data'->>'details'), it.item
-  FROM unnest(v_items) it
-  WHERE it.kind = 'error';
+  -- (rare: one step, called only when the call holds some)
+  IF v_n_quar + v_n_update + v_n_error > 0 THEN
+    PERFORM wapipe._store_other_items(v_items, v_event_ids, v_bodies);
   END IF;
 
   -- ---------------------------------------------------------------- statuses
@@ -769,27 +835,7 @@ BEGIN
 
   -- ---------------------------------------------------------------- messages
   IF v_n_msgs > 0 AND v_msgs IS NULL THEN
-  SELECT array_agg(ROW(
-      it.item->>'id', NULL,
-      CASE WHEN it.kind = 'echo' THEN 'echo' ELSE coalesce(it.item->>'type', 'unknown') END,
-      it.phone_number_id, it.display_phone_number,
-      CASE WHEN it.item->>'timestamp' ~ '^[0-9]{1,12}$' THEN (it.item->>'timestamp')::bigint END,
-      it.item, it.contacts, it.entry_pos, it.change_pos, it.item_pos, it.payload_ord, it.kind,
-      s.phone, s.bsuid, s.parent_bsuid, nullif(it.item->>'group_id', ''),
-      it.contacts->'profile'->>'username', it.contacts->'profile'->>'name',
-      it.pos::integer)::wapipe.inbound_message
-    ORDER BY it.pos)
-  INTO v_msgs
-  FROM unnest(v_items) WITH ORDINALITY AS it(payload_ord, kind, path, field, phone_number_id,
-                                             display_phone_number, item, contacts, reason,
-                                             entry_pos, change_pos, item_pos, pos)
-  CROSS JOIN LATERAL (SELECT
-      nullif(CASE WHEN it.kind = 'echo' THEN it.item->>'to' ELSE it.item->>'from' END, '') AS phone,
-      nullif(CASE WHEN it.kind = 'echo' THEN it.item->>'to_user_id' ELSE it.item->>'from_user_id' END, '')
-        AS bsuid,
-      nullif(CASE WHEN it.kind = 'echo' THEN it.item->>'to_parent_user_id'
-                  ELSE it.item->>'from_parent_user_id' END, '') AS parent_bsuid) s
-  WHERE it.kind IN ('message', 'echo');
+    v_msgs := wapipe._messages_of_items(v_items);
   END IF;
   IF v_n_msgs > 0 THEN
     v_msgs := wapipe._identify_senders(v_msgs);
