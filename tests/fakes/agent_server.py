@@ -1,8 +1,8 @@
 """A fake AI agent: a real HTTP server on localhost speaking the `wapipe` agent protocol.
 
-Switchable per test: latency, HTTP errors, outages (the port stops accepting),
-a demo mode that answers like `wapipe demo-agent`. Every call is recorded
-(user, text, start/end times) so tests can check ordering and counts.
+Switchable per test: latency, a hold (answers wait for an event), HTTP errors, outages
+(the port stops accepting), a demo mode that answers like `wapipe demo-agent`. Every call is
+recorded (user, text, start/end times) so tests can check ordering and counts.
 """
 
 from __future__ import annotations
@@ -40,6 +40,9 @@ class FakeAgent:
     demo: bool = False
     healthy: bool = True  # what GET /healthz says, independent of how calls go
     answer: Any = None  # when set: every call is answered 200 with this JSON as is
+    # A gate: when not None, every call is recorded at once and answered only once the event
+    # is set (keeps a worker's slots busy exactly until a condition holds; set it in a finally)
+    hold: threading.Event | None = None
     calls: list[AgentCall] = field(default_factory=list)
     health_checks: int = 0
     _server: ThreadingHTTPServer | None = None
@@ -90,6 +93,8 @@ class FakeAgent:
                 )
                 with fake._lock:
                     fake.calls.append(call)
+                if fake.hold is not None:
+                    fake.hold.wait()
                 if fake.latency_s:
                     time.sleep(fake.latency_s)
                 call.ended = time.monotonic()
@@ -132,5 +137,3 @@ class FakeAgent:
     def calls_of(self, user: str) -> list[AgentCall]:
         with self._lock:
             return [c for c in self.calls if c.user == user]
-
-
