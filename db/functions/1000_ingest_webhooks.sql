@@ -440,23 +440,29 @@ BEGIN
     ORDER BY u.wamid, u.pos
   ), numbered AS (
     -- ids follow the payloads (the tie-break within one WhatsApp second)
-    SELECT c.*, nextval('wapipe.processed_messages_id_seq'::regclass) AS id,
+    -- (the id carries its day: wapipe._message_id_base, computed once)
+    SELECT c.*, (SELECT wapipe._message_id_base()) | nextval('wapipe.processed_messages_id_seq'::regclass) AS id,
            nextval('pgmq.q_wapipe_inbound_msg_id_seq'::regclass) AS queue_msg_id
     FROM candidates c
     ORDER BY c.pos
+  ), fresh AS (
+    -- the dedup (invariant 2 across daily partitions): wapipe.message_wamids
+    INSERT INTO wapipe.message_wamids AS w (wamid, message_id)
+    SELECT c.wamid, c.id FROM numbered c ORDER BY c.wamid
+    ON CONFLICT (wamid) DO NOTHING
+    RETURNING w.message_id
   ), inserted AS (
     INSERT INTO wapipe.processed_messages AS pm (
       id, wamid, conversation_key, phone_number_id, display_phone_number, from_wa_id,
       message_type, payload, contact, wa_timestamp, priority, queue_msg_id,
       correlation_id, webhook_event_id)
-    OVERRIDING SYSTEM VALUE
     SELECT c.id, c.wamid, c.conversation_key, c.phone_number_id, c.display_phone_number,
            c.from_wa_id, c.message_type, c.payload, c.contact,
            coalesce(to_timestamp(c.wa_ts), now()), c.priority, c.queue_msg_id,
            correlation_ids[c.payload_ord], event_ids[c.payload_ord]
     FROM numbered c
+    WHERE c.id IN (SELECT f.message_id FROM fresh f)
     ORDER BY c.wamid
-    ON CONFLICT (wamid) DO NOTHING
     RETURNING pm.id, pm.wamid, pm.queue_msg_id, pm.conversation_key, pm.phone_number_id,
               pm.from_wa_id, pm.message_type, pm.priority, pm.wa_timestamp, pm.received_at,
               pm.correlation_id, pm.webhook_event_id
@@ -512,27 +518,37 @@ BEGIN
                               WHERE u.kind = 'echo' OR u.message_type IN ('reaction', 'system', 'revoke', 'edit'));
   END IF;
   IF v_any_recorded THEN
-    WITH recorded AS (
+    WITH kept AS (
+      SELECT DISTINCT ON (u.wamid) u.*,
+             (SELECT wapipe._message_id_base()) | nextval('wapipe.processed_messages_id_seq'::regclass) AS id
+      FROM unnest(msgs) u
+      WHERE u.kind = 'echo' OR u.message_type IN ('reaction', 'system', 'revoke', 'edit')
+      ORDER BY u.wamid, u.pos
+    ), fresh AS (
+      INSERT INTO wapipe.message_wamids AS w (wamid, message_id)
+      SELECT k.wamid, k.id FROM kept k ORDER BY k.wamid
+      ON CONFLICT (wamid) DO NOTHING
+      RETURNING w.message_id
+    ), recorded AS (
       INSERT INTO wapipe.processed_messages AS pm (
-        wamid, conversation_key, phone_number_id, display_phone_number, from_wa_id,
+        id, wamid, conversation_key, phone_number_id, display_phone_number, from_wa_id,
         message_type, payload, contact, wa_timestamp, priority, status, handled_by,
         processed_at, correlation_id, webhook_event_id)
-      SELECT DISTINCT ON (u.wamid) u.wamid, u.phone_number_id || ':' || u.from_wa_id,
+      SELECT u.id, u.wamid, u.phone_number_id || ':' || u.from_wa_id,
              u.phone_number_id, u.display_phone_number, u.from_wa_id, u.message_type, u.payload,
              u.contact, coalesce(to_timestamp(u.wa_ts), now()), 0, 'done',
              'recorded:' || CASE WHEN u.kind = 'echo' THEN 'business_app' ELSE u.message_type END,
              now(), correlation_ids[u.payload_ord], event_ids[u.payload_ord]
-      FROM unnest(msgs) u
-      WHERE u.kind = 'echo' OR u.message_type IN ('reaction', 'system', 'revoke', 'edit')
-      ORDER BY u.wamid, u.pos
-      ON CONFLICT (wamid) DO NOTHING
+      FROM kept u
+      WHERE u.id IN (SELECT f.message_id FROM fresh f)
+      ORDER BY u.wamid
       RETURNING pm.webhook_event_id, pm.message_type, pm.payload, pm.conversation_key
     ), revoked AS (
       UPDATE wapipe.processed_messages o
       SET message_type = 'revoked'
-      FROM recorded r
+      FROM recorded r, wapipe.message_wamids w
       WHERE r.message_type = 'revoke'
-        AND o.wamid = r.payload->'revoke'->>'original_message_id'
+        AND w.wamid = r.payload->'revoke'->>'original_message_id' AND o.id = w.message_id
         AND o.conversation_key = r.conversation_key AND o.status = 'queued'
       RETURNING 1
     ), edited AS (
@@ -540,9 +556,9 @@ BEGIN
       SET payload = o.payload || (r.payload->'edit'->'message')
                     || jsonb_build_object('id', o.wamid, 'edited_by', r.payload->>'id'),
           message_type = coalesce(r.payload->'edit'->'message'->>'type', o.message_type)
-      FROM recorded r
+      FROM recorded r, wapipe.message_wamids w
       WHERE r.message_type = 'edit' AND jsonb_typeof(r.payload->'edit'->'message') = 'object'
-        AND o.wamid = r.payload->'edit'->>'original_message_id'
+        AND w.wamid = r.payload->'edit'->>'original_message_id' AND o.id = w.message_id
         AND o.conversation_key = r.conversation_key AND o.status = 'queued'
       RETURNING 1
     )

@@ -192,7 +192,8 @@ BEGIN
            coalesce(to_timestamp(u.wa_ts), now()) AS at,
            coalesce(u.payload->'text'->>'body', '[' || coalesce(u.payload->>'type', 'message') || ']') AS content
     FROM unnest(msgs) u
-    JOIN wapipe.processed_messages pm ON pm.wamid = u.wamid
+    JOIN wapipe.message_wamids w ON w.wamid = u.wamid
+    JOIN wapipe.processed_messages pm ON pm.id = w.message_id
     WHERE u.kind = 'echo' AND pm.webhook_event_id = event_ids[u.payload_ord]
     ORDER BY 1, u.wa_ts, u.pos
   LOOP

@@ -1,14 +1,12 @@
 -- wapipe.cleanup_old_messages: retention; delete finished work older than `retention` (operators / pg_cron).
 -- Returns the number of rows deleted, over every table it prunes.
 --
--- The dedup window is the retention: a wamid is remembered while its
--- processed_messages row lives, and Meta retries for at most 7 days (default).
--- Unfinished messages, pending outbox rows and live state are never touched.
--- The partitioned history (webhook_events, service_calls, the pgmq archive) is not
--- deleted row by row: maintain_partitions drops its days. The big unpartitioned
--- tables (processed_messages, message_statuses: why, db/README.md) are deleted
--- oldest first, at most retention.batch_rows each per run, so one run stays short
--- whatever backlog a pause left (the next hourly run takes the rest).
+-- Pending outbox rows and live state are never touched. The partitioned history
+-- (webhook_events, service_calls, the pgmq archive, and processed_messages with its
+-- dedup rows: the dedup window, retention.messages_days) is not deleted row by row:
+-- maintain_partitions drops its days. message_statuses (unpartitioned: why,
+-- db/README.md) is deleted oldest first, at most retention.batch_rows per run, so one
+-- run stays short whatever backlog a pause left (the next hourly run takes the rest).
 CREATE OR REPLACE FUNCTION wapipe.cleanup_old_messages(retention interval DEFAULT '7 days')
 RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
@@ -26,12 +24,6 @@ BEGIN
   cutoff := now() - retention;
   batch := wapipe._setting_num('retention.batch_rows')::integer;
 
-  DELETE FROM wapipe.processed_messages m
-   WHERE m.id = ANY (ARRAY(
-     SELECT f.id FROM wapipe.processed_messages f
-      WHERE f.processed_at < cutoff  -- finished (done or dead): processed_messages_finished_idx
-      ORDER BY f.processed_at LIMIT batch));
-  GET DIAGNOSTICS n = ROW_COUNT; total := total + n;
   DELETE FROM wapipe.dead_letters d WHERE d.dead_at < cutoff;
   GET DIAGNOSTICS n = ROW_COUNT; total := total + n;
   DELETE FROM wapipe.webhook_errors e WHERE e.received_at < cutoff;
@@ -53,7 +45,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION wapipe.cleanup_old_messages(interval) IS
-  'Operators: delete done/dead messages (the dedup window) and statuses (oldest first, at most retention.batch_rows each per run), dead letters, webhook errors, finished outbox rows and breaker buckets older than retention, and rate-limit buckets idle over a day; webhook events, service calls and the pgmq archive are dropped by day by maintain_partitions. Returns rows deleted.';
+  'Operators: delete statuses (oldest first, at most retention.batch_rows per run), dead letters, webhook errors, finished outbox rows and breaker buckets older than retention, and rate-limit buckets idle over a day; processed messages (the dedup window), webhook events, service calls and the pgmq archive are dropped by day by maintain_partitions. Returns rows deleted.';
 REVOKE ALL ON FUNCTION wapipe.cleanup_old_messages(interval) FROM PUBLIC;
 
 -- wapipe.cleanup_stale_message_locks: clear leases that expired more than `stale_after` ago.

@@ -1,19 +1,25 @@
-"""Migration 0027 converts an existing database to daily partitions and keeps every row.
+"""Migrations 0027-0029 convert an existing database to partitions and keep every row.
 
 A cluster is migrated up to 0026 (the old, unpartitioned layout), filled with ten
-days of webhook events, service calls and pgmq archive rows, then migrated to the
-current schema: every row is still there, byte for byte, each in its own day's
-partition (none left in a default partition), and ids keep counting from where
-they were.
+days of webhook events, service calls, pgmq archive rows and processed messages
+(finished and queued), then migrated to the current schema: every row is still
+there, byte for byte; events, calls and archive rows each in their own day's
+partition (none left in a default partition), messages in the legacy partition with
+their ids unchanged and every wamid in the dedup table; ids keep counting from where
+they were (a new message's id carries today's day), and an old wamid redelivered is
+still a duplicate.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import psycopg
+from psycopg.types.json import Jsonb
 from yoyo import get_backend, read_migrations
 
+from tests.payloads import text_message, webhook
 from wapipe.cluster import remove_cluster
 from wapipe.migrate import migrate, yoyo_url
 from wapipe.settings import DB_DIR
@@ -32,13 +38,22 @@ INSERT INTO pgmq.a_wapipe_inbound (msg_id, read_ct, enqueued_at, archived_at, vt
 SELECT g, 1, now() - make_interval(hours => g + 1), now() - make_interval(hours => g), now(),
        jsonb_build_object('wamid', 'wamid.' || g), '{"x-pgmq-group": "k"}'
 FROM generate_series(1, 240) g;
+INSERT INTO wapipe.processed_messages (wamid, conversation_key, phone_number_id, from_wa_id,
+  message_type, payload, wa_timestamp, priority, status, received_at, processed_at)
+SELECT 'wamid.' || g, '300:250' || (g % 7), '300', '250' || (g % 7), 'text',
+       jsonb_build_object('id', 'wamid.' || g), now() - make_interval(hours => g), 5,
+       CASE WHEN g <= 3 THEN 'queued' ELSE 'done' END, now() - make_interval(hours => g),
+       CASE WHEN g > 3 THEN now() - make_interval(hours => g) END
+FROM generate_series(1, 240) g;
 """  # noqa: E501
 
 TABLES = {
     "wapipe.webhook_events": "id",
     "wapipe.service_calls": "id",
     "pgmq.a_wapipe_inbound": "msg_id",
+    "wapipe.processed_messages": "id",
 }
+DAILY = ("wapipe.webhook_events", "wapipe.service_calls", "pgmq.a_wapipe_inbound")
 
 
 def _rows(url: str) -> dict[str, tuple[int, str]]:
@@ -91,6 +106,7 @@ def test_conversion_keeps_every_row(server_tmp: Path) -> None:
         assert report.migrations_applied == [
             "0027_history_partitions",
             "0028_history_fewer_indexes",
+            "0029_message_partitions",
         ]
         assert _rows(cluster.url) == before
         with psycopg.connect(cluster.url, autocommit=True) as conn:
@@ -99,6 +115,8 @@ def test_conversion_keeps_every_row(server_tmp: Path) -> None:
                     "SELECT relkind FROM pg_class WHERE oid = %s::regclass", (table,)
                 ).fetchone()
                 assert kind == ("p",), table
+                if table not in DAILY:
+                    continue
                 left = conn.execute(f"SELECT count(*) FROM {table}_default").fetchone()
                 assert left == (0,), f"{table}: rows left in the default partition"
             misplaced = conn.execute(
@@ -111,6 +129,7 @@ def test_conversion_keeps_every_row(server_tmp: Path) -> None:
                 "INSERT INTO wapipe.webhook_events (payload) VALUES ('{}') RETURNING id"
             ).fetchone()
             assert new_id is not None and new_id[0] > 240
+            _messages_converted(conn)
     finally:
         remove_cluster(cluster)
 
@@ -122,3 +141,31 @@ def _only_first(root: Path) -> Path:
     (first / "schema").mkdir(parents=True)
     shutil.copy(sorted((DB_DIR / "schema").glob("*.sql"))[0], first / "schema")
     return first
+
+
+def _messages_converted(conn: psycopg.Connection[Any]) -> None:
+    placed = conn.execute(
+        "SELECT tableoid::regclass::text, count(*), max(id) FROM wapipe.processed_messages"
+        " GROUP BY 1"
+    ).fetchall()
+    assert placed == [("wapipe.processed_messages_legacy", 240, 240)]
+    wamids = conn.execute(
+        "SELECT count(*) FROM wapipe.message_wamids w "
+        "JOIN wapipe.processed_messages m ON m.id = w.message_id AND m.wamid = w.wamid"
+    ).fetchone()
+    assert wamids == (240,)
+    old, new_one = text_message("2505", "old", "wamid.17"), text_message("2505", "new", "wamid.new")
+    payload = webhook([old, new_one])
+    again = conn.execute(
+        "SELECT new_messages, duplicates FROM wapipe.ingest_webhook(%s, 'again')", (Jsonb(payload),)
+    ).fetchone()
+    assert again == (1, 1)
+    new = conn.execute(
+        "SELECT id >> 36 = floor(extract(epoch FROM now()) / 86400),"
+        " id & ((1::bigint << 36) - 1) > 240,"
+        " tableoid::regclass::text"
+        "   = 'wapipe.processed_messages_w'"
+        "     || to_char(date_trunc('week', now() AT TIME ZONE 'UTC'), 'YYYY_MM_DD')"
+        " FROM wapipe.processed_messages WHERE wamid = 'wamid.new'"
+    ).fetchone()
+    assert new == (True, True, True)

@@ -18,6 +18,8 @@ insert into wapipe.processed_messages (wamid, conversation_key, phone_number_id,
   message_type, payload, wa_timestamp, priority, status, processed_at)
 select 'wamid.filler.' || g, 'x:' || g, 'x', g::text, 'text', '{}', now(), 5, 'done', now()
 from generate_series(1, 20000) g;
+insert into wapipe.message_wamids (wamid, message_id)
+select m.wamid, m.id from wapipe.processed_messages m where m.wamid like 'wamid.filler.%';
 select results_eq(
   $$ select new_messages, duplicates from wapipe.ingest_webhook(
        wapipe_tests.text_payload('250700000001', 'hi', 'wamid.filler.17'), 'c') $$,

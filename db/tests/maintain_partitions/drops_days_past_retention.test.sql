@@ -21,6 +21,6 @@ select cmp_ok(wapipe.maintain_partitions(), '>=', 1, 'a shorter retention drops 
 select results_eq($$ select correlation_id from wapipe.webhook_events $$, $$ values ('c3') $$,
   'the event of 3 days ago is gone with a 2-day retention');
 select is((select count(*)::int from wapipe.processed_messages), 3,
-  'messages (the dedup window) are not touched: cleanup_old_messages keeps them');
+  'today''s messages (the dedup window) stay: their own retention, retention.messages_days');
 select * from finish();
 rollback;
