@@ -8,9 +8,9 @@
 (b) retention of one whole day (HISTORY / 5 messages, 1 million by default): the old
     row-by-row DELETE of that day's rows (in a transaction that is rolled back) vs
     maintain_partitions dropping the day, in time and WAL bytes, for the partitioned
-    tables; and what the DELETE of the same day still costs in the unpartitioned
-    ones (processed_messages, message_statuses, outbox: db/README.md says why they
-    are not partitioned);
+    tables; the old DELETE of that day of processed_messages (dropped by week since
+    0029, so not by this day's drop); and what the DELETE of the same day still
+    costs in the unpartitioned ones (message_statuses, outbox: db/README.md says why);
 (c) bytes on disk per stored message (heap + indexes + TOAST over every table a
     message touches, per table), now and before migration 0028 (its two indexes
     built again for the measurement).
@@ -43,8 +43,9 @@ BATCH = 10
 REPLY = Jsonb({"type": "text", "text": {"body": "ok"}})
 NUMBER_ID = "300100200300400"
 PARTITIONED = ("wapipe.webhook_events", "wapipe.service_calls", "pgmq.a_wapipe_inbound")
-UNPARTITIONED = ("wapipe.processed_messages", "wapipe.message_statuses", "wapipe.outbox")
-MESSAGE_TABLES = (*PARTITIONED, *UNPARTITIONED)
+WEEKLY = ("wapipe.processed_messages",)  # by week through its id (0029), dropped by week
+UNPARTITIONED = ("wapipe.message_statuses", "wapipe.outbox")
+MESSAGE_TABLES = (*PARTITIONED, *WEEKLY, *UNPARTITIONED, "wapipe.message_wamids")
 # each table's time column: a day's rows for (b)
 TIME_COLUMNS = {
     "wapipe.webhook_events": "received_at",
@@ -85,14 +86,21 @@ FROM (SELECT g, ts,
              || g || '"}}]}}]}]}' AS body
       FROM (ROWS) r) s;
 INSERT INTO wapipe.processed_messages (
-  wamid, conversation_key, phone_number_id, from_wa_id, message_type, payload, wa_timestamp,
+  id, wamid, conversation_key, phone_number_id, from_wa_id, message_type, payload, wa_timestamp,
   priority, status, received_at, processed_at, processing_ms, handled_by, correlation_id)
-SELECT 'wamid.hist.' || g, '300100200300400:2519' || (g %% 50000), '300100200300400',
+SELECT (floor(extract(epoch FROM ts) / 86400)::bigint << 36)
+         | nextval('wapipe.processed_messages_id_seq'),  -- the id carries its day (0029)
+       'wamid.hist.' || g, '300100200300400:2519' || (g %% 50000), '300100200300400',
        '2519' || (g %% 50000), 'text',
        ('{"from":"2519' || g || '","id":"wamid.hist.' || g
         || '","type":"text","text":{"body":"an old message ' || g || '"}}')::jsonb,
        ts, 5, 'done', ts, ts + interval '1 second', 900, 'agent:bench', md5(g::text)
 FROM (ROWS) r;
+INSERT INTO wapipe.message_wamids (wamid, message_id)
+SELECT m.wamid, m.id FROM wapipe.processed_messages m WHERE m.handled_by = 'agent:bench'
+ORDER BY m.id;
+-- the history's weeks, out of the default partition
+SELECT wapipe.maintain_partitions();
 INSERT INTO wapipe.outbox (source_key, phone_number_id, to_wa_id, body, status, sent_wamid,
                            created_at, sent_at)
 SELECT 'wamid.hist.' || g, '300100200300400', '2519' || g,
@@ -343,12 +351,10 @@ def _measure(url: str) -> None:
             "FROM pg_stat_user_indexes s "
             "LEFT JOIN pg_inherits ii ON ii.inhrelid = s.indexrelid "
             "LEFT JOIN pg_index pi ON pi.indexrelid = ii.inhparent "
-            "WHERE s.relid IN (SELECT relid FROM pg_partition_tree(%s::regclass) UNION ALL "
-            "                  SELECT relid FROM pg_partition_tree(%s::regclass) UNION ALL "
-            "                  SELECT relid FROM pg_partition_tree(%s::regclass) UNION ALL "
-            "                  SELECT unnest(%s::regclass[])) "
+            "WHERE s.relid IN (SELECT p.relid FROM unnest(%s::regclass[]) t, "
+            "                  pg_partition_tree(t) p) "
             "GROUP BY 1 HAVING sum(s.idx_scan) = 0 ORDER BY 1",
-            (*PARTITIONED, list(UNPARTITIONED)),
+            (list(MESSAGE_TABLES),),
         ).fetchall()
 
         # (b) the oldest whole day: the history starts mid-day (day0), day1 is whole
@@ -369,6 +375,7 @@ def _measure(url: str) -> None:
         assert counted is not None
         day_messages = int(counted[0])
         delete_s, delete_wal = _day_delete(conn, PARTITIONED, day1)
+        week_s, week_wal = _day_delete(conn, WEEKLY, day1)
         still_s, still_wal = _day_delete(conn, UNPARTITIONED, day1)
         _keep_days(conn, (now - day1).total_seconds() * to_days - 1.5)  # day1 goes
         conn.execute("CHECKPOINT")
@@ -385,8 +392,12 @@ def _measure(url: str) -> None:
             f"{delete_wal / max(drop_wal, 1):.0f}x less WAL"
         )
         print(
-            f"    still deleted row by row, the same day of processed_messages + message_statuses "
-            f"+ outbox: {still_s:.1f} s, {still_wal / 1e6:.0f} MB WAL"
+            f"    processed_messages (dropped by week since 0029, with its dedup rows): the old "
+            f"DELETE of that day {week_s:.1f} s, {week_wal / 1e6:.0f} MB WAL"
+        )
+        print(
+            f"    still deleted row by row, the same day of message_statuses + outbox: "
+            f"{still_s:.1f} s, {still_wal / 1e6:.0f} MB WAL"
         )
         print(
             f"(c) bytes per stored message over {len(MESSAGE_TABLES)} tables: before 0028 "
