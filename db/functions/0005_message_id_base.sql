@@ -1,9 +1,9 @@
 -- wapipe._message_id_base: the day part of the processed_messages.id of a message stored now.
 -- Returns (UTC day number since 1970-01-01) << 36; an id is this | nextval(processed_messages_id_seq).
 --
--- processed_messages is partitioned by range of id, one partition per day (migration
--- 0028): a look-up by id prunes to one partition, and a whole day goes by dropping its
--- partition. The day is the transaction's (now()), so the ids of one transaction share
+-- processed_messages is partitioned by range of id, one partition per week of days
+-- (migration 0029; why weekly: 7010_maintain_partitions): a look-up by id prunes to one
+-- partition, and a whole week goes by dropping its partition. The day is the transaction's (now()), so the ids of one transaction share
 -- a partition. The column's default and ingest (once per call, as an InitPlan) OR it
 -- with the sequence: 2^36 sequence values (68 billion messages) before one would spill
 -- into the day bits; ids stay below 2^53 (exact as JSON numbers) until the year 2328.
