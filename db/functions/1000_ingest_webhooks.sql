@@ -405,9 +405,11 @@ REVOKE ALL ON FUNCTION wapipe._identify_senders(wapipe.inbound_message[]) FROM P
 -- wapipe._store_messages: write the identified messages; returns the webhook event id
 -- of each message stored now (a known wamid is skipped: invariant 2).
 --
--- A message for the agent goes to processed_messages, the queue (pgmq's INSERT,
--- written out: a static statement keeps its plan) and the conversation head index,
--- in one statement. A known wamid (stored before, or by a concurrent POST that
+-- A message for the agent goes to processed_messages, the queue and the conversation
+-- head index, in one statement. The queue entry is pgmq's INSERT written out, the one
+-- copy left beside wapipe._inbound_send (0020): a call of that wrapper would be a
+-- second statement and a SECURITY DEFINER call on every POST, the hottest path there is
+-- (bench.db_ingest's gate); the ids are drawn from the queue's sequence the same way. A known wamid (stored before, or by a concurrent POST that
 -- commits first) is skipped by ON CONFLICT before anything of it is written; its
 -- ids, taken up front from the sequences, are simply never used. Rows go in in
 -- wamid order, heads in conversation order: concurrent ingests never deadlock.
