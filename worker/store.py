@@ -270,6 +270,12 @@ def _context_of(
     )
 
 
+def _contexts_row(row: Sequence[Any]) -> MessageContext:
+    """A MessageContext from a message_contexts row (ord, message_context's twelve
+    columns, breaker_state, handed_off, window_closes_at)."""
+    return _context_of(row[1:13], row[13], row[14], row[15])
+
+
 def _claimed_with_context(row: Sequence[Any]) -> ClaimedMessage:
     """A ClaimedMessage with its context from a claim_messages row (13 + 13 columns, burst)."""
     # (mypy cannot see that the slice holds exactly the 13 claim columns)
@@ -604,7 +610,7 @@ class Store:
                 ),
                 return_exceptions=True,
             )
-        return [_context_of(row[1:13], row[13], row[14], row[15]) for row in rows]
+        return [_contexts_row(row) for row in rows]
 
     async def routed_context(self, message_id: int, routing: ClaimRouting) -> MessageContext:
         """The context of a message whose claim came without it (Store.claim's fallback).
@@ -640,7 +646,7 @@ class Store:
         if len(rows) != len(ids):  # a message no longer stored: nothing to route it by
             wrong = MessageProcessingError(f"{len(rows)} contexts for {len(ids)} messages")
             return [wrong] * len(ids)
-        return [_context_of(row[1:13], row[13], row[14], row[15]) for row in rows]
+        return [_contexts_row(row) for row in rows]
 
     async def _routed_one(self, routing: ClaimRouting, message_id: int) -> MessageContext:
         rows = await self._rows(
@@ -649,7 +655,7 @@ class Store:
         if len(rows) != 1:
             raise MessageProcessingError(f"no context for message {message_id}")
         row = rows[0]
-        return _context_of(row[1:13], row[13], row[14], row[15])
+        return _contexts_row(row)
 
     async def context_beside_workflow(
         self, message_id: int, routing: ClaimRouting
@@ -665,7 +671,7 @@ class Store:
         if len(rows) != 1 or rows[0][8] is None:
             raise MessageProcessingError(f"no agent for message {message_id}")
         row = rows[0]
-        return _context_of(row[1:13], row[13], row[14], row[15])
+        return _contexts_row(row)
 
     async def handoff_keyword(self, text: str, keywords: Sequence[str]) -> str | None:
         """The first handoff keyword among the words of `text`, by the routing matcher
