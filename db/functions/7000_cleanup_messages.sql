@@ -85,7 +85,7 @@ BEGIN
     RETURNING m.queue_msg_id
   )
   SELECT coalesce(array_agg(r.queue_msg_id), '{}') INTO vt_ids FROM requeued r;
-  PERFORM wapipe._release_conversation_lease(k) FROM unnest(stale) AS k;
+  PERFORM wapipe._release_conversation_leases(stale);  -- (held above, in key order)
   PERFORM wapipe._inbound_set_vt(vt_ids, now());
   RETURN dead + cardinality(stale);
 END
@@ -157,7 +157,7 @@ BEGIN
            OR c.conversation_key = ANY (orphan_keys))
     FOR UPDATE OF c SKIP LOCKED
   ) w;
-  PERFORM wapipe._release_conversation_lease(k) FROM unnest(wrong) AS k;
+  PERFORM wapipe._release_conversation_leases(wrong);  -- (held above, in key order)
 
   RETURN cardinality(orphans) + cardinality(wrong);
 END
