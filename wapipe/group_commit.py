@@ -17,6 +17,10 @@ procrastinate's batch defer are the same idea.
 - A batch of one goes through `run_one` when given (a cheaper single-item path).
 - A request whose caller is cancelled before its call left is left out of it; after
   it left, its answer is dropped.
+- `budget_seconds`: a request not answered within it fails with TimeoutError, and is
+  then left out or dropped as if cancelled. One timer for all requests (they expire
+  in the order they came), not one per request: an `asyncio.timeout` around each
+  submit costs more than the rest of the submit on the ingress's hot path.
 - `close()` cancels the calls in flight; their requests and those still waiting
   get `closed_error()`.
 """
@@ -45,6 +49,7 @@ class GroupCommit(Generic[Req, Res]):
         run_one: Callable[[Req], Awaitable[Res]] | None = None,
         split_on: tuple[type[Exception], ...] = (),
         closed_error: Callable[[], BaseException] = lambda: RuntimeError("group commit closed"),
+        budget_seconds: float | None = None,
     ) -> None:
         self._run_many = run_many
         self._run_one = run_one
@@ -56,12 +61,18 @@ class GroupCommit(Generic[Req, Res]):
         self._waiting: deque[tuple[Req, asyncio.Future[Res]]] = deque()
         self._calls: set[asyncio.Task[None]] = set()
         self._kick_pending = False
+        self._budget = budget_seconds
+        # (deadline, future) in submit order: deadlines only grow.
+        self._deadlines: deque[tuple[float, asyncio.Future[Res]]] = deque()
+        self._expiry: asyncio.TimerHandle | None = None
 
     async def submit(self, request: Req) -> Res:
         """The request's own answer (or exception), once its call has returned."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Res] = loop.create_future()
         self._waiting.append((request, future))
+        if self._budget is not None:
+            self._watch(loop, future, loop.time() + self._budget)
         if self._eager:
             self._start_calls()
         elif not self._kick_pending:
@@ -69,7 +80,34 @@ class GroupCommit(Generic[Req, Res]):
             loop.call_soon(self._kick)
         return await future
 
+    def _watch(
+        self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[Res], deadline: float
+    ) -> None:
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][1].done():  # answered: forget them as we go
+            deadlines.popleft()
+        deadlines.append((deadline, future))
+        if self._expiry is None:
+            self._expiry = loop.call_at(deadlines[0][0], self._expire, loop)
+
+    def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Fail every request past its budget; wake up again at the next deadline."""
+        self._expiry = None
+        deadlines = self._deadlines
+        now = loop.time()
+        while deadlines:
+            deadline, future = deadlines[0]
+            if not future.done():
+                if deadline > now:
+                    self._expiry = loop.call_at(deadline, self._expire, loop)
+                    return
+                future.set_exception(TimeoutError(f"no answer within {self._budget:g} s"))
+            deadlines.popleft()
+
     async def close(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
         waiting = list(self._waiting)
         self._waiting.clear()
         for _, future in waiting:

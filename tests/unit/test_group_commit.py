@@ -243,3 +243,39 @@ def test_closing_fails_the_calls_in_flight_and_the_waiting_with_the_closed_error
         return await asyncio.gather(*tasks, return_exceptions=True)
 
     assert [type(e) for e in run(main())] == [Closed, Closed]
+
+
+def test_a_request_past_its_budget_fails_with_timeout_and_is_dropped_or_left_out() -> None:
+    async def main() -> tuple[list[Any], list[list[int]]]:
+        flush = FakeFlush(gated=True)
+        group: GroupCommit[int, int] = GroupCommit(
+            flush.run_many, max_batch=10, eager=True, budget_seconds=0.05
+        )
+        sent = asyncio.create_task(group.submit(1))  # in its call when the budget runs out
+        await until(lambda: flush.calls == [[1]])
+        waiting = asyncio.create_task(group.submit(2))  # still waiting for a call slot
+        outcomes: list[Any] = [*await asyncio.gather(sent, waiting, return_exceptions=True)]
+        flush.gate.set()  # the call in flight returns: its answer has nobody to go to
+        await until(lambda: flush.in_flight == 0 and not group._calls)
+        return outcomes, flush.calls
+
+    outcomes, calls = run(main())
+    assert [type(e) for e in outcomes] == [TimeoutError, TimeoutError]
+    assert calls == [[1]], "a request past its budget is not sent afterwards"
+
+
+def test_requests_answered_within_their_budget_get_their_answers() -> None:
+    async def main() -> list[int]:
+        flush = FakeFlush(gated=True)
+        group: GroupCommit[int, int] = GroupCommit(
+            flush.run_many, max_batch=10, eager=True, budget_seconds=600
+        )
+        tasks = [asyncio.create_task(group.submit(i)) for i in (1, 2, 3)]
+        await until(lambda: flush.calls == [[1]])
+        flush.gate.set()
+        answers = await asyncio.gather(*tasks)
+        await group.close()
+        assert group._expiry is None, "close() leaves no timer behind"
+        return answers
+
+    assert run(main()) == [10, 20, 30]
