@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hmac
 import json
+import random
 import re
 import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
@@ -23,8 +24,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -160,10 +161,16 @@ async def receive_webhook(request: Request) -> Response:
     elapsed = time.perf_counter() - started
     metrics.ingest_seconds.observe(elapsed)
     metrics.ingest_batch_size.observe(result.batch_size)
-    metrics.messages.labels("accepted").inc(result.new_messages)
-    metrics.messages.labels("duplicate").inc(result.duplicates)
-    metrics.statuses.inc(result.statuses)
-    log.info(
+    if result.new_messages:
+        metrics.accepted_messages.inc(result.new_messages)
+    if result.duplicates:
+        metrics.duplicate_messages.inc(result.duplicates)
+    if result.statuses:
+        metrics.statuses.inc(result.statuses)
+    # DEBUG, not INFO: a line per POST cost ~20 us of the ~250 us of CPU the process
+    # spent on it; the counts are in /metrics, the correlation id in webhook_events,
+    # and refusals and failures are still logged as warnings and errors.
+    log.debug(
         "webhook stored",
         event_id=result.event_id,
         new_messages=result.new_messages,
@@ -174,15 +181,16 @@ async def receive_webhook(request: Request) -> Response:
         ingest_ms=round(elapsed * 1000, 2),
         batch=result.batch_size,
     )
-    return JSONResponse(
-        {
-            "status": "stored",
-            "event_id": result.event_id,
-            "new_messages": result.new_messages,
-            "duplicates": result.duplicates,
-            "statuses": result.statuses,
-            "errors": result.errors,
-        }
+    return stored_response(result)
+
+
+def stored_response(result: store.IngestResult) -> Response:
+    """200 with the ingest's counts as JSON (every value an int: written directly)."""
+    return Response(
+        b'{"status":"stored","event_id":%d,"new_messages":%d,"duplicates":%d,'
+        b'"statuses":%d,"errors":%d}'
+        % (result.event_id, result.new_messages, result.duplicates, result.statuses, result.errors),
+        media_type="application/json",
     )
 
 
@@ -218,17 +226,21 @@ async def _read_body(request: Request, limit: int) -> bytes | Response:
             return _refuse(400, "malformed Content-Length")
         if int(declared) > limit:
             return _refuse(413, f"body larger than {limit} bytes")
+    # The ASGI messages themselves, not request.stream(): an async generator per POST.
     chunks: list[bytes] = []
     size = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                return _refuse(413, f"body larger than {limit} bytes")
-            chunks.append(chunk)
-    except ClientDisconnect:
-        return _refuse(400, "client disconnected before the body was complete")
-    return b"".join(chunks)
+    more_body = True
+    while more_body:
+        message = await request.receive()
+        if message["type"] != "http.request":  # http.disconnect
+            return _refuse(400, "client disconnected before the body was complete")
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return _refuse(413, f"body larger than {limit} bytes")
+        chunks.append(chunk)
+        more_body = message.get("more_body", False)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _refuse(status: int, reason: str) -> Response:
@@ -288,13 +300,15 @@ class CorrelationIdMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             path = scope.get("path", "")
-            route = path if path in _ROUTES else "other"
-            self.metrics.requests.labels(route, str(status)).inc()
+            self.metrics.answered(path if path in _ROUTES else "other", status)
+
+
+_CORRELATION_HEADER_BYTES = CORRELATION_HEADER.encode()
 
 
 def _correlation_id_from(scope: Scope) -> str:
     for name, value in scope.get("headers", []):
-        if name == CORRELATION_HEADER.encode():
+        if name == _CORRELATION_HEADER_BYTES:
             try:
                 candidate: str = bytes(value).decode("ascii")
             except UnicodeDecodeError:
@@ -302,14 +316,25 @@ def _correlation_id_from(scope: Scope) -> str:
             if _SANE_CORRELATION_ID.fullmatch(candidate):
                 return candidate
             break
-    return uuid.uuid4().hex
+    return new_correlation_id()
+
+
+def new_correlation_id() -> str:
+    """32 random hex digits, like uuid4().hex without its system call: an id to find a
+    request by, not a secret (the generator is seeded from the OS in each process)."""
+    return f"{random.getrandbits(128):032x}"
 
 
 # -- the app -------------------------------------------------------------------
 
 
-def create_app(settings: Settings | None = None, *, configure_logs: bool = True) -> Starlette:
-    """The ingress; settings default to the environment, read at start-up."""
+def create_app(
+    settings: Settings | None = None, *, configure_logs: bool = True, settle_gc: bool = False
+) -> Starlette:
+    """The ingress; settings default to the environment, read at start-up.
+
+    settle_gc: the app owns its process (uvicorn's `ingress.app:app`), so once started
+    it may tune the process's garbage collector (settle_garbage_collector)."""
     metrics = IngressMetrics()
 
     @contextlib.asynccontextmanager
@@ -336,6 +361,8 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             expected_migrations=store.expected_migrations(),
             status_token=current.status_token,
         )
+        if settle_gc:
+            settle_garbage_collector()
         log.info(
             "ingress started",
             database=mask_url(current.database_url),
@@ -366,6 +393,25 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
     )
 
 
+# Container allocations between two young collections (CPython's default: 700).
+# Under load the young generation holds the requests in flight (their coroutines,
+# scopes, headers), traversed again at every collection: at 700, every ~20 POSTs.
+GC_YOUNG_THRESHOLD = 20_000
+
+
+def settle_garbage_collector() -> None:
+    """Once started: the modules, pool and app built so far are kept out of every
+    later collection (gc.freeze), and young collections run less often.
+
+    Measured under load before this: ~15 % of the process's CPU in the collector,
+    and a full collection (~30 ms, every second or two) walking every object of
+    every imported module while POSTs waited."""
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
+
+
 def check_startup_settings(settings: Settings) -> None:
     """Refuse to run without an app secret unless the dev flag says so (then warn loudly)."""
     if settings.app_secrets:
@@ -383,4 +429,4 @@ def check_startup_settings(settings: Settings) -> None:
     )
 
 
-app = create_app()
+app = create_app(settle_gc=True)

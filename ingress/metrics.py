@@ -72,6 +72,18 @@ class IngressMetrics:
             multiprocess_mode="livemin",
         )
 
+        # Children bound once: labels() takes a lock and a lookup, on every POST.
+        self.accepted_messages = self.messages.labels("accepted")
+        self.duplicate_messages = self.messages.labels("duplicate")
+        self._answered: dict[tuple[str, int], Counter] = {}
+
+    def answered(self, route: str, status: int) -> None:
+        """Count one HTTP answer (route is one of the app's, or "other")."""
+        child = self._answered.get((route, status))
+        if child is None:
+            child = self._answered[(route, status)] = self.requests.labels(route, str(status))
+        child.inc()
+
     def render(self) -> bytes:
         if prometheus_multiproc_dir():
             merged = CollectorRegistry()

@@ -194,7 +194,7 @@ def cmd_ingress(args: argparse.Namespace) -> int:
         port=args.port or settings.ingress_port,
         workers=workers,
         log_config=None,  # wapipe.log owns logging (JSON, masked)
-        access_log=False,  # the app logs each webhook itself, without query strings
+        access_log=False,  # no query strings in logs; POSTs are counted in /metrics
         server_header=False,
         timeout_graceful_shutdown=30,  # SIGTERM: stop accepting, finish in-flight requests
     )

@@ -156,7 +156,7 @@ def test_webhooks_in_replies_out_and_logs_hold_nothing_private(
             [{"name": "waiter", "endpoints": [f"http://127.0.0.1:{agent_port}"]}],
         )
         worker = WorkerProcess(db_url, config, tmp_path, "--metrics-port", str(metrics_port))
-        ingress = start_server(db_url, tmp_path / "ingress.log")
+        ingress = start_server(db_url, tmp_path / "ingress.log", WAPIPE_LOG_LEVEL="DEBUG")
 
         now = int(time.time())
         alice = [text_message(ALICE, t, timestamp=now + i) for i, t in enumerate(ALICE_TEXTS)]

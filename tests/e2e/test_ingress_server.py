@@ -142,7 +142,18 @@ def test_chunked_body_over_the_limit_without_content_length(server: Server, db_u
     assert stored_counts(db_url)["events"] == 0
 
 
-def test_logs_of_a_full_run_hold_no_phone_number_and_no_body(server: Server) -> None:
+@pytest.fixture
+def debug_server(db_url: str, tmp_path: Path) -> Iterator[Server]:
+    """The ingress at WAPIPE_LOG_LEVEL=DEBUG: every line it can write, one per POST too."""
+    srv = start_server(db_url, tmp_path / "ingress.log", WAPIPE_LOG_LEVEL="DEBUG")
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def test_logs_of_a_full_run_hold_no_phone_number_and_no_body(debug_server: Server) -> None:
+    server = debug_server
     with httpx.Client(base_url=server.base_url, timeout=10) as client:
         for path in sorted(SAMPLES.glob("*.json")):
             body = path.read_bytes()

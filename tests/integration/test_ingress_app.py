@@ -15,7 +15,7 @@ import pytest
 from ingress.app import IngressConfigError, create_app
 from ingress.signature import sign
 from wapipe.errors import DatabaseUnavailable
-from wapipe.settings import Settings
+from wapipe.settings import LogSettings, Settings
 
 with warnings.catch_warnings():
     # starlette 0.52's testclient touches an alias anyio 4.16 deprecates (import time only).
@@ -247,6 +247,31 @@ def test_dev_flag_starts_without_a_secret_and_skips_the_check(
     assert "INSECURE" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("level", "stored_lines"), [("INFO", 0), ("DEBUG", 1)])
+def test_a_stored_post_is_logged_at_debug_a_refused_one_as_a_warning(
+    db_url: str, capsys: pytest.CaptureFixture[str], level: str, stored_lines: int
+) -> None:
+    settings = ingress_settings(db_url, log=LogSettings(level=level))
+    with TestClient(create_app(settings)) as c:  # configures logging: JSON lines on stderr
+        body = text_message()
+        stored = c.post("/webhook", content=body, headers=signed_headers(body))
+        refused = c.post("/webhook", content=body, headers=signed_headers(body, "wrong secret"))
+        metrics = c.get("/metrics").text
+    assert (stored.status_code, refused.status_code) == (200, 403)
+    lines = [json.loads(x) for x in capsys.readouterr().err.splitlines() if x.startswith("{")]
+    stored_log = [line for line in lines if line["event"] == "webhook stored"]
+    assert [line["correlation_id"] for line in stored_log] == (
+        [stored.headers["x-correlation-id"]] * stored_lines
+    )
+    refusals = [line for line in lines if line["event"] == "webhook signature refused"]
+    assert [(line["level"], line["correlation_id"]) for line in refusals] == [
+        ("warning", refused.headers["x-correlation-id"])
+    ]
+    # at any level the stored POST is counted
+    assert 'wapipe_ingress_messages_total{outcome="accepted"} 1.0' in metrics
+    assert 'wapipe_ingress_requests_total{route="/webhook",status="200"} 1.0' in metrics
+
+
 def test_start_fails_fast_when_the_database_is_not_there() -> None:
     url = "postgresql://postgres@127.0.0.1:1/nowhere"
     app = create_app(ingress_settings(url), configure_logs=False)
@@ -358,9 +383,7 @@ def stored_rows(url: str, sql: str) -> list[tuple[Any, ...]]:
         {"object": "whatsapp_business_account"},
         {
             "object": "whatsapp_business_account",
-            "entry": [
-                {"changes": [{"value": {"metadata": {}, "messages": [{"type": "text"}]}}]}
-            ],
+            "entry": [{"changes": [{"value": {"metadata": {}, "messages": [{"type": "text"}]}}]}],
         },
         {"object": "whatsapp_business_account", "entry": [{"changes": "?"}, 7]},
     ],

@@ -23,7 +23,10 @@ POSTS = 40
 
 @pytest.fixture
 def one_call_server(db_url: str, tmp_path: Path) -> Iterator[Server]:
-    srv = start_server(db_url, tmp_path / "ingress.log", WAPIPE_INGEST_CALLS_MAX="1")
+    # DEBUG: the per-POST "webhook stored" line, with its batch size
+    srv = start_server(
+        db_url, tmp_path / "ingress.log", WAPIPE_INGEST_CALLS_MAX="1", WAPIPE_LOG_LEVEL="DEBUG"
+    )
     try:
         yield srv
     finally:
