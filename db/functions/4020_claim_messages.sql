@@ -30,44 +30,41 @@ COMMENT ON FUNCTION wapipe.keyword_agent(text, jsonb) IS
 REVOKE ALL ON FUNCTION wapipe.keyword_agent(text, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION wapipe.keyword_agent(text, jsonb) TO wapipe_worker;
 
--- wapipe._context_items: what message_contexts is asked for each message, by the one routing rule.
--- Returns a JSON array, in the order of messages, of {user_phone, conversation_key, preferred_agent, rate_key, bypass_workflow}.
+-- wapipe._context_items: the routing rule: what message_contexts is asked for each message.
+-- Returns one row: preferred_agents and rate_keys, arrays aligned with the messages (NULL arrays for none).
 --
--- messages = [{"message_id", "user_phone", "conversation_key", "message_type", "body",
--- "attempt", "bypass_workflow"}] (the claim's facts: a caller in the claim's own
--- statement would not see its attempt in the table yet). The user is the sender; the
--- preferred agent is keyword_agent of a text message's body (rules), none for other
--- types; the rate-limit key is 'user:<wa_id>' on a message's first attempt when it
--- never waited for a service (a retry, or a message claimed again after a deferral,
--- was already let in), none when not rate_limited, and none for a message asked for
--- again past its workflow (bypass_workflow: its first context took its token).
--- claim_messages and context_items use it; the worker holds no copy.
-CREATE OR REPLACE FUNCTION wapipe._context_items(messages jsonb, rules jsonb, rate_limited boolean)
-RETURNS jsonb
+-- messages as aligned arrays (message_ids, users, message_types, bodies, attempts: the
+-- claim's facts, as a caller in the claim's own statement would not see its attempt in
+-- the table yet). The user is the sender; the preferred agent is keyword_agent of a
+-- text message's body (rules), none for other types; the rate-limit key is
+-- 'user:<wa_id>' on a message's first attempt when it never waited for a service (a
+-- retry, or a message claimed again after a deferral, was already let in), none when
+-- not rate_limited, and none for messages asked for again past their workflow
+-- (bypass_workflow: their first context took the token). Arrays, not JSON: claim_messages
+-- hands them to wapipe._message_contexts as they are; context_items builds its JSON
+-- items from them. The worker holds no copy.
+CREATE OR REPLACE FUNCTION wapipe._context_items(
+  message_ids bigint[], users text[], message_types text[], bodies text[], attempts integer[],
+  rules jsonb, rate_limited boolean, bypass_workflow boolean,
+  OUT preferred_agents text[], OUT rate_keys text[])
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = ''
   SET plan_cache_mode = force_generic_plan SET enable_seqscan = off
 AS $$
 BEGIN
-  RETURN (
-  SELECT coalesce(jsonb_agg(jsonb_build_object(
-           'user_phone', e.msg->>'user_phone', 'conversation_key', e.msg->>'conversation_key',
-           'bypass_workflow', e.msg->'bypass_workflow' IS NOT DISTINCT FROM 'true',
-           'preferred_agent',
-             CASE WHEN e.msg->>'message_type' = 'text' AND jsonb_array_length(rules) > 0
-                  THEN wapipe.keyword_agent(e.msg->>'body', rules) END,
-           'rate_key',
-             CASE WHEN (e.msg->>'attempt')::integer <= 1 AND rate_limited
-                       AND e.msg->'bypass_workflow' IS DISTINCT FROM 'true'
-                       AND (SELECT m.deferrals FROM wapipe.processed_messages m
-                            WHERE m.id = (e.msg->>'message_id')::bigint) = 0
-                  THEN 'user:' || (e.msg->>'user_phone') END)
-         ORDER BY e.ord), '[]')
-  FROM jsonb_array_elements(messages) WITH ORDINALITY AS e(msg, ord));
+  SELECT array_agg(CASE WHEN u.message_type = 'text' AND jsonb_array_length(rules) > 0
+                        THEN wapipe.keyword_agent(u.body, rules) END ORDER BY u.i),
+         array_agg(CASE WHEN u.attempt <= 1 AND rate_limited AND bypass_workflow IS NOT TRUE
+                             AND (SELECT m.deferrals FROM wapipe.processed_messages m
+                                  WHERE m.id = u.message_id) = 0
+                        THEN 'user:' || u.user_phone END ORDER BY u.i)
+    INTO preferred_agents, rate_keys
+  FROM unnest(message_ids, users, message_types, bodies, attempts)
+         WITH ORDINALITY AS u(message_id, user_phone, message_type, body, attempt, i);
 END
 $$;
-COMMENT ON FUNCTION wapipe._context_items(jsonb, jsonb, boolean) IS
-  'message_contexts items for messages [{message_id, user_phone, conversation_key, message_type, body, attempt, bypass_workflow}]: the sender, keyword_agent of a text body as preferred agent, rate key user:<wa_id> on a first attempt that never waited (when rate_limited; never with bypass_workflow), bypass_workflow passed on. The one routing rule of claim_messages and context_items.';
-REVOKE ALL ON FUNCTION wapipe._context_items(jsonb, jsonb, boolean) FROM PUBLIC;
+COMMENT ON FUNCTION wapipe._context_items(bigint[], text[], text[], text[], integer[], jsonb, boolean, boolean) IS
+  'Private: the one routing rule of claim_messages and context_items, for messages as aligned arrays (ids, senders, types, bodies, attempts): keyword_agent of a text body as preferred agent, rate key user:<wa_id> on a first attempt that never waited (when rate_limited; never with bypass_workflow). Returns (preferred_agents, rate_keys), aligned with the messages.';
+REVOKE ALL ON FUNCTION wapipe._context_items(bigint[], text[], text[], text[], integer[], jsonb, boolean, boolean) FROM PUBLIC;
 
 -- wapipe.context_items: the routing rule for stored messages a worker holds (its claim came without contexts).
 -- Returns message_contexts' items for message_ids (processed_messages ids), in their order.
@@ -82,17 +79,24 @@ LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = ''
   SET plan_cache_mode = force_generic_plan SET enable_seqscan = off
 AS $$
 BEGIN
-  RETURN wapipe._context_items(
-           coalesce((SELECT jsonb_agg(jsonb_build_object(
-                              'message_id', m.id, 'user_phone', m.from_wa_id,
-                              'conversation_key', m.conversation_key,
-                              'message_type', m.message_type, 'body', m.payload->'text'->>'body',
-                              'attempt', m.attempts,
-                              'bypass_workflow', coalesce(context_items.bypass_workflow, false))
-                            ORDER BY i.ord)
-                     FROM unnest(context_items.message_ids) WITH ORDINALITY AS i(id, ord)
-                     JOIN wapipe.processed_messages m ON m.id = i.id), '[]'),
-           coalesce(context_items.rules, '[]'), context_items.rate_max IS NOT NULL);
+  RETURN (
+    SELECT coalesce(jsonb_agg(jsonb_build_object(
+                      'user_phone', s.users[g.i], 'conversation_key', s.convs[g.i],
+                      'bypass_workflow', coalesce(context_items.bypass_workflow, false),
+                      'preferred_agent', r.preferred_agents[g.i], 'rate_key', r.rate_keys[g.i])
+                    ORDER BY g.i), '[]')
+    FROM (SELECT array_agg(m.id ORDER BY i.ord) AS ids, array_agg(m.from_wa_id ORDER BY i.ord) AS users,
+                 array_agg(m.conversation_key ORDER BY i.ord) AS convs,
+                 array_agg(m.message_type ORDER BY i.ord) AS types,
+                 array_agg(m.payload->'text'->>'body' ORDER BY i.ord) AS bodies,
+                 array_agg(m.attempts ORDER BY i.ord) AS attempts
+          FROM unnest(context_items.message_ids) WITH ORDINALITY AS i(id, ord)
+          JOIN wapipe.processed_messages m ON m.id = i.id) s
+    CROSS JOIN LATERAL wapipe._context_items(s.ids, s.users, s.types, s.bodies, s.attempts,
+                                             coalesce(context_items.rules, '[]'),
+                                             context_items.rate_max IS NOT NULL,
+                                             coalesce(context_items.bypass_workflow, false)) r
+    CROSS JOIN LATERAL generate_subscripts(s.ids, 1) AS g(i));
 END
 $$;
 COMMENT ON FUNCTION wapipe.context_items(bigint[], jsonb, integer, boolean) IS
@@ -104,8 +108,8 @@ GRANT EXECUTE ON FUNCTION wapipe.context_items(bigint[], jsonb, integer, boolean
 -- Returns one row per claimed message: get_next_queue_message's columns, then message_contexts' for it (its ord left out).
 --
 -- One transaction: get_next_queue_message(worker_id, lock_seconds, batch), then
--- message_contexts for the claimed messages in claim order, each item built by the
--- routing rule (_context_items, above): the user is the sender; the preferred agent
+-- message_contexts' rule (_message_contexts, 4000) for the claimed messages in claim
+-- order, each item built by the routing rule (_context_items, above): the user is the sender; the preferred agent
 -- is keyword_agent of a text message's body (rules), none for other types; the
 -- rate-limit key is 'user:<wa_id>' on a message's first attempt only (a retry, or a
 -- message claimed again after a deferral, was already let in), none without rate_max. A call that fails claims nothing: the claim rolls back with
@@ -168,19 +172,22 @@ BEGIN
     SELECT q.*, q.ordinality::integer AS ord
     FROM wapipe.get_next_queue_message(claim_messages.worker_id, claim_messages.lock_seconds,
                                        claim_messages.batch) WITH ORDINALITY AS q
+  ), batch AS MATERIALIZED (
+    SELECT array_agg(c.message_id ORDER BY c.ord) AS ids, array_agg(c.from_wa_id ORDER BY c.ord) AS users,
+           array_agg(c.conversation_key ORDER BY c.ord) AS convs,
+           array_agg(c.message_type ORDER BY c.ord) AS types,
+           array_agg(c.payload->'text'->>'body' ORDER BY c.ord) AS bodies,
+           array_agg(c.attempt ORDER BY c.ord) AS attempts
+    FROM claimed c
   ), contexts AS MATERIALIZED (
+    -- the routing rule and the context rule, handed arrays (no JSON built and parsed back)
     SELECT x.*
-    FROM wapipe.message_contexts(
-           wapipe._context_items(
-             (SELECT coalesce(jsonb_agg(jsonb_build_object(
-                        'message_id', c.message_id, 'user_phone', c.from_wa_id,
-                        'conversation_key', c.conversation_key, 'message_type', c.message_type,
-                        'body', c.payload->'text'->>'body', 'attempt', c.attempt)
-                      ORDER BY c.ord), '[]')
-              FROM claimed c),
-             v_rules, claim_messages.rate_max IS NOT NULL),
-           claim_messages.default_agent, claim_messages.known_agents,
-           claim_messages.rate_max, claim_messages.rate_per) x
+    FROM batch b
+    CROSS JOIN LATERAL wapipe._context_items(b.ids, b.users, b.types, b.bodies, b.attempts, v_rules,
+                                             claim_messages.rate_max IS NOT NULL, false) r
+    CROSS JOIN LATERAL wapipe._message_contexts(b.users, r.preferred_agents, r.rate_keys, b.convs, NULL,
+                                                claim_messages.default_agent, claim_messages.known_agents,
+                                                claim_messages.rate_max, claim_messages.rate_per) x
   ), openers AS MATERIALIZED (
     -- heads that open a turn: texts for an agent that coalesces
     SELECT c.ord, c.message_id, (v_gaps->>x.agent)::numeric AS gap
