@@ -29,9 +29,10 @@ import http.cookiejar
 import importlib
 import inspect
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass, field
 from functools import lru_cache
+from types import CoroutineType
 from typing import Any
 
 import httpx
@@ -334,16 +335,65 @@ def in_process_agent(endpoint: str) -> Callable[[AgentRequest], Any]:
     return found  # type: ignore[no-any-return]
 
 
+class _Resumed:
+    """Awaiting it runs the rest of a coroutine whose first step has run already: each
+    wait the coroutine yields goes to the awaiting task, and each resumption (a value,
+    or an exception such as the timeout's cancellation) goes back to the coroutine."""
+
+    __slots__ = ("_coro", "_first")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], first: Any) -> None:
+        self._coro, self._first = coro, first
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coro, waits_for = self._coro, self._first
+        while True:
+            try:
+                resumed = yield waits_for
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:
+                try:
+                    waits_for = coro.throw(exc)
+                except StopIteration as done:
+                    return done.value
+            else:
+                try:
+                    waits_for = coro.send(resumed)
+                except StopIteration as done:
+                    return done.value
+
+
+async def _within(answer: Awaitable[Any], deadline: float) -> Any:
+    """The awaitable's result, by `deadline` (the event loop's clock).
+
+    A coroutine's first step runs here at once: an agent that answers without waiting
+    for anything (no await that suspends) is done then and needs no timer (a timeout
+    only ever interrupts a wait, and the timer costs more than such an agent's whole
+    call). Only a coroutine that waits has its rest run under asyncio.timeout_at.
+    """
+    if not isinstance(answer, CoroutineType):  # another awaitable: the plain way
+        async with asyncio.timeout_at(deadline):
+            return await answer
+    try:
+        first = answer.send(None)
+    except StopIteration as done:
+        return done.value
+    async with asyncio.timeout_at(deadline):
+        return await _Resumed(answer, first)
+
+
 async def _call_python(
     service: ServiceConfig, endpoint: str, request: AgentRequest, timeout: float
 ) -> AgentReply:
     """Call an in-process agent under the service's timeout; its failures as AgentError."""
     agent = in_process_agent(endpoint)
+    deadline = asyncio.get_running_loop().time() + timeout
     try:
-        async with asyncio.timeout(timeout):
-            answer = agent(request)
-            if inspect.isawaitable(answer):
-                answer = await answer
+        answer = agent(request)
+        if inspect.isawaitable(answer):
+            answer = await _within(answer, deadline)
     except AgentError:
         raise
     except TimeoutError as exc:

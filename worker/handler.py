@@ -96,11 +96,11 @@ class MessageHandler:
         recorded as a failure); the first call counts.
         """
         started = time.perf_counter()
-        self.metrics.in_flight.inc()
+        self.metrics.handling += 1
         try:
             outcome = await self._handle(msg, handed_over)
         finally:
-            self.metrics.in_flight.dec()
+            self.metrics.handling -= 1
         if outcome in ("done", "retry", "dead", "deferred"):
             self.metrics.message_finished(outcome, time.perf_counter() - started)
         else:
@@ -318,7 +318,8 @@ class MessageHandler:
         # media the agent can see. Only messages that get an answer come this far.
         typing = self.typing.turn(msg, service)
         try:
-            await asyncio.sleep(0)  # the typing call leaves first, not after the batch's agents
+            if typing.calling:  # its call leaves first, not after the batch's agents
+                await asyncio.sleep(0)
             media = await self.media.prepare(msg, service) if self.media else None
         except BaseException:
             typing.stop()

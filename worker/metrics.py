@@ -78,6 +78,10 @@ class WorkerMetrics:
         self.in_flight = Gauge(
             "wapipe_worker_in_flight", "Messages this worker is handling now", registry=r
         )
+        # counted by the handler as a plain int, read when scraped (a gauge's inc and dec
+        # take a lock each, twice per message)
+        self.handling = 0
+        self.in_flight.set_function(lambda: self.handling)
         self.agent_call_seconds = Histogram(
             "wapipe_worker_agent_call_seconds",
             "Agent / service calls by service, endpoint and result (ok, error)",

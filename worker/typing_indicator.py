@@ -96,8 +96,10 @@ def newest_wamid(msg: ClaimedMessage) -> str:
 class Turn:
     """The indicator of one message: shown now, refreshed until stop()."""
 
-    def __init__(self) -> None:
+    def __init__(self, calling: bool = True) -> None:
         self._stopped = asyncio.Event()
+        # a task calls the Graph API for it (False: typing is off for this message)
+        self.calling = calling
 
     def stop(self) -> None:
         """The reply is about to be queued (or the turn ended otherwise): no more calls.
@@ -105,7 +107,7 @@ class Turn:
         self._stopped.set()
 
 
-_NO_TURN = Turn()
+_NO_TURN = Turn(calling=False)
 _NO_TURN.stop()
 
 
