@@ -147,6 +147,35 @@ COMMENT ON FUNCTION wapipe._webhook_items(jsonb[]) IS
 REVOKE ALL ON FUNCTION wapipe._webhook_items(jsonb[]) FROM PUBLIC;
 
 
+-- wapipe._one_message_post: whether a webhook body is the usual POST, one message read
+-- by plain expressions in ingest_webhooks; returns true or false.
+-- One entry, one change of field messages, one message object with an id string, a
+-- sender (from, from_user_id or group_id) and a business number, each a non-empty string,
+-- at most one contact, and no statuses or errors. A pure helper (inlined: db/README.md
+-- house rules): its jsonpath is a constant, parsed once per session, where the same test
+-- written as 40 operators was compiled again in every transaction (0.09 M instructions a
+-- call). A shape it does not take goes to the walk, which reads anything.
+CREATE OR REPLACE FUNCTION wapipe._one_message_post(body jsonb)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE
+RETURN jsonb_path_exists(body, '
+  $ ? (@.entry.type() == "array" && @.entry.size() == 1)
+  .entry[0] ? (@.changes.type() == "array" && @.changes.size() == 1)
+  .changes[0] ? (!exists(@.field) || @.field == "messages")
+  .value ? (@.type() == "object" && @.messages.type() == "array" && @.messages.size() == 1
+            && !exists(@.statuses) && !exists(@.errors)
+            && @.metadata.phone_number_id.type() == "string" && @.metadata.phone_number_id != ""
+            && (!exists(@.contacts) || (@.contacts.type() == "array" && @.contacts.size() <= 1)))
+  .messages[0] ? (@.type() == "object" && @.id.type() == "string" && @.id != ""
+                  && (!exists(@."type") || @."type".type() == "string")
+                  && ((@.from.type() == "string" && @.from != "")
+                      || (@.from_user_id.type() == "string" && @.from_user_id != "")
+                      || (@.group_id.type() == "string" && @.group_id != "")))');
+COMMENT ON FUNCTION wapipe._one_message_post(jsonb) IS
+  'Private (pure, inlined): whether a webhook body is one entry, one messages change and one message with an id, a sender and a business number (ingest_webhooks reads it by plain expressions).';
+REVOKE ALL ON FUNCTION wapipe._one_message_post(jsonb) FROM PUBLIC;
+
+
 -- wapipe._user_key_of: the key an identifier is filed under for a business number
 -- (NULL when it has none). The one lookup every identity rule uses.
 CREATE OR REPLACE FUNCTION wapipe._user_key_of(phone_number_id text, identifier text)
@@ -203,9 +232,9 @@ REVOKE ALL ON FUNCTION wapipe._with_identity(jsonb, text, text, text, text, text
 -- group's conversation (key group:<group_id>).
 CREATE OR REPLACE FUNCTION wapipe._identify_senders(msgs wapipe.inbound_message[])
 RETURNS wapipe.inbound_message[]
+-- (plans: ingest_webhooks' SETs are in force here; setting them again cost 11 k
+-- instructions a call)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
-  SET plan_cache_mode = force_generic_plan SET enable_seqscan = off
-  SET enable_hashjoin = off SET enable_mergejoin = off
 AS $$
 DECLARE
   v_out  wapipe.inbound_message[];
@@ -411,7 +440,7 @@ REVOKE ALL ON FUNCTION wapipe._identify_senders(wapipe.inbound_message[]) FROM P
 -- second statement and a SECURITY DEFINER call on every POST, the hottest path there is
 -- (bench.db_ingest's gate); the ids are drawn from the queue's sequence the same way. A known wamid (stored before, or by a concurrent POST that
 -- commits first) is skipped by ON CONFLICT before anything of it is written; its
--- ids, taken up front from the sequences, are simply never used. Rows go in in
+-- ids, taken up front from the sequences, are simply never used. Dedup rows go in in
 -- wamid order, heads in conversation order: concurrent ingests never deadlock.
 -- Reactions, system messages, revokes, edits and the business's echoes are
 -- recorded (status done, handled_by recorded:<kind>), never queued; a revoke marks
@@ -420,9 +449,9 @@ REVOKE ALL ON FUNCTION wapipe._identify_senders(wapipe.inbound_message[]) FROM P
 CREATE OR REPLACE FUNCTION wapipe._store_messages(
   msgs wapipe.inbound_message[], event_ids bigint[], correlation_ids text[], queued_at timestamptz)
 RETURNS bigint[]
+-- (plans: ingest_webhooks' SETs are in force here; setting them again cost 11 k
+-- instructions a call)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
-  SET plan_cache_mode = force_generic_plan
-  SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off
 AS $$
 DECLARE
   v_new      bigint[];
@@ -432,25 +461,27 @@ BEGIN
   WITH aging AS (
     SELECT make_interval(secs => (s.value #>> '{}')::double precision) AS step
     FROM wapipe.settings s WHERE s.key = 'claim.priority_aging_seconds'
-  ), candidates AS (
-    SELECT DISTINCT ON (u.wamid) u.*, coalesce(r.priority, 0)::smallint AS priority,
-           u.phone_number_id || ':' || u.from_wa_id AS conversation_key
+  ), numbered AS (
+    -- ids follow the payloads (the tie-break within one WhatsApp second): msgs is in
+    -- payload order (pos), and this scan of it, a nested loop over unnest with no sort
+    -- (a Sort node costs more to start than the whole one-message POST's rows to write),
+    -- draws them in that order; db/tests/ingest_webhooks/ids_follow_the_payload checks it.
+    -- (the id carries its day: wapipe._message_id_base, computed once)
+    SELECT u.*, coalesce(r.priority, 0)::smallint AS priority,
+           u.phone_number_id || ':' || u.from_wa_id AS conversation_key,
+           (SELECT wapipe._message_id_base()) | nextval('wapipe.processed_messages_id_seq'::regclass) AS id,
+           nextval('pgmq.q_wapipe_inbound_msg_id_seq'::regclass) AS queue_msg_id
     FROM unnest(msgs) u
     LEFT JOIN wapipe.priority_rules r ON r.message_type = u.message_type
     WHERE u.kind = 'message'
       AND u.message_type NOT IN ('reaction', 'system', 'revoke', 'edit')
-    ORDER BY u.wamid, u.pos
-  ), numbered AS (
-    -- ids follow the payloads (the tie-break within one WhatsApp second)
-    -- (the id carries its day: wapipe._message_id_base, computed once)
-    SELECT c.*, (SELECT wapipe._message_id_base()) | nextval('wapipe.processed_messages_id_seq'::regclass) AS id,
-           nextval('pgmq.q_wapipe_inbound_msg_id_seq'::regclass) AS queue_msg_id
-    FROM candidates c
-    ORDER BY c.pos
   ), fresh AS (
-    -- the dedup (invariant 2 across daily partitions): wapipe.message_wamids
+    -- the dedup (invariant 2 across daily partitions): wapipe.message_wamids. A wamid
+    -- twice in one call is skipped here too (DO NOTHING skips a key this statement has
+    -- inserted): the first in payload order is kept. wamid order: no deadlock between
+    -- concurrent ingests.
     INSERT INTO wapipe.message_wamids AS w (wamid, message_id)
-    SELECT c.wamid, c.id FROM numbered c ORDER BY c.wamid
+    SELECT c.wamid, c.id FROM numbered c ORDER BY c.wamid, c.pos
     ON CONFLICT (wamid) DO NOTHING
     RETURNING w.message_id
   ), inserted AS (
@@ -464,7 +495,6 @@ BEGIN
            correlation_ids[c.payload_ord], event_ids[c.payload_ord]
     FROM numbered c
     WHERE c.id IN (SELECT f.message_id FROM fresh f)
-    ORDER BY c.wamid
     RETURNING pm.id, pm.wamid, pm.queue_msg_id, pm.conversation_key, pm.phone_number_id,
               pm.from_wa_id, pm.message_type, pm.priority, pm.wa_timestamp, pm.received_at,
               pm.correlation_id, pm.webhook_event_id
@@ -764,27 +794,11 @@ BEGIN
   -- read by plain expressions (the same message _webhook_items and the statement under
   -- "messages" would give, as db/tests/ingest_webhooks/one_message_path_matches_the_walk
   -- proves). Every expression here is compiled again in each transaction, at a cost per
-  -- operator: the value is reached once (#>), and the item list is not built for it.
-  v_value := v_bodies[1] #> '{entry,0,changes,0,value}';
-  v_m := v_value #> '{messages,0}';
-  IF (v_n = 1
-     AND CASE WHEN jsonb_typeof(v_bodies[1]->'entry') = 'array'
-              THEN jsonb_array_length(v_bodies[1]->'entry') = 1 ELSE false END
-     AND CASE WHEN jsonb_typeof(v_bodies[1] #> '{entry,0,changes}') = 'array'
-              THEN jsonb_array_length(v_bodies[1] #> '{entry,0,changes}') = 1 ELSE false END
-     AND coalesce(v_bodies[1] #>> '{entry,0,changes,0,field}', 'messages') = 'messages'
-     AND jsonb_typeof(v_value) = 'object'
-     AND CASE WHEN jsonb_typeof(v_value->'messages') = 'array'
-              THEN jsonb_array_length(v_value->'messages') = 1 ELSE false END
-     AND v_value->'statuses' IS NULL AND v_value->'errors' IS NULL
-     AND jsonb_typeof(v_m) = 'object' AND jsonb_typeof(v_m->'id') = 'string' AND v_m->>'id' <> ''
-     AND (jsonb_typeof(v_m->'type') = 'string' OR NOT v_m ? 'type')
-     AND coalesce(nullif(v_m->>'from', ''), nullif(v_m->>'from_user_id', ''),
-                  nullif(v_m->>'group_id', '')) IS NOT NULL
-     AND coalesce(v_value #>> '{metadata,phone_number_id}', '') <> ''
-     AND CASE WHEN jsonb_typeof(v_value->'contacts') = 'array'
-              THEN jsonb_array_length(v_value->'contacts') <= 1
-              ELSE v_value->'contacts' IS NULL END) THEN
+  -- operator, so the shape is checked by one jsonpath (wapipe._one_message_post, inlined),
+  -- the value is reached once (#>), and the item list is not built for it.
+  IF v_n = 1 AND wapipe._one_message_post(v_bodies[1]) THEN
+    v_value := v_bodies[1] #> '{entry,0,changes,0,value}';
+    v_m := v_value #> '{messages,0}';
     v_contact := v_value #> '{contacts,0}';
     IF ((nullif(v_m->>'from', '') IS NOT NULL AND v_contact->>'wa_id' = v_m->>'from')
         OR (nullif(v_m->>'from_user_id', '') IS NOT NULL AND v_contact->>'user_id' = v_m->>'from_user_id'))

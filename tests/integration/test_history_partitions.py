@@ -103,7 +103,8 @@ def test_conversion_keeps_every_row(server_tmp: Path) -> None:
 
         report = migrate(cluster.url)
 
-        assert report.migrations_applied == [
+        # the conversions, then whatever later migrations there are (on the same rows)
+        assert report.migrations_applied[:3] == [
             "0027_history_partitions",
             "0028_history_fewer_indexes",
             "0029_message_partitions",

@@ -114,6 +114,7 @@ insert into grants_matrix (signature, roles) values
   ('wapipe._memory_sessions(text[],text[])', '{}'),
   ('wapipe._message_contexts(text[],text[],text[],text[],boolean[],text,text[],integer,interval)', '{}'),
   ('wapipe._messages_of_items(wapipe.webhook_item[])', '{}'),
+  ('wapipe._one_message_post(jsonb)', '{}'),
   ('wapipe._outbox_held(bigint,text)', '{}'),
   ('wapipe._partition_is_past(regclass,timestamp with time zone)', '{}'),
   ('wapipe._raise_claim_lost(text)', '{}'),
