@@ -214,8 +214,13 @@ def test_other_errors_leave_as_they_are() -> None:
     assert isinstance(db.translate(psycopg.DataError("NUL byte")), Refused)
 
 
+class _PgResult:
+    nfields = 1
+
+
 class _Cursor:
     description = (("x",),)
+    pgresult = _PgResult()
 
     def __init__(self, rows: list[tuple[Any, ...]]) -> None:
         self.rows = rows
