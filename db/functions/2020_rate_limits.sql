@@ -16,8 +16,7 @@ CREATE OR REPLACE FUNCTION wapipe._take_rate_tokens(keys text[], max_per_window 
                                                     wanted integer DEFAULT 1)
 RETURNS TABLE (key text, allowed boolean, remaining integer, retry_after_ms integer, granted integer)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
-  SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off
-  SET enable_mergejoin = off SET enable_hashjoin = off
+  -- (no planner settings of its own: it plans under its callers', which all set them)
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -98,6 +97,9 @@ RETURNS TABLE (allowed boolean, remaining integer, retry_after_ms integer)
 -- (plpgsql, not sql: PostgreSQL 15 plans a SECURITY DEFINER sql function's body again
 -- in every statement that calls it; the sender calls this once per send)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+  -- (the planner settings of the helpers it calls, which have none of their own)
+  SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off
+  SET enable_mergejoin = off SET enable_hashjoin = off
 AS $$
 #variable_conflict use_column
 BEGIN

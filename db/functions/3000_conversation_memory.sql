@@ -22,8 +22,7 @@ REVOKE ALL ON FUNCTION wapipe._memory_lock_key(text, text) FROM PUBLIC;
 CREATE OR REPLACE FUNCTION wapipe._memory_sessions(users text[], agents text[])
 RETURNS TABLE (ord integer, session wapipe.ai_conversation_memory)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
-  SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off
-  SET enable_mergejoin = off SET enable_hashjoin = off
+  -- (no planner settings of its own: it plans under its callers', which all set them)
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -89,8 +88,7 @@ REVOKE ALL ON FUNCTION wapipe._memory_sessions(text[], text[]) FROM PUBLIC;
 CREATE OR REPLACE FUNCTION wapipe._append_memory(memory_ids bigint[], entries jsonb[], contexts jsonb[])
 RETURNS TABLE (memory_id bigint, kept integer)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
-  SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off
-  SET enable_mergejoin = off SET enable_hashjoin = off
+  -- (no planner settings of its own: it plans under its callers', which all set them)
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -199,6 +197,9 @@ CREATE OR REPLACE FUNCTION wapipe.update_conversation_memory(
   memory_id bigint, role text, content text, context jsonb DEFAULT NULL)
 RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+  -- (the planner settings of the helpers it calls, which have none of their own)
+  SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off
+  SET enable_mergejoin = off SET enable_hashjoin = off
 AS $$
 DECLARE
   entry   jsonb := jsonb_build_array(jsonb_build_object('role', role, 'content', content));

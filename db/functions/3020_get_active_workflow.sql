@@ -9,8 +9,7 @@
 CREATE OR REPLACE FUNCTION wapipe._active_workflows(users text[])
 RETURNS TABLE (ord integer, workflow wapipe.workflow_states)
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = ''
-  SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off
-  SET enable_mergejoin = off SET enable_hashjoin = off
+  -- (no planner settings of its own: it plans under its callers', which all set them)
 AS $$
 BEGIN
   RETURN QUERY
@@ -36,6 +35,9 @@ REVOKE ALL ON FUNCTION wapipe._active_workflows(text[]) FROM PUBLIC;
 CREATE OR REPLACE FUNCTION wapipe.get_active_workflow(user_phone text)
 RETURNS SETOF wapipe.workflow_states
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = ''
+  -- (the planner settings of the helpers it calls, which have none of their own)
+  SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off
+  SET enable_mergejoin = off SET enable_hashjoin = off
 AS $$
   SELECT (a.workflow).* FROM wapipe._active_workflows(ARRAY[user_phone]) a
 $$;

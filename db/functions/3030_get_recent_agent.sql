@@ -7,8 +7,7 @@
 CREATE OR REPLACE FUNCTION wapipe._recent_agents(users text[])
 RETURNS TABLE (ord integer, agent text)
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = ''
-  SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off
-  SET enable_mergejoin = off SET enable_hashjoin = off
+  -- (no planner settings of its own: it plans under its callers', which all set them)
 AS $$
 DECLARE
   idle_interval interval := make_interval(secs => wapipe._setting_num('memory.session_idle_seconds'));
@@ -35,6 +34,9 @@ REVOKE ALL ON FUNCTION wapipe._recent_agents(text[]) FROM PUBLIC;
 CREATE OR REPLACE FUNCTION wapipe.get_recent_agent(user_phone text)
 RETURNS text
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = ''
+  -- (the planner settings of the helpers it calls, which have none of their own)
+  SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off
+  SET enable_mergejoin = off SET enable_hashjoin = off
 AS $$
   SELECT a.agent FROM wapipe._recent_agents(ARRAY[user_phone]) a
 $$;

@@ -18,7 +18,7 @@
 CREATE OR REPLACE FUNCTION wapipe._windows_close_at(conversation_keys text[])
 RETURNS TABLE (conversation_key text, closes_at timestamptz)
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = ''
-  SET plan_cache_mode = force_generic_plan SET enable_seqscan = off
+  -- (no planner settings of its own: it plans under its callers', which all set them)
 AS $$
 #variable_conflict use_column
 BEGIN
@@ -46,6 +46,9 @@ REVOKE ALL ON FUNCTION wapipe._windows_close_at(text[]) FROM PUBLIC;
 CREATE OR REPLACE FUNCTION wapipe._window_closes_at(conversation_key text)
 RETURNS timestamptz
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = ''
+  -- (the planner settings of the helpers it calls, which have none of their own)
+  SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off
+  SET enable_mergejoin = off SET enable_hashjoin = off
 AS $$
 DECLARE
   v_closes timestamptz;

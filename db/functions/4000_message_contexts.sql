@@ -19,8 +19,7 @@ RETURNS TABLE (
   agent text, memory_id bigint, session_id text, memory_messages jsonb, memory_context jsonb,
   breaker_state text, handed_off jsonb, window_closes_at timestamptz)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
-  SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off
-  SET enable_mergejoin = off SET enable_hashjoin = off
+  -- (no planner settings of its own: it plans under its callers', which all set them)
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -248,6 +247,9 @@ RETURNS TABLE (
   agent text, memory_id bigint, session_id text, memory_messages jsonb, memory_context jsonb,
   handed_off jsonb, window_closes_at timestamptz)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+  -- (the planner settings of the helpers it calls, which have none of their own)
+  SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off
+  SET enable_mergejoin = off SET enable_hashjoin = off
 AS $$
 BEGIN
   RETURN QUERY

@@ -18,8 +18,7 @@
 CREATE OR REPLACE FUNCTION wapipe._claim_turns(heads bigint[], gap_seconds numeric[])
 RETURNS TABLE (head_id bigint, burst jsonb)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
-  SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off
-  SET enable_mergejoin = off SET enable_hashjoin = off
+  -- (no planner settings of its own: it plans under its callers', which all set them)
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -85,6 +84,9 @@ REVOKE ALL ON FUNCTION wapipe._claim_turns(bigint[], numeric[]) FROM PUBLIC;
 CREATE OR REPLACE FUNCTION wapipe.extend_turn(msg_id bigint, worker_id text, coalesce_seconds numeric)
 RETURNS TABLE (burst jsonb, quiet_seconds double precision)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+  -- (the planner settings of the helpers it calls, which have none of their own)
+  SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off
+  SET enable_mergejoin = off SET enable_hashjoin = off
 AS $$
 #variable_conflict use_column
 DECLARE

@@ -48,7 +48,7 @@ CREATE OR REPLACE FUNCTION wapipe._context_items(
   rules jsonb, rate_limited boolean, bypass_workflow boolean,
   OUT preferred_agents text[], OUT rate_keys text[])
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = ''
-  SET plan_cache_mode = force_generic_plan SET enable_seqscan = off
+  -- (no planner settings of its own: it plans under its callers', which all set them)
 AS $$
 BEGIN
   SELECT array_agg(CASE WHEN u.message_type = 'text' AND jsonb_array_length(rules) > 0
@@ -76,7 +76,9 @@ CREATE OR REPLACE FUNCTION wapipe.context_items(message_ids bigint[], rules json
                                                 bypass_workflow boolean DEFAULT false)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = ''
-  SET plan_cache_mode = force_generic_plan SET enable_seqscan = off
+  -- (the planner settings of the helpers it calls, which have none of their own)
+  SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off
+  SET enable_mergejoin = off SET enable_hashjoin = off
 AS $$
 BEGIN
   RETURN (

@@ -17,6 +17,9 @@ CREATE OR REPLACE FUNCTION wapipe.admit_typing_indicator(
   phone_number_id text, breaker text, max_per_window integer, per interval, tokens integer,
   OUT verdict text, OUT granted integer, OUT retry_after_ms integer)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+  -- (the planner settings of the helpers it calls, which have none of their own)
+  SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off
+  SET enable_mergejoin = off SET enable_hashjoin = off
 AS $$
 DECLARE
   state text;
