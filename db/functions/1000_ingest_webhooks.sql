@@ -459,6 +459,7 @@ DECLARE
   v_any_recorded boolean;
 BEGIN
   WITH aging AS (
+    -- (the setting read in this statement: a call of _setting_num cost 25 k instructions more)
     SELECT make_interval(secs => (s.value #>> '{}')::double precision) AS step
     FROM wapipe.settings s WHERE s.key = 'claim.priority_aging_seconds'
   ), numbered AS (
@@ -522,7 +523,8 @@ BEGIN
     SELECT DISTINCT ON (i.conversation_key)
            i.conversation_key, i.phone_number_id, i.from_wa_id, i.id, i.priority,
            i.wa_timestamp, i.received_at,
-           i.received_at - i.priority * coalesce((SELECT a.step FROM aging a), interval '30 seconds'),
+           wapipe._conversation_rank(i.received_at, i.priority,
+                                     coalesce((SELECT a.step FROM aging a), interval '30 seconds')),
            now(), now()
     FROM inserted i
     ORDER BY i.conversation_key, i.wa_timestamp, i.id
