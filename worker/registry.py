@@ -74,7 +74,8 @@ class Service:
 
     def choose(self, exclude: set[str] | None = None) -> Endpoint:
         """Power of two choices among healthy endpoints: the one with fewer calls in flight."""
-        healthy = [e for e in self.endpoints if e.healthy and e.url not in (exclude or set())]
+        excluded = exclude or ()
+        healthy = [e for e in self.endpoints if e.healthy and e.url not in excluded]
         if not healthy:
             raise ServiceUnavailable(
                 f"{self.name}: no healthy endpoint", code="no_healthy_endpoint"

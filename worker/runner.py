@@ -350,6 +350,16 @@ class Worker:
                     continue
                 for msg in claimed:
                     self._start(msg)
+                if claimed:
+                    # Each claim is extended every lock/3 while its handler runs. The first
+                    # extensions of a batch (claimed together: the same lease) share one timer,
+                    # which finds the messages still held by id; almost every message is done
+                    # long before it fires. Later beats are a timer per message (_keep_lock).
+                    loop.call_later(
+                        cfg.lock_seconds / 3,
+                        self._first_beats,
+                        [(msg.msg_id, msg.user) for msg in claimed],
+                    )
                 if len(claimed) == want:
                     continue  # probably more waiting
             else:
@@ -398,19 +408,15 @@ class Worker:
             self.wake.set()  # a handling slot is free
 
     async def _run_one(self, msg: ClaimedMessage) -> None:
-        me = asyncio.current_task()
-        assert me is not None
-        # The claim is extended every lock/3 while the handler runs: a timer, not a
-        # task per message (almost every message is done long before the first beat).
-        beat = asyncio.get_running_loop().call_later(
-            self.config.lock_seconds / 3, self._extend_lock, msg, me
-        )
         try:
-            msg = await self._debounce(msg)
+            if msg.burst is not None:
+                msg = await self._debounce(msg)
             await self.handler.handle(msg, lambda: self._handed_over(msg.msg_id))
             self.handled += msg.turn_size - 1  # a burst's texts were handled in its turn
         finally:
-            self._beats.pop(msg.msg_id, beat).cancel()
+            beat = self._beats.pop(msg.msg_id, None)
+            if beat is not None:
+                beat.cancel()
 
     async def _debounce(self, msg: ClaimedMessage) -> ClaimedMessage:
         """A head that opened a turn, for a service with debounce_seconds: wait until the
@@ -445,29 +451,34 @@ class Worker:
                 break
         return dataclasses.replace(msg, burst=burst)
 
-    def _extend_lock(self, msg: ClaimedMessage, handler_task: asyncio.Task[None]) -> None:
+    def _first_beats(self, claimed: list[tuple[int, str]]) -> None:
+        """A batch's first claim extensions: each message still handled gets its beat."""
+        for msg_id, user in claimed:
+            task = self.in_flight.get(msg_id)
+            if task is not None:
+                self._extend_lock(msg_id, user, task)
+
+    def _extend_lock(self, msg_id: int, user: str, handler_task: asyncio.Task[None]) -> None:
         if handler_task.done():
             return
-        keeper = asyncio.create_task(self._keep_lock(msg, handler_task))
+        keeper = asyncio.create_task(self._keep_lock(msg_id, user, handler_task))
         self._keepers.add(keeper)
         keeper.add_done_callback(self._keepers.discard)
 
-    async def _keep_lock(self, msg: ClaimedMessage, handler_task: asyncio.Task[None]) -> None:
+    async def _keep_lock(self, msg_id: int, user: str, handler_task: asyncio.Task[None]) -> None:
         """One beat: extend the claim; lost claim -> stop the handler; else plan the next."""
         try:
-            held = await self.store.extend_lock(
-                msg.msg_id, self.worker_id, self.config.lock_seconds
-            )
+            held = await self.store.extend_lock(msg_id, self.worker_id, self.config.lock_seconds)
         except StoreUnavailable:
             held = True  # the lease still runs; try again at the next beat
         if handler_task.done():
             return
         if not held:
-            log.warning("claim_lost", msg_id=msg.msg_id, user=msg.user)
+            log.warning("claim_lost", msg_id=msg_id, user=user)
             handler_task.cancel()
             return
-        self._beats[msg.msg_id] = asyncio.get_running_loop().call_later(
-            self.config.lock_seconds / 3, self._extend_lock, msg, handler_task
+        self._beats[msg_id] = asyncio.get_running_loop().call_later(
+            self.config.lock_seconds / 3, self._extend_lock, msg_id, user, handler_task
         )
 
     # -- stopping ---------------------------------------------------------------
