@@ -136,6 +136,7 @@ DECLARE
   v_count       integer;
   v_bad_ids     boolean;
   v_repeated    boolean;    -- some msg_id occurs twice
+  v_turns       boolean;    -- some accepted head answered a coalesced turn (turn_followers)
   v_workflows   boolean;    -- some item has a workflow action
   v_memory_ids  bigint[];   -- sessions the items append to, locked and found
   v_completed   integer;
@@ -200,17 +201,20 @@ BEGIN
   SELECT array_agg(x.ord), array_agg(x.verdict), array_agg(x.id), array_agg(x.wamid),
          array_agg(x.conversation_key), array_agg(x.queue_msg_id),
          array_agg(greatest(0, round(extract(epoch FROM now() - x.claimed_at) * 1000))::integer),
-         array_agg(CASE WHEN x.verdict = 'rejected' THEN x.refusal END)
-    INTO v_ords, v_verdicts, v_ids, v_wamids, v_convs, v_queue_ids, v_took_ms, v_errors
+         array_agg(CASE WHEN x.verdict = 'rejected' THEN x.refusal END),
+         bool_or(x.verdict = 'complete' AND x.turn_followers IS NOT NULL)
+    INTO v_ords, v_verdicts, v_ids, v_wamids, v_convs, v_queue_ids, v_took_ms, v_errors, v_turns
   FROM (
     SELECT r.ord, r.id, r.wamid, r.conversation_key, r.queue_msg_id, r.claimed_at, r.refusal,
+      r.turn_followers,
       CASE
         WHEN r.status = 'done' AND r.claimed_by = complete_messages.worker_id THEN 'repeat'
         WHEN NOT v_held[r.ord] THEN 'claim_lost'
         WHEN r.refusal IS NOT NULL THEN 'rejected'
         ELSE 'complete' END AS verdict
     FROM (SELECT e.n::integer AS ord, m.id, m.wamid, m.conversation_key, m.queue_msg_id, m.claimed_at,
-                 m.status, m.claimed_by, wapipe._completion_refusal(e.item, v_memory_ids) AS refusal
+                 m.status, m.claimed_by, m.turn_followers,
+                 wapipe._completion_refusal(e.item, v_memory_ids) AS refusal
           FROM jsonb_array_elements(items) WITH ORDINALITY AS e(item, n)
           CROSS JOIN LATERAL (SELECT (v_claimed[e.n]).*) m
           OFFSET 0) r  -- (a fence: each item's refusal and verdict evaluated once, not per reference)
@@ -234,37 +238,19 @@ BEGIN
     --    replies queued once per (wamid, seq) in item order.
     WITH accepted AS (
       SELECT u.ord, u.id, u.wamid, u.queue_msg_id, u.took_ms, m.phone_number_id, m.from_wa_id,
-             m.correlation_id, m.conversation_key, m.turn_followers, items->(u.ord - 1) AS item
+             m.correlation_id, items->(u.ord - 1) AS item
       FROM unnest(v_ords, v_verdicts, v_ids, v_wamids, v_queue_ids, v_took_ms)
              AS u(ord, verdict, id, wamid, queue_msg_id, took_ms)
       JOIN wapipe.processed_messages m ON m.id = u.id
       WHERE u.verdict = 'complete'
-    ), followers AS (
-      -- the texts a coalesced turn answered with its head (recorded by the claim,
-      -- 4010_conversation_turns): finished with it, no reply of their own
-      SELECT f.id, f.queue_msg_id, a.took_ms, a.item
-      FROM accepted a
-      JOIN wapipe.processed_messages f ON f.id = ANY (a.turn_followers)
-      WHERE a.turn_followers IS NOT NULL AND f.processed_at IS NULL
-        AND f.conversation_key = a.conversation_key
     ), archived AS MATERIALIZED (
-      SELECT wapipe._inbound_archive(ARRAY(SELECT a.queue_msg_id FROM accepted a
-                                           UNION ALL
-                                           SELECT f.queue_msg_id FROM followers f)) AS n
+      SELECT wapipe._inbound_archive(ARRAY(SELECT a.queue_msg_id FROM accepted a)) AS n
     ), finished AS (
       UPDATE wapipe.processed_messages m
          SET status = 'done', processed_at = now(), processing_ms = a.took_ms,
              handled_by = a.item->>'handled_by', next_attempt_at = NULL
         FROM accepted a
        WHERE m.id = a.id
-      RETURNING 1
-    ), followed AS (
-      UPDATE wapipe.processed_messages m
-         SET status = 'done', processed_at = now(), processing_ms = f.took_ms,
-             handled_by = f.item->>'handled_by', next_attempt_at = NULL,
-             claimed_by = complete_messages.worker_id
-        FROM followers f
-       WHERE m.id = f.id
       RETURNING 1
     ), replied AS (
       INSERT INTO wapipe.outbox (source_key, seq, source_message_id, phone_number_id, to_wa_id, body,
@@ -282,6 +268,31 @@ BEGIN
     )
     -- (every data-modifying CTE runs to completion; archived, a SELECT, runs when read)
     SELECT (SELECT count(*) FROM finished), (SELECT a.n FROM archived a) INTO v_completed, v_archived;
+
+    -- 3b. The texts a coalesced turn answered with its head (recorded by the claim,
+    --     4010_conversation_turns): finished with it, out of the queue, no reply of
+    --     their own. A statement of its own, run only when a head has them: its
+    --     UPDATE would cost every completion an executor for the partitioned table.
+    IF v_turns THEN
+      WITH followers AS (
+        SELECT f.id, f.queue_msg_id, u.took_ms, items->(u.ord - 1) AS item
+        FROM unnest(v_ords, v_verdicts, v_took_ms) AS u(ord, verdict, took_ms)
+        JOIN wapipe.processed_messages f ON f.id = ANY ((v_claimed[u.ord]).turn_followers)
+        WHERE u.verdict = 'complete' AND f.processed_at IS NULL
+          AND f.conversation_key = (v_claimed[u.ord]).conversation_key
+      ), archived AS MATERIALIZED (
+        SELECT wapipe._inbound_archive(ARRAY(SELECT f.queue_msg_id FROM followers f)) AS n
+      ), followed AS (
+        UPDATE wapipe.processed_messages m
+           SET status = 'done', processed_at = now(), processing_ms = f.took_ms,
+               handled_by = f.item->>'handled_by', next_attempt_at = NULL,
+               claimed_by = complete_messages.worker_id
+          FROM followers f
+         WHERE m.id = f.id
+        RETURNING 1
+      )
+      SELECT (SELECT a.n FROM archived a) INTO v_archived;
+    END IF;
 
     -- 4. Memory entries (wapipe._append_memory, the append rule), per session in item
     --    order; contexts merged in item order, a later key winning as with successive ||.
@@ -373,9 +384,8 @@ CREATE OR REPLACE FUNCTION wapipe.complete_message(
   workflow jsonb DEFAULT NULL, handled_by text DEFAULT NULL)
 RETURNS TABLE (message_id bigint, outbox_ids bigint[], processing_ms integer)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
-  -- like complete_messages: one generic plan per session, key probes only
-  SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET jit = off
-  SET enable_mergejoin = off SET enable_hashjoin = off
+  -- (no planner settings: its one statement calls complete_messages, which sets them
+  -- for its own; a SET clause costs a GUC save and restore per call)
 AS $$
 #variable_conflict use_column
 DECLARE

@@ -4,7 +4,7 @@
 -- these settings the claim merge-joined every conversation with the messages
 -- (O(backlog)) and the ingest seq-scanned processed_messages on a fresh install.
 begin;
-select plan(9);
+select plan(8);
 
 select ok(
   (select p.proconfig @> array['plan_cache_mode=force_generic_plan', 'enable_seqscan=off',
@@ -14,7 +14,6 @@ select ok(
 from unnest(array[
   'wapipe.ingest_webhooks(jsonb[], text[])',
   'wapipe.get_next_queue_message(text, integer, integer)',
-  'wapipe.complete_message(bigint, text, jsonb, jsonb, jsonb, text)',
   'wapipe.complete_messages(text, jsonb)',
   'wapipe.message_contexts(jsonb, text, text[], integer, interval)',
   'wapipe.claim_messages(text, integer, integer, text, text[], jsonb, integer, interval, jsonb)',
