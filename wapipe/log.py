@@ -21,7 +21,14 @@ import structlog
 
 from wapipe.settings import LogSettings
 
-__all__ = ["bind_correlation_id", "configure_logging", "get_logger", "mask_person", "mask_phone"]
+__all__ = [
+    "bind_correlation_id",
+    "configure_logging",
+    "debug_enabled",
+    "get_logger",
+    "mask_person",
+    "mask_phone",
+]
 
 # 10-15 digits not glued to other digits, optionally with a leading "+".
 _PHONE_RE = re.compile(r"(?<![0-9])\+?([0-9]{10,15})(?![0-9])")
@@ -115,6 +122,16 @@ def _add_logger_name(
     return event_dict
 
 
+# The level configure_logging set; until it runs every line is written.
+_level = logging.DEBUG
+
+
+def debug_enabled() -> bool:
+    """Whether DEBUG lines are written: a hot path asks before it builds one (a filtered
+    call through a module's lazy logger still binds a new logger)."""
+    return _level <= logging.DEBUG
+
+
 def configure_logging(process: str, settings: LogSettings | None = None) -> None:
     """Set up structlog and the standard library for this process (idempotent).
 
@@ -123,6 +140,8 @@ def configure_logging(process: str, settings: LogSettings | None = None) -> None
     console = settings.console
     level_name = settings.level
     level = logging.getLevelNamesMapping().get(level_name, logging.INFO)
+    global _level
+    _level = level
     # For the standard library's records (uvicorn, psycopg, …).
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,

@@ -18,6 +18,7 @@ from ingress.app import (
     stored_response,
 )
 from ingress.store import IngestResult
+from wapipe.log import mask_phone
 
 
 @pytest.mark.parametrize(
@@ -45,6 +46,12 @@ def test_new_correlation_ids_are_32_hex_digits_and_distinct() -> None:
     ids = [new_correlation_id() for _ in range(10_000)]
     assert all(re.fullmatch(r"[0-9a-f]{32}", cid) for cid in ids)
     assert len(set(ids)) == len(ids)
+
+
+def test_new_correlation_ids_go_through_the_log_masker_unchanged() -> None:
+    # uuid4().hex fails this about one time in eleven (a run of 10-15 decimal digits)
+    ids = [new_correlation_id() for _ in range(10_000)]
+    assert [cid for cid in ids if mask_phone(cid) != cid] == []
 
 
 @pytest.fixture

@@ -129,6 +129,21 @@ def test_debug_lines_hidden_at_info() -> None:
     assert "shown" in out
 
 
+def test_debug_enabled_follows_the_configured_level() -> None:
+    out = run_logging(
+        """
+        import sys
+        from wapipe.settings import LogSettings
+        print("before", debug_enabled(), file=sys.stderr)
+        configure_logging("ingress", LogSettings(level="INFO"))
+        print("info", debug_enabled(), file=sys.stderr)
+        configure_logging("ingress", LogSettings(level="DEBUG"))
+        print("debug", debug_enabled(), file=sys.stderr)
+        """
+    )
+    assert out.splitlines() == ["before True", "info False", "debug True"]
+
+
 def test_lines_are_masked_even_before_configure_logging() -> None:
     import subprocess
     import sys
