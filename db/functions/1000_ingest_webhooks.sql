@@ -932,24 +932,30 @@ BEGIN
     -- one row per payload, returned as written (a read back by id alone would visit
     -- every daily partition of webhook_events)
     RETURN QUERY
-    WITH written AS (
+    -- (the counts by one pass over the items, grouped: a count per payload over every
+    -- item of the call was quadratic, 52 k instructions per payload in a group of 32)
+    WITH per_post AS (
+      SELECT it.payload_ord AS i,
+             count(*) FILTER (WHERE it.kind IN ('message', 'echo'))::integer AS total,
+             count(*) FILTER (WHERE it.kind = 'status')::integer AS statuses,
+             count(*) FILTER (WHERE it.kind = 'error')::integer AS errors,
+             count(*) FILTER (WHERE it.kind = 'quarantine')::integer AS quarantined,
+             count(*) FILTER (WHERE it.kind = 'update')::integer AS updates
+      FROM unnest(v_items) it
+      GROUP BY it.payload_ord
+    ), news AS (
+      SELECT x.id, count(*)::integer AS n FROM unnest(v_new_events) x(id) GROUP BY x.id
+    ), written AS (
       INSERT INTO wapipe.webhook_events AS e (
         id, correlation_id, payload, raw_body, new_messages, duplicates, statuses, errors,
         quarantined, updates)
       OVERRIDING SYSTEM VALUE
-      SELECT v_event_ids[g.i], correlation_ids[g.i], v_bodies[g.i], v_raw[g.i], c.new,
-             c.total - c.new, c.statuses, c.errors, c.quarantined, c.updates
+      SELECT v_event_ids[g.i], correlation_ids[g.i], v_bodies[g.i], v_raw[g.i], coalesce(nw.n, 0),
+             coalesce(c.total, 0) - coalesce(nw.n, 0), coalesce(c.statuses, 0), coalesce(c.errors, 0),
+             coalesce(c.quarantined, 0), coalesce(c.updates, 0)
       FROM generate_series(1, v_n) g(i)
-      CROSS JOIN LATERAL (
-        SELECT count(*) FILTER (WHERE it.kind IN ('message', 'echo'))::integer AS total,
-               count(*) FILTER (WHERE it.kind = 'status')::integer AS statuses,
-               count(*) FILTER (WHERE it.kind = 'error')::integer AS errors,
-               count(*) FILTER (WHERE it.kind = 'quarantine')::integer AS quarantined,
-               count(*) FILTER (WHERE it.kind = 'update')::integer AS updates,
-               (SELECT count(*) FROM unnest(v_new_events) x WHERE x = v_event_ids[g.i])::integer
-                 AS new
-        FROM unnest(v_items) it
-        WHERE it.payload_ord = g.i) c
+      LEFT JOIN per_post c ON c.i = g.i
+      LEFT JOIN news nw ON nw.id = v_event_ids[g.i]
       RETURNING e.id, e.new_messages, e.duplicates, e.statuses, e.errors, e.quarantined, e.updates
     )
     SELECT array_position(v_event_ids, w.id)::integer, w.id, w.new_messages, w.duplicates,
