@@ -315,6 +315,45 @@ def test_chunked_body_over_the_limit_is_refused(client: TestClient, db_url: str)
     assert stored_counts(db_url) == NOTHING_STORED
 
 
+def test_a_client_gone_before_its_body_is_complete_gets_a_400_and_nothing_is_stored(
+    client: TestClient, db_url: str
+) -> None:
+    body = text_message()
+    messages: list[dict[str, Any]] = [
+        {"type": "http.request", "body": body[:10], "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/webhook",
+        "raw_path": b"/webhook",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 40000),
+        "server": ("testserver", 80),
+        "state": client.app_state.copy(),
+    }
+    portal = client.portal  # the app's event loop, while the client is open
+    assert portal is not None
+    portal.call(client.app, scope, receive, send)
+    assert sent[0]["status"] == 400
+    assert sent[1]["body"] == b"client disconnected before the body was complete\n"
+    assert stored_counts(db_url) == NOTHING_STORED
+
+
 def test_malformed_content_length_is_refused(client: TestClient) -> None:
     body = text_message()
     headers = signed_headers(body, **{"Content-Length": "12abc"})
