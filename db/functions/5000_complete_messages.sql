@@ -403,7 +403,11 @@ BEGIN
   ELSIF r.outcome = 'rejected' THEN
     RAISE EXCEPTION USING MESSAGE = r.error, ERRCODE = r.error_code;
   END IF;
-  RETURN QUERY SELECT r.message_id, r.outbox_ids, r.processing_ms;
+  -- (assignments and RETURN NEXT: no statement of its own to start)
+  message_id := r.message_id;
+  outbox_ids := r.outbox_ids;
+  processing_ms := r.processing_ms;
+  RETURN NEXT;
 END
 $$;
 COMMENT ON FUNCTION wapipe.complete_message(bigint, text, jsonb, jsonb, jsonb, text) IS
