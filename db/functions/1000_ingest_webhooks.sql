@@ -283,6 +283,8 @@ DECLARE
   v_bkey text;
   v_pkey text;
   v_user wapipe.users;
+  v_pass integer;
+  v_to_file boolean;
 BEGIN
   -- The usual call: one message from a user with no BSUID (before 2026) or a known one:
   -- the same rule as the statements below, with every key probe in one statement (the
@@ -377,54 +379,60 @@ BEGIN
       WHERE ui.user_key <> excluded.user_key;
   END IF;
 
-  IF EXISTS (SELECT 1 FROM unnest(msgs) m WHERE m.bsuid IS NOT NULL) THEN
-  -- A BSUID seen for the first time.
-  -- (the keys by join, as _user_key_of reads them: a call per message cost ~25 k
-  -- instructions, a probe ~10 k)
-  INSERT INTO wapipe.user_identifiers (phone_number_id, identifier, kind, user_key)
-  SELECT DISTINCT ON (m.phone_number_id, m.bsuid) m.phone_number_id, m.bsuid, 'bsuid',
-         coalesce(kp.user_key,
-                  CASE WHEN m.phone IS NOT NULL AND EXISTS (
-                         SELECT 1 FROM wapipe.conversations c
-                         WHERE c.conversation_key = m.phone_number_id || ':' || m.phone)
-                       THEN m.phone END,
-                  m.bsuid)
-  FROM unnest(msgs) m
-  LEFT JOIN wapipe.user_identifiers kb
-    ON kb.phone_number_id = m.phone_number_id AND kb.identifier = m.bsuid
-  LEFT JOIN wapipe.user_identifiers kp
-    ON kp.phone_number_id = m.phone_number_id AND kp.identifier = m.phone
-  WHERE m.bsuid IS NOT NULL AND m.group_id IS NULL AND kb.user_key IS NULL
-  ORDER BY m.phone_number_id, m.bsuid, m.pos
-  ON CONFLICT DO NOTHING;
+  -- Every message's key as filed now, and whether a message brings an identifier to file
+  -- first: a BSUID seen for the first time, or a phone seen with a BSUID filed under
+  -- another key. Then those are filed and the keys read again (a second pass); nearly
+  -- always every identifier is known and one pass does (the filing statements' probes
+  -- cost ~35 k instructions per message).
+  FOR v_pass IN 1..2 LOOP
+    SELECT array_agg(ROW(
+        m.wamid,
+        CASE WHEN m.group_id IS NOT NULL THEN 'group:' || m.group_id
+             ELSE coalesce(kb.user_key, kp.user_key, m.phone, m.bsuid) END,
+        m.message_type, m.phone_number_id, m.display_phone_number, m.wa_ts, m.payload, m.contact,
+        m.entry_pos, m.change_pos, m.message_pos, m.payload_ord, m.kind, m.phone, m.bsuid,
+        m.parent_bsuid, m.group_id, m.username, m.profile_name, m.pos)::wapipe.inbound_message
+      ORDER BY m.pos),
+           bool_or(m.bsuid IS NOT NULL AND m.group_id IS NULL
+                   AND (kb.user_key IS NULL
+                        OR (m.phone IS NOT NULL AND kb.user_key <> m.phone AND kp.user_key IS NULL)))
+    INTO v_out, v_to_file
+    FROM unnest(msgs) m
+    LEFT JOIN wapipe.user_identifiers kb
+      ON kb.phone_number_id = m.phone_number_id AND kb.identifier = m.bsuid
+    LEFT JOIN wapipe.user_identifiers kp
+      ON kp.phone_number_id = m.phone_number_id AND kp.identifier = m.phone;
+    EXIT WHEN v_to_file IS NOT TRUE OR v_pass = 2;
 
-  -- A phone seen with a BSUID filed under another key: the phone joins that key.
-  INSERT INTO wapipe.user_identifiers (phone_number_id, identifier, kind, user_key)
-  SELECT DISTINCT ON (m.phone_number_id, m.phone) m.phone_number_id, m.phone, 'phone', kb.user_key
-  FROM unnest(msgs) m
-  JOIN wapipe.user_identifiers kb
-    ON kb.phone_number_id = m.phone_number_id AND kb.identifier = m.bsuid
-  WHERE m.phone IS NOT NULL AND m.bsuid IS NOT NULL AND m.group_id IS NULL
-    AND kb.user_key <> m.phone
-  ORDER BY m.phone_number_id, m.phone, m.pos
-  ON CONFLICT DO NOTHING;
-  END IF;
+    -- A BSUID seen for the first time.
+    INSERT INTO wapipe.user_identifiers (phone_number_id, identifier, kind, user_key)
+    SELECT DISTINCT ON (m.phone_number_id, m.bsuid) m.phone_number_id, m.bsuid, 'bsuid',
+           coalesce(kp.user_key,
+                    CASE WHEN m.phone IS NOT NULL AND EXISTS (
+                           SELECT 1 FROM wapipe.conversations c
+                           WHERE c.conversation_key = m.phone_number_id || ':' || m.phone)
+                         THEN m.phone END,
+                    m.bsuid)
+    FROM unnest(msgs) m
+    LEFT JOIN wapipe.user_identifiers kb
+      ON kb.phone_number_id = m.phone_number_id AND kb.identifier = m.bsuid
+    LEFT JOIN wapipe.user_identifiers kp
+      ON kp.phone_number_id = m.phone_number_id AND kp.identifier = m.phone
+    WHERE m.bsuid IS NOT NULL AND m.group_id IS NULL AND kb.user_key IS NULL
+    ORDER BY m.phone_number_id, m.bsuid, m.pos
+    ON CONFLICT DO NOTHING;
 
-  -- Every message's key.
-  SELECT array_agg(ROW(
-      m.wamid,
-      CASE WHEN m.group_id IS NOT NULL THEN 'group:' || m.group_id
-           ELSE coalesce(kb.user_key, kp.user_key, m.phone, m.bsuid) END,
-      m.message_type, m.phone_number_id, m.display_phone_number, m.wa_ts, m.payload, m.contact,
-      m.entry_pos, m.change_pos, m.message_pos, m.payload_ord, m.kind, m.phone, m.bsuid,
-      m.parent_bsuid, m.group_id, m.username, m.profile_name, m.pos)::wapipe.inbound_message
-    ORDER BY m.pos)
-  INTO v_out
-  FROM unnest(msgs) m
-  LEFT JOIN wapipe.user_identifiers kb
-    ON kb.phone_number_id = m.phone_number_id AND kb.identifier = m.bsuid
-  LEFT JOIN wapipe.user_identifiers kp
-    ON kp.phone_number_id = m.phone_number_id AND kp.identifier = m.phone;
+    -- A phone seen with a BSUID filed under another key: the phone joins that key.
+    INSERT INTO wapipe.user_identifiers (phone_number_id, identifier, kind, user_key)
+    SELECT DISTINCT ON (m.phone_number_id, m.phone) m.phone_number_id, m.phone, 'phone', kb.user_key
+    FROM unnest(msgs) m
+    JOIN wapipe.user_identifiers kb
+      ON kb.phone_number_id = m.phone_number_id AND kb.identifier = m.bsuid
+    WHERE m.phone IS NOT NULL AND m.bsuid IS NOT NULL AND m.group_id IS NULL
+      AND kb.user_key <> m.phone
+    ORDER BY m.phone_number_id, m.phone, m.pos
+    ON CONFLICT DO NOTHING;
+  END LOOP;
 
   -- What is known of each user (one row per key): a new user is inserted; a known
   -- one is written only when an attribute changed (a no-op upsert would still lock
