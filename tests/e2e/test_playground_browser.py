@@ -24,7 +24,7 @@ import pytest
 from tests.cdp import Browser, Page
 from tests.e2e.test_e2e_full import Process, wait_http_ok
 from tests.e2e.test_ingress_server import Server, start_server
-from tests.fakes import WorkerProcess, scalar, write_config
+from tests.fakes import WorkerProcess, scalar, wait_for, write_config
 from tests.integration.test_ingress_app import SECRET
 from wapipe.cli import DEV_PHONE_NUMBER_ID
 from wapipe.testing.harness import free_ports
@@ -302,7 +302,11 @@ def test_hello_and_the_whole_order_flow_by_clicks(
     # every reply's ticks reach read: the ingress stored sent, delivered and read for each
     all_read(page, 6)
     assert read_statuses(conn) == 6
-    assert scalar(conn, "SELECT count(*) FROM wapipe.outbox WHERE status = 'sent'") == 6
+    # (the sender marks a reply sent once Graph has answered: after the page shows it)
+    wait_for(
+        lambda: scalar(conn, "SELECT count(*) FROM wapipe.outbox WHERE status = 'sent'") == 6,
+        what="the six replies marked sent",
+    )
     # the worker marked each one read (its mark-read + typing call) before answering
     user_ticks_read(page, 5)
     page.screenshot(ARTIFACTS / "playground-order.png")
@@ -440,7 +444,11 @@ def test_typing_shows_while_the_agent_thinks_through_the_real_pipeline(
         "document.querySelectorAll('.typing-bubble').length === 0",
         "the typing bubble gone with the reply",
     )
-    assert scalar(conn, "SELECT count(*) FROM wapipe.outbox WHERE status = 'sent'") == 1
+    # (the sender marks the reply sent once Graph has answered: after the page shows it)
+    wait_for(
+        lambda: scalar(conn, "SELECT count(*) FROM wapipe.outbox WHERE status = 'sent'") == 1,
+        what="the reply marked sent",
+    )
 
 
 def test_the_user_sends_the_sample_photo_and_the_waiter_names_its_type(
