@@ -110,7 +110,6 @@ insert into grants_matrix (signature, roles) values
   ('wapipe._maintain_message_partitions(integer)', '{}'),
   ('wapipe._message_id_base()', '{}'),
   ('wapipe._message_partitions()', '{}'),
-  ('wapipe._message_state_valid(text,timestamp with time zone,smallint)', '{}'),
   ('wapipe._memory_lock_key(text,text)', '{}'),
   ('wapipe._memory_sessions(text[],text[])', '{}'),
   ('wapipe._message_contexts(text[],text[],text[],text[],boolean[],text,text[],integer,interval)', '{}'),
