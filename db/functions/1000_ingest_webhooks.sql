@@ -109,14 +109,10 @@ BEGIN
                 THEN coalesce(l.contact_map -> (x.item->>(CASE l.kind WHEN 'echo' THEN 'to' ELSE 'from' END)),
                               l.contact_map -> (x.item->>(CASE l.kind WHEN 'echo' THEN 'to_user_id'
                                                                    ELSE 'from_user_id' END)))
-              WHEN (nullif(x.item->>(CASE l.kind WHEN 'echo' THEN 'to' ELSE 'from' END), '') IS NOT NULL
-                    AND l.value->'contacts'->0->>'wa_id'
-                        = x.item->>(CASE l.kind WHEN 'echo' THEN 'to' ELSE 'from' END))
-                OR (nullif(x.item->>(CASE l.kind WHEN 'echo' THEN 'to_user_id' ELSE 'from_user_id' END), '')
-                      IS NOT NULL
-                    AND l.value->'contacts'->0->>'user_id'
-                        = x.item->>(CASE l.kind WHEN 'echo' THEN 'to_user_id' ELSE 'from_user_id' END))
-                THEN l.value->'contacts'->0 END,
+              ELSE wapipe._sender_contact(
+                     x.item->>(CASE l.kind WHEN 'echo' THEN 'to' ELSE 'from' END),
+                     x.item->>(CASE l.kind WHEN 'echo' THEN 'to_user_id' ELSE 'from_user_id' END),
+                     l.value->'contacts'->0) END,
          r.reason, l.entry_pos, l.change_pos, (x.ord - 1)::integer
   FROM lists l
   CROSS JOIN LATERAL jsonb_array_elements(
@@ -176,20 +172,22 @@ COMMENT ON FUNCTION wapipe._one_message_post(jsonb) IS
 REVOKE ALL ON FUNCTION wapipe._one_message_post(jsonb) FROM PUBLIC;
 
 
--- wapipe._sender_contact: a message's contacts[] entry when it is the sender's, else NULL;
+-- wapipe._sender_contact: a contacts[] entry when it is the given user's, else NULL;
 -- returns the contact object.
--- The one-message POST's reading of the contact (the walk matches each message against
--- the change's contacts the same way). A pure helper, inlined.
-CREATE OR REPLACE FUNCTION wapipe._sender_contact(message jsonb, contact jsonb)
+-- The user is a message's sender (from, from_user_id) or an echo's recipient (to,
+-- to_user_id): the entry is theirs when its wa_id is the phone or its user_id the BSUID.
+-- The one text of this rule, for the walk's change with one contact and the one-message
+-- POST (a change with several contacts is looked up by a map of the same two keys). A pure
+-- helper, inlined.
+CREATE OR REPLACE FUNCTION wapipe._sender_contact(phone text, bsuid text, contact jsonb)
 RETURNS jsonb
 LANGUAGE sql IMMUTABLE
-RETURN CASE WHEN ((nullif(message->>'from', '') IS NOT NULL AND contact->>'wa_id' = message->>'from')
-                  OR (nullif(message->>'from_user_id', '') IS NOT NULL
-                      AND contact->>'user_id' = message->>'from_user_id')) IS TRUE
+RETURN CASE WHEN ((nullif(phone, '') IS NOT NULL AND contact->>'wa_id' = phone)
+                  OR (nullif(bsuid, '') IS NOT NULL AND contact->>'user_id' = bsuid)) IS TRUE
             THEN contact END;
-COMMENT ON FUNCTION wapipe._sender_contact(jsonb, jsonb) IS
-  'Private (pure, inlined): the contact when it is the message''s sender''s (wa_id = from, or user_id = from_user_id), else NULL.';
-REVOKE ALL ON FUNCTION wapipe._sender_contact(jsonb, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION wapipe._sender_contact(text, text, jsonb) IS
+  'Private (pure, inlined): the contact when it is the user''s (wa_id = phone, or user_id = BSUID), else NULL.';
+REVOKE ALL ON FUNCTION wapipe._sender_contact(text, text, jsonb) FROM PUBLIC;
 
 
 -- wapipe._one_message_of: the message of a one-message POST (wapipe._one_message_post)
@@ -858,7 +856,7 @@ BEGIN
   IF v_n = 1 AND wapipe._one_message_post(v_bodies[1]) THEN
     v_value := v_bodies[1] #> '{entry,0,changes,0,value}';
     v_m := v_value #> '{messages,0}';
-    v_contact := wapipe._sender_contact(v_m, v_value #> '{contacts,0}');
+    v_contact := wapipe._sender_contact(v_m->>'from', v_m->>'from_user_id', v_value #> '{contacts,0}');
     v_n_msgs := 1; v_n_echo := 0; v_n_status := 0; v_n_error := 0; v_n_quar := 0; v_n_update := 0;
     v_event_ids := ARRAY[nextval('wapipe.webhook_events_id_seq'::regclass)];
     v_msgs := ARRAY[wapipe._one_message_of(v_value, v_m, v_contact, 1)];

@@ -116,7 +116,7 @@ insert into grants_matrix (signature, roles) values
   ('wapipe._messages_of_items(wapipe.webhook_item[])', '{}'),
   ('wapipe._one_message_post(jsonb)', '{}'),
   ('wapipe._one_message_of(jsonb,jsonb,jsonb,integer)', '{}'),
-  ('wapipe._sender_contact(jsonb,jsonb)', '{}'),
+  ('wapipe._sender_contact(text,text,jsonb)', '{}'),
   ('wapipe._outbox_held(bigint,text)', '{}'),
   ('wapipe._partition_is_past(regclass,timestamp with time zone)', '{}'),
   ('wapipe._raise_claim_lost(text)', '{}'),
