@@ -2,25 +2,19 @@
 -- one plans its expression, not a call, so a hot function pays nothing per row for it.
 begin;
 select plan(5);
-create function pg_temp.plan_of(q text) returns text language plpgsql as $$
-declare line text; plan text := '';
-begin
-  for line in execute 'explain (verbose, costs off) ' || q loop plan := plan || line || E'\n'; end loop;
-  return plan;
-end $$;
 
-select unalike(pg_temp.plan_of($$ select wapipe._completion_refusal(jsonb_build_object('n', g), array[g::bigint])
+select unalike(wapipe_tests.plan_of($$ select wapipe._completion_refusal(jsonb_build_object('n', g), array[g::bigint])
                                   from generate_series(1, 2) g $$),
   '%_completion_refusal%', '_completion_refusal is inlined');
-select unalike(pg_temp.plan_of($$ select wapipe._conversation_rank(now() + make_interval(secs => g), g::smallint,
+select unalike(wapipe_tests.plan_of($$ select wapipe._conversation_rank(now() + make_interval(secs => g), g::smallint,
                                                                   interval '30 seconds')
                                   from generate_series(1, 2) g $$),
   '%_conversation_rank%', '_conversation_rank is inlined');
-select unalike(pg_temp.plan_of($$ select wapipe._status_rank(g::text) from generate_series(1, 2) g $$),
+select unalike(wapipe_tests.plan_of($$ select wapipe._status_rank(g::text) from generate_series(1, 2) g $$),
   '%_status_rank%', '_status_rank is inlined');
-select unalike(pg_temp.plan_of($$ select wapipe._claim_lost_message('w' || g, g) from generate_series(1, 2) g $$),
+select unalike(wapipe_tests.plan_of($$ select wapipe._claim_lost_message('w' || g, g) from generate_series(1, 2) g $$),
   '%_claim_lost_message%', '_claim_lost_message is inlined');
-select unalike(pg_temp.plan_of($$ select wapipe._memory_lock_key('u' || g, 'a') from generate_series(1, 2) g $$),
+select unalike(wapipe_tests.plan_of($$ select wapipe._memory_lock_key('u' || g, 'a') from generate_series(1, 2) g $$),
   '%_memory_lock_key%', '_memory_lock_key is inlined');
 select * from finish();
 rollback;

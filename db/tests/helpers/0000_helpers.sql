@@ -66,3 +66,12 @@ BEGIN
   RETURN (SELECT m.id FROM wapipe.processed_messages m
           WHERE m.wamid = v_payload #>> '{entry,0,changes,0,value,messages,0,id}');
 END $$;
+
+-- The verbose plan of a statement, as one text (to check that a pure helper is inlined:
+-- its name is absent from the plan of a statement that calls it).
+CREATE FUNCTION wapipe_tests.plan_of(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE line text; plan text := '';
+BEGIN
+  FOR line IN EXECUTE 'explain (verbose, costs off) ' || q LOOP plan := plan || line || E'\n'; END LOOP;
+  RETURN plan;
+END $$;

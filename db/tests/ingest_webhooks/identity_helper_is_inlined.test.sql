@@ -3,14 +3,8 @@
 -- identifier as a string, absent ones left out.
 begin;
 select plan(3);
-create function pg_temp.plan_of(q text) returns text language plpgsql as $$
-declare line text; plan text := '';
-begin
-  for line in execute 'explain (verbose, costs off) ' || q loop plan := plan || line || E'\n'; end loop;
-  return plan;
-end $$;
 
-select unalike(pg_temp.plan_of($$ select wapipe._with_identity(null, 'u' || g, null, null, g::text, null, 'n', null)
+select unalike(wapipe_tests.plan_of($$ select wapipe._with_identity(null, 'u' || g, null, null, g::text, null, 'n', null)
                                   from generate_series(1, 2) g $$),
   '%_with_identity%', '_with_identity is inlined');
 select is(wapipe._with_identity('{"wa_id": "250700000001", "profile": {"name": "A"}}', '250700000001', null,

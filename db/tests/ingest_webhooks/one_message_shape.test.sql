@@ -3,14 +3,8 @@
 -- nothing else; it is inlined (a jsonpath constant, no call per transaction).
 begin;
 select plan(9);
-create function pg_temp.plan_of(q text) returns text language plpgsql as $$
-declare line text; plan text := '';
-begin
-  for line in execute 'explain (verbose, costs off) ' || q loop plan := plan || line || E'\n'; end loop;
-  return plan;
-end $$;
 
-select unalike(pg_temp.plan_of($$ select wapipe._one_message_post(jsonb_build_object('n', g))
+select unalike(wapipe_tests.plan_of($$ select wapipe._one_message_post(jsonb_build_object('n', g))
                                   from generate_series(1, 2) g $$),
   '%_one_message_post%', '_one_message_post is inlined');
 select ok(bool_and(wapipe._one_message_post(wapipe_tests.sample(s))),
