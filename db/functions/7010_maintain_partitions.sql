@@ -48,9 +48,11 @@ BEGIN
     CONTINUE WHEN EXISTS (SELECT 1 FROM wapipe._message_partitions() p
                           WHERE coalesce(p.lo <= d << 36, true) AND p.hi > d << 36);
     name := 'processed_messages_w' || to_char(to_timestamp(d * 86400) AT TIME ZONE 'UTC', 'YYYY_MM_DD');
+    -- (fillfactor 50: a claim of a batch of consecutive messages updates them all on
+    -- their page, HOT; db/schema/0031_room_for_batch_claims.sql)
     EXECUTE format(
       'CREATE TABLE wapipe.%I (LIKE wapipe.processed_messages INCLUDING DEFAULTS INCLUDING CONSTRAINTS) '
-      'WITH (fillfactor = 85, autovacuum_analyze_scale_factor = 0.01, autovacuum_vacuum_scale_factor = 0.02)',
+      'WITH (fillfactor = 50, autovacuum_analyze_scale_factor = 0.01, autovacuum_vacuum_scale_factor = 0.02)',
       name);
     EXECUTE format('ALTER TABLE wapipe.%I ENABLE ROW LEVEL SECURITY', name);
     EXECUTE format('WITH moved AS (DELETE FROM wapipe.processed_messages_default m '
