@@ -160,29 +160,39 @@ def snapshot(page: Page) -> Any:
 
 def click(page: Page, selector: str) -> None:
     """A real mouse click in the middle of the last element matching selector, once nothing
-    moves (the users drawer slides in)."""
-    point = wait_js(
-        page,
-        f"""(() => {{
-          const all = [...document.querySelectorAll({json.dumps(selector)})];
-          const e = all[all.length - 1];
-          if (!e || document.getAnimations().some(a => a.playState === 'running')) return null;
-          e.scrollIntoView({{block: 'center'}});
-          const r = e.getBoundingClientRect();
-          if (r.width === 0 || r.height === 0) return null;
-          return [r.x + r.width / 2, r.y + r.height / 2];
-        }})()""",
-        f"a visible {selector}",
-    )
-    for kind in ("mousePressed", "mouseReleased"):
-        page.send(
-            "Input.dispatchMouseEvent",
-            type=kind,
-            x=point[0],
-            y=point[1],
-            button="left",
-            clickCount=1,
+    moves (the users drawer slides in). The page re-renders on every event (a tick, typing),
+    so the click is checked: the browser reports which element it reached, and a click that
+    did not reach the element (it moved between the press and the release) is made again."""
+    for _ in range(5):
+        point = wait_js(
+            page,
+            f"""(() => {{
+              const all = [...document.querySelectorAll({json.dumps(selector)})];
+              const e = all[all.length - 1];
+              if (!e || document.getAnimations().some(a => a.playState === 'running')) return null;
+              e.scrollIntoView({{block: 'center'}});
+              const r = e.getBoundingClientRect();
+              if (r.width === 0 || r.height === 0) return null;
+              window.__clicked = null;
+              document.addEventListener('click', (ev) => {{
+                window.__clicked = ev.target.closest({json.dumps(selector)}) ? 'hit' : 'miss';
+              }}, {{capture: true, once: true}});
+              return [r.x + r.width / 2, r.y + r.height / 2];
+            }})()""",
+            f"a visible {selector}",
         )
+        for kind in ("mousePressed", "mouseReleased"):
+            page.send(
+                "Input.dispatchMouseEvent",
+                type=kind,
+                x=point[0],
+                y=point[1],
+                button="left",
+                clickCount=1,
+            )
+        if wait_js(page, "window.__clicked", f"the click on {selector}") == "hit":
+            return
+    raise AssertionError(f"five clicks on {selector} reached another element: {snapshot(page)}")
 
 
 def type_and_send(page: Page, text: str) -> None:

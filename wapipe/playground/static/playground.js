@@ -258,11 +258,44 @@
     return (state.typing.get(key) || 0) > Date.now();
   }
 
+  // The chat is patched, not rebuilt: a message's node is kept while what it shows is the
+  // same, and a status change only swaps its ticks. Every event (a tick, "typing…")
+  // re-renders, and a rebuilt button between a user's press and release is a click lost.
+  const shown = { user: undefined, nodes: new Map(), note: null, typing: null };
+
+  function signature(m) {
+    const original = m.side === 'user' && m.content && m.content.context
+      && state.messages.get(m.content.context.id);
+    return JSON.stringify([m.type, m.content, m.media, m.at, m.error || null,
+      m.status === 'failed', original ? previewOf(original) : null]);
+  }
+
+  function messageNode(m) {
+    const sig = signature(m);
+    const have = shown.nodes.get(m.id);
+    if (have && have.sig === sig) {
+      if (have.status !== m.status) {
+        have.node.querySelector('.ticks').replaceWith(ticks(m.status));
+        have.status = m.status;
+      }
+      return have.node;
+    }
+    const node = renderMessage(m);
+    shown.nodes.set(m.id, { node, sig, status: m.status });
+    return node;
+  }
+
   function renderChat() {
     const user = state.users.get(state.current);
     const box = $('messages');
     const nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
-    box.replaceChildren();
+    if (shown.user !== state.current || !user) {
+      box.replaceChildren();
+      shown.user = state.current;
+      shown.nodes.clear();
+      shown.note = el('div', 'day-note');
+      shown.typing = el('div', 'typing-bubble', 'typing\u2026');
+    }
     if (!user) {
       $('chat-name').textContent = 'No user';
       $('chat-sub').textContent = '';
@@ -274,11 +307,17 @@
     const typing = isTyping(user.key);
     $('chat-sub').textContent = typing ? 'typing\u2026' : userSubtitle(user);
     $('chat-sub').className = typing ? 'typing' : '';
-    box.append(el('div', 'day-note', user.wa_id
+    const note = user.wa_id
       ? 'You are a WhatsApp user with a phone number. Say hello, or "I want to order".'
-      : 'You are a username-only user: no phone number, only a business-scoped user id (BSUID).'));
-    for (const m of messagesOf(user.key)) box.append(renderMessage(m));
-    if (typing) box.append(el('div', 'typing-bubble', 'typing\u2026'));
+      : 'You are a username-only user: no phone number, only a business-scoped user id (BSUID).';
+    if (shown.note.textContent !== note) shown.note.textContent = note;
+    const wanted = [shown.note, ...messagesOf(user.key).map(messageNode)];
+    if (typing) wanted.push(shown.typing);
+    // only what changed moves: a node already in its place is not touched
+    wanted.forEach((node, i) => {
+      if (box.children[i] !== node) box.insertBefore(node, box.children[i] || null);
+    });
+    while (box.children.length > wanted.length) box.lastElementChild.remove();
     if (nearBottom || typing) box.scrollTop = box.scrollHeight;
     clearTimeout(typingTimer);
     if (typing) typingTimer = setTimeout(render, state.typing.get(user.key) - Date.now() + 50);
