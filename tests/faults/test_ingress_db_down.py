@@ -23,9 +23,12 @@ from wapipe.testing.harness import new_cluster
 
 pytestmark = pytest.mark.slow
 
-# Far under the old behaviour (every POST held for its 5 s budget), far over a
-# fast answer (milliseconds): a loaded machine cannot make this flaky.
-FAST_503_SECONDS = 1.5
+# "At once" is proved without timing anything: the server's database budget is made
+# far longer than the client's patience, so a POST held for its budget (the old
+# behaviour) is a client timeout, a failed test; a 503 at once (milliseconds, seconds
+# on a loaded machine) is far inside it.
+HELD_POST_BUDGET_SECONDS = 3600
+CLIENT_PATIENCE_SECONDS = 60
 
 
 @pytest.fixture
@@ -41,7 +44,12 @@ def own_cluster(server_tmp: Path) -> Iterator[Cluster]:
 
 @pytest.fixture
 def server(own_cluster: Cluster, tmp_path: Path) -> Iterator[Server]:
-    srv = start_server(own_cluster.url, tmp_path / "ingress.log", WAPIPE_DB_POOL_MIN="4")
+    srv = start_server(
+        own_cluster.url,
+        tmp_path / "ingress.log",
+        WAPIPE_DB_POOL_MIN="4",
+        WAPIPE_DB_TIMEOUT_SECONDS=str(HELD_POST_BUDGET_SECONDS),
+    )
     try:
         yield srv
     finally:
@@ -57,6 +65,7 @@ def crash(cluster: Cluster) -> None:
 
 
 def post(client: httpx.Client, body: bytes) -> tuple[httpx.Response, float]:
+    """The answer and how long it took (printed, never asserted)."""
     started = time.monotonic()
     response = client.post("/webhook", content=body, headers=signed_headers(body))
     return response, time.monotonic() - started
@@ -70,7 +79,7 @@ def db_up_gauge(client: httpx.Client) -> float:
 
 
 async def _concurrent_posts(base_url: str, bodies: list[bytes]) -> list[tuple[int, float]]:
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=base_url, timeout=CLIENT_PATIENCE_SECONDS) as client:
 
         async def one(body: bytes) -> tuple[int, float]:
             started = time.monotonic()
@@ -83,7 +92,8 @@ async def _concurrent_posts(base_url: str, bodies: list[bytes]) -> list[tuple[in
 def test_stopped_database_gets_fast_503s_and_started_database_200s_soon(
     own_cluster: Cluster, server: Server
 ) -> None:
-    with httpx.Client(base_url=server.base_url, timeout=30) as client:
+    # a POST held for its database budget (an hour here) times out in the client: a failure
+    with httpx.Client(base_url=server.base_url, timeout=CLIENT_PATIENCE_SECONDS) as client:
         before = text_message("stored before the outage")
         assert post(client, before)[0].status_code == 200
         assert db_up_gauge(client) == 1
@@ -101,7 +111,6 @@ def test_stopped_database_gets_fast_503s_and_started_database_200s_soon(
         )
         assert [status for status, _ in concurrent] == [503] * 20
         slowest = max([first_seconds, *(s for _, s in later), *(s for _, s in concurrent)])
-        assert slowest < FAST_503_SECONDS, slowest
         assert db_up_gauge(client) == 0
         ready = client.get("/readyz")
         assert ready.status_code == 503
@@ -110,7 +119,7 @@ def test_stopped_database_gets_fast_503s_and_started_database_200s_soon(
         own_cluster.up()
         started = time.monotonic()
         statuses = []
-        while time.monotonic() - started < 30:  # bounded; Meta keeps retrying likewise
+        while time.monotonic() - started < 90:  # a condition's bound; Meta retries likewise
             response, _ = post(client, during)
             statuses.append(response.status_code)
             if response.status_code == 200:
