@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -35,10 +36,18 @@ def own_cluster(server_tmp: Path) -> Iterator[Cluster]:
         remove_cluster(cluster)
 
 
+# "Not hanging on" is proved without timing anything: the database budget is an hour and
+# the test waits at most a minute for the answer, so a POST held for its budget (or for the
+# pool's own wait) fails the test; a 503 at once is far inside it even on a loaded machine.
+HELD_POST_BUDGET_SECONDS = 3600.0
+PATIENCE_SECONDS = 60
+
+
 def test_database_stopped_mid_test_gives_503_and_loses_nothing(own_cluster: Cluster) -> None:
     url = own_cluster.url
-    app = create_app(ingress_settings(url, db_timeout_seconds=3.0), configure_logs=False)
-    with TestClient(app) as client:
+    settings = ingress_settings(url, db_timeout_seconds=HELD_POST_BUDGET_SECONDS)
+    app = create_app(settings, configure_logs=False)
+    with TestClient(app) as client, ThreadPoolExecutor(1) as pool:
         before = text_message("stored before the outage")
         assert (
             client.post("/webhook", content=before, headers=signed_headers(before)).status_code
@@ -47,21 +56,21 @@ def test_database_stopped_mid_test_gives_503_and_loses_nothing(own_cluster: Clus
 
         own_cluster.down()
         during = text_message("sent while the database is down")
-        started = time.monotonic()
-        response = client.post("/webhook", content=during, headers=signed_headers(during))
+        answer = pool.submit(
+            client.post, "/webhook", content=during, headers=signed_headers(during)
+        )
+        # answered, not held for the budget: a wait for a condition (TimeoutError fails it)
+        response = answer.result(timeout=PATIENCE_SECONDS)
         assert response.status_code == 503
         assert response.headers["retry-after"].isdigit()
         assert response.headers["x-correlation-id"]
-        # bounded by the 3 s db timeout, not hanging on (psycopg's pool alone waits 30 s);
-        # the margin is for a loaded machine
-        assert time.monotonic() - started < 20
         assert client.get("/readyz").status_code == 503
         assert client.get("/healthz").status_code == 200
 
         own_cluster.up()
         # Meta retries the same POST until it gets a 200; so do we (bounded).
         statuses = []
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             statuses.append(
                 client.post("/webhook", content=during, headers=signed_headers(during)).status_code
