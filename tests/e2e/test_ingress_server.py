@@ -79,7 +79,7 @@ def start_server(db_url: str, log_path: Path, **env: str) -> Server:
             stderr=subprocess.STDOUT,
         )
     server = Server(f"http://127.0.0.1:{port}", log_path, proc)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # a condition's bound: a loaded machine starts slowly
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AssertionError(f"ingress exited: {log_path.read_text()}")
@@ -89,7 +89,7 @@ def start_server(db_url: str, log_path: Path, **env: str) -> Server:
         except httpx.HTTPError:
             time.sleep(0.1)
     server.stop()
-    raise AssertionError("ingress did not answer /healthz within 30 s")
+    raise AssertionError("ingress did not answer /healthz within 90 s")
 
 
 @pytest.fixture
@@ -105,7 +105,7 @@ def test_twenty_concurrent_duplicates_queue_one_message(server: Server, db_url: 
     body = text_message("same message, delivered 20 times at once")
 
     async def post_all() -> list[httpx.Response]:
-        async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as client:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=60) as client:
             return await asyncio.gather(
                 *[
                     client.post("/webhook", content=body, headers=signed_headers(body))
@@ -208,7 +208,7 @@ def test_sigterm_lets_the_request_in_flight_finish(server: Server, db_url: str) 
 
         def post() -> None:
             r = httpx.post(
-                f"{server.base_url}/webhook", content=body, headers=signed_headers(body), timeout=20
+                f"{server.base_url}/webhook", content=body, headers=signed_headers(body), timeout=90
             )
             results.append(r.status_code)
 
@@ -221,7 +221,7 @@ def test_sigterm_lets_the_request_in_flight_finish(server: Server, db_url: str) 
         time.sleep(0.5)
         assert server.proc.poll() is None  # still finishing the request
         blocker.commit()
-    poster.join(timeout=20)
+    poster.join(timeout=120)
     assert results == [200]
     assert server.stopped_cleanly()
     assert stored_counts(db_url)["queued"] == 1
@@ -232,18 +232,22 @@ def test_start_fails_fast_with_one_line_when_the_database_is_not_there(tmp_path:
         **os.environ,
         "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere",
         "WHATSAPP_APP_SECRET": SECRET,
+        # "fast" without timing anything: a start that waited for its database budget (an
+        # hour) would overrun the 60 s below, a failure; a refused connection ends at once
+        "WAPIPE_DB_TIMEOUT_SECONDS": "3600",
+        "LC_ALL": "C",  # libpq's "Connection refused", untranslated
     }
-    started = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-m", "wapipe.cli", "ingress", "--port", str(free_port())],
         env=env,
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=60,
     )
     assert result.returncode == 1
-    assert time.monotonic() - started < 15
-    assert result.stderr.strip().splitlines()[-1].startswith("wapipe: error: cannot connect to")
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("wapipe: error: cannot connect to"), last
+    assert last.endswith("Connection refused"), last  # the first attempt's own error
 
 
 def test_start_refused_without_a_secret(tmp_path: Path, db_url: str) -> None:
