@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.fakes import ingest, scalar
+from tests.fakes import MIN_WAIT_SECONDS, ingest, scalar
 from tests.fakes.graph_api import FakeGraphApi
 from tests.payloads import text_message
 from wapipe import db, queries
@@ -65,7 +65,7 @@ def _config() -> WorkerConfig:
     )
 
 
-async def _until(check: Callable[[], Any], timeout: float = 30) -> Any:
+async def _until(check: Callable[[], Any], timeout: float = MIN_WAIT_SECONDS) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = check()
