@@ -16,6 +16,7 @@ asserted: the assertions are on what was sent.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import statistics
@@ -104,6 +105,16 @@ def fake() -> Iterator[FakeGraphApi]:
         yield api
 
 
+def _statuses_stored(conn: psycopg.Connection[Any], callback_data: list[str]) -> bool:
+    """A status webhook is stored for each of these sends (biz_opaque_callback_data)."""
+    row = conn.execute(
+        "SELECT count(DISTINCT callback_data) FROM wapipe.message_statuses"
+        " WHERE callback_data = ANY(%s)",
+        (callback_data,),
+    ).fetchone()
+    return row == (len(callback_data),)
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -171,6 +182,18 @@ def test_sender_killed_mid_send_nothing_twice_only_that_user_waits(
                     if not meta_got_it:
                         meta.withheld.update(f"outbox:{i}" for i, _ in unknown)
                     fake.release_held.set()  # answers a connection nobody listens on any more
+                    if meta_got_it:
+                        # the replacement starts once Meta's status webhook for the send in
+                        # flight is stored (STATUS_DELAY_S after it): a loaded machine that
+                        # delayed the webhook past lease + grace would otherwise see it sent
+                        # again, the documented remaining window, not what this case is about
+                        wait_for(
+                            functools.partial(
+                                _statuses_stored, conn, [f"outbox:{i}" for i, _ in unknown]
+                            ),
+                            60,
+                            "Meta's status webhook for the send in flight",
+                        )
                     procs.append(start_sender(db_url, fake.url, server_tmp))
                 time.sleep(1.0)  # pacing: one reply per user per second (steady traffic)
             wait_for(
