@@ -133,7 +133,7 @@ class Browser:
 
     def _devtools_port(self) -> int:
         marker = self.profile / "DevToolsActivePort"
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a condition's bound: chromium starts slowly under load
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(
@@ -144,15 +144,15 @@ class Browser:
                 if lines and lines[0].strip().isdigit():
                     return int(lines[0])
             time.sleep(0.05)
-        raise AssertionError("chromium did not open its DevTools port within 30 s")
+        raise AssertionError("chromium did not open its DevTools port within 90 s")
 
     def page(self) -> Page:
         """The first tab, with Page, Runtime and Log events on."""
         if self._page is None:
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + 60  # a condition's bound, generous under load
             targets: list[dict[str, Any]] = []
             while not targets and time.monotonic() < deadline:
-                listed = httpx.get(f"http://127.0.0.1:{self.port}/json/list", timeout=5).json()
+                listed = httpx.get(f"http://127.0.0.1:{self.port}/json/list", timeout=30).json()
                 targets = [t for t in listed if t.get("type") == "page"]
                 if not targets:
                     time.sleep(0.05)

@@ -120,7 +120,7 @@ def body_text(request_json: dict[str, Any]) -> tuple[str, str]:
 def post(server: Server, messages: list[dict[str, Any]]) -> None:
     body = json.dumps(webhook(messages), separators=(",", ":")).encode()
     response = httpx.post(
-        f"{server.base_url}/webhook", content=body, headers=signed_headers(body), timeout=10
+        f"{server.base_url}/webhook", content=body, headers=signed_headers(body), timeout=60
     )
     assert response.status_code == 200, response.text
     assert response.json()["new_messages"] == len(messages)
@@ -208,11 +208,11 @@ def test_webhooks_in_replies_out_and_logs_hold_nothing_private(
             == "completed"
         )
 
-        metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+        metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=30).text
         assert 'wapipe_worker_messages_total{outcome="done"} 6.0' in metrics
         assert f'wapipe_sender_results_total{{code="ok"}} {float(expected)}' in metrics
 
-        status = httpx.get(f"{ingress.base_url}/status", params={"token": STATUS_TOKEN}, timeout=10)
+        status = httpx.get(f"{ingress.base_url}/status", params={"token": STATUS_TOKEN}, timeout=60)
         assert status.status_code == 200 and status.text.count("<svg") == 4
         page = status.text
     finally:

@@ -76,7 +76,7 @@ def test_wapipe_run_sends_replies_to_the_playground(server_tmp: Path) -> None:
         assert int(found.group(1)) == playground_port
         assert text.index(found.group(0)) < text.index("curl -sS"), "the playground URL first"
         assert text.index(found.group(0)) < text.index(f":{ingress_port}/webhook")
-        page = httpx.get(found.group(0), timeout=5)
+        page = httpx.get(found.group(0), timeout=30)
         assert page.status_code == 200 and "wapipe playground" in page.text
 
         sent = subprocess.run(
@@ -101,7 +101,7 @@ def test_wapipe_run_sends_replies_to_the_playground(server_tmp: Path) -> None:
         state = httpx.get(
             f"http://127.0.0.1:{playground_port}/api/state",
             params={"token": found.group(2)},
-            timeout=5,
+            timeout=30,
         ).json()
         replies = [m for m in state["messages"] if m["side"] == "business"]
         assert [(m["id"], m["user"]) for m in replies] == [(wamid, DEV_WA_ID)]

@@ -423,7 +423,7 @@ class FakeGraphApi:
             target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
         )
         self._thread.start()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60  # a condition's bound: a loaded machine starts late
         while not self._server.started:
             if time.monotonic() > deadline:
                 raise RuntimeError("fake Graph API did not start")

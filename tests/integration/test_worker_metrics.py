@@ -38,7 +38,7 @@ def value(samples: Samples, name: str, **labels: str) -> float | None:
 
 
 def scrape(port: int) -> Samples:
-    response = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
+    response = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30)
     assert response.status_code == 200
     return parse(response.text)
 
