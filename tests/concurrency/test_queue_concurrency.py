@@ -160,9 +160,11 @@ def test_expired_claim_taken_over_and_first_worker_refused(connect: Connect) -> 
 
 
 COMPLETE_MANY = "SELECT ord, outcome FROM wapipe.complete_messages(%s, %s)"
+# rate windows of 1000 hours: no token refills while a test runs, however slow the machine
+# (at '1 minute' a gap of 0.12 s between two sessions refilled 0.01 token of five)
 CONTEXTS = (
     "SELECT allowed, memory_id"
-    " FROM wapipe.message_contexts(%s, 'waiter', '{waiter}', %s, '1 minute')"
+    " FROM wapipe.message_contexts(%s, 'waiter', '{waiter}', %s, '1000 hours')"
 )
 
 
@@ -307,7 +309,7 @@ def _two_waiting_callers(
 
 def test_concurrent_contexts_spend_a_token_once(connect: Connect) -> None:
     setup = connect()
-    setup.execute("SELECT wapipe.check_rate_limit('user:250700000001', 2, '1 minute')")  # 1 left
+    setup.execute("SELECT wapipe.check_rate_limit('user:250700000001', 2, '1000 hours')")  # 1 left
     holder = connect(autocommit=False)
     holder.execute(
         "SELECT 1 FROM wapipe.rate_limit_buckets WHERE key = 'user:250700000001' FOR UPDATE"
@@ -348,7 +350,7 @@ def test_two_claims_of_one_users_messages_share_a_session_and_spend_two_tokens(
     )
     call = (
         "SELECT conversation_key, memory_id, allowed"
-        " FROM wapipe.claim_messages(%s, 30, 1, 'waiter', '{waiter}', '[]', 5, '1 minute')"
+        " FROM wapipe.claim_messages(%s, 30, 1, 'waiter', '{waiter}', '[]', 5, '1000 hours')"
     )
     results = _two_waiting_callers(connect, holder, call, ("worker-1",), marker="claim_messages")
     assert all(r is not None for r in results)
