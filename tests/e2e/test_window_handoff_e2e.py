@@ -167,11 +167,16 @@ def test_the_agent_or_a_keyword_hands_the_conversation_to_a_human(
         workers,
         handoff={"keywords": ["human"], "notice": "A person will answer you here."},
     )
+    asked_at = scalar(conn, "SELECT clock_timestamp()")
     send_text(conn, USER, "I want my money back")
     wait_for(lambda: len(graph.delivered()) == 1, timeout=30, what="the agent's reply")
+    # 15 minutes from when the handoff started, which is after the text was sent and before
+    # now: bounds that hold however long the turn took (a loaded machine could take over
+    # the minute that 'until > now() + 14 minutes' allowed)
     row = conn.execute(
-        "SELECT started_by, reason, until > now() + interval '14 minutes',"
-        " until < now() + interval '16 minutes' FROM wapipe.list_handoffs()"
+        "SELECT started_by, reason, until >= %s + interval '15 minutes',"
+        " until <= clock_timestamp() + interval '15 minutes' FROM wapipe.list_handoffs()",
+        (asked_at,),
     ).fetchone()
     assert row == ("agent:waiter", "refund", True, True)
     later = send_text(conn, USER, "hello?")
