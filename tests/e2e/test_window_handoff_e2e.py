@@ -327,13 +327,17 @@ def test_an_operator_starts_a_handoff_by_phone_and_unknown_users_are_refused(
     conn: psycopg.Connection[Any], db_url: str
 ) -> None:
     send_text(conn, USER, "hello")
+    asked_at = scalar(conn, "SELECT clock_timestamp()")
     started = cli(db_url, "handoff", "start", f"+{USER}", "--minutes", "45", "--by", "eric")
     assert started.returncode == 0, started.stdout + started.stderr
     assert "started" in started.stdout and USER not in started.stdout
+    # 45 minutes from a start between asked_at and now, however slow the CLI was
     row = conn.execute(
-        "SELECT started_by, until > now() + interval '44 minutes' FROM wapipe.list_handoffs()"
+        "SELECT started_by, until >= %s + interval '45 minutes',"
+        " until <= clock_timestamp() + interval '45 minutes' FROM wapipe.list_handoffs()",
+        (asked_at,),
     ).fetchone()
-    assert row == ("operator:eric", True)
+    assert row == ("operator:eric", True, True)
     again = cli(db_url, "handoff", "start", USER, "--minutes", "90")
     assert "extended" in again.stdout, again.stdout + again.stderr
     unknown = cli(db_url, "handoff", "start", "250700009999")
