@@ -78,10 +78,11 @@ def test_breaker_opens_for_every_worker_then_recovers(
                 "breaker": {
                     "min_calls": 3,
                     "failure_rate": 0.5,
-                    # long enough that it is still open while the first worker drains and
-                    # a second one starts, on a loaded machine too (3 s was not, in CI-like runs;
-                    # a trial call let through meanwhile would fail the calls_when_open check)
-                    "open_seconds": 30,
+                    # open until the test moves the breaker's clock back, not for a duration:
+                    # it must stay open while the first worker drains and a second one starts
+                    # (3 s, then 30 s, were durations a loaded machine could outlast; a trial
+                    # call let through meanwhile fails the calls_when_open check)
+                    "open_seconds": 3600,
                     "half_open_calls": 1,
                     "window_seconds": 30,
                 },
@@ -120,7 +121,12 @@ def test_breaker_opens_for_every_worker_then_recovers(
     assert count(conn, "SELECT count(*) FROM wapipe.dead_letters") == 0  # waiting, not failing
     # recovery: the agent is back, a half-open trial succeeds, the breaker closes
     agent.status = 200
-    # the half-open trial comes when open_seconds are over: up to 30 s from the opening
+    # the open period is over (its clock moved back two hours): a half-open trial is due
+    conn.execute(
+        "UPDATE wapipe.breakers SET opened_at = now() - interval '2 hours',"
+        " updated_at = now() - interval '2 hours' WHERE name = 'waiter'"
+    )
+    scalar(conn, "SELECT wapipe._wake_deferred('waiter')")
     wait_for(lambda: count(conn, "SELECT count(*) FROM wapipe.outbox") == 4, 120, "4 replies")
     assert scalar(conn, "SELECT state FROM wapipe.breakers WHERE name = 'waiter'") == "closed"
     assert (
