@@ -60,7 +60,7 @@ def payload(phone: str | None, bsuid: str | None, wamid: str) -> dict[str, Any]:
 
 def wait_until_blocked(watcher: psycopg.Connection[Any], pid: int) -> None:
     """Until backend `pid` waits for a lock (polled; never a timed assertion)."""
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60  # a condition's bound, generous for a loaded machine
     while time.monotonic() < deadline:
         row = watcher.execute(
             "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,)

@@ -33,7 +33,7 @@ def test_pg_cron_schedules_a_job(conn: psycopg.Connection[Any]) -> None:
 
 def test_pg_cron_launcher_runs_on_its_database(test_dbs: ScratchDatabases) -> None:
     with psycopg.connect(test_dbs.cluster.url_for(test_dbs.cron_database), autocommit=True) as c:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60  # a condition's bound, generous for a loaded machine
         found = None
         while time.monotonic() < deadline:
             found = c.execute(
