@@ -27,29 +27,31 @@ def test_agent_slower_than_timeout_retries_then_dead_letters_then_replays(
 ) -> None:
     fast_retries(conn, initial=0.2, max_attempts=3)
     # far slower than the timeout (it is never reached), and a timeout a healthy call fits
-    # in on a loaded machine too (the replay below answers at once; 0.4 s could be overrun)
-    agent.latency_s = 30
+    # in on a loaded machine too (the replay below answers at once; 0.4 s, then 2 s, were
+    # budgets a stalled machine could overrun)
+    agent.latency_s = 60
     config = write_config(
         server_tmp / "w.toml",
         [
             {
                 "name": "waiter",
                 "endpoints": [agent.url],
-                "timeout_seconds": 2,
+                "timeout_seconds": 10,
                 "breaker": {"min_calls": 100},
             }
         ],
     )
     send_text(conn, "250788001001", "slow one")
     workers.append(WorkerProcess(db_url, config, server_tmp))
-    wait_for(lambda: count(conn, "SELECT count(*) FROM wapipe.dead_letters") == 1, 30, "DLQ")
+    # three attempts of 10 s each
+    wait_for(lambda: count(conn, "SELECT count(*) FROM wapipe.dead_letters") == 1, 120, "DLQ")
     dead = conn.execute(
         "SELECT id, attempts, last_error, error_code, jsonb_array_length("
         "error_history) FROM wapipe.dead_letters"
     ).fetchone()
     assert dead is not None
     assert dead[1] == 3 and dead[4] == 3
-    assert dead[2].startswith("agent_timeout: waiter did not answer within 2 s")
+    assert dead[2].startswith("agent_timeout: waiter did not answer within 10 s")
     assert dead[3] == "agent_timeout"
     assert len(agent.calls) == 3
     assert count(conn, "SELECT count(*) FROM wapipe.outbox") == 0
