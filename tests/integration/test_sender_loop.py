@@ -22,7 +22,7 @@ TOKEN = "test-token"
 USER_A = "250788123456"
 USER_B = "250788654321"
 FAST = SenderConfig(
-    idle_poll_seconds=0.02, breaker_wait_seconds=0.1, http_timeout_seconds=5, lock_seconds=30
+    idle_poll_seconds=0.02, breaker_wait_seconds=0.1, http_timeout_seconds=30, lock_seconds=30
 )
 
 
@@ -305,7 +305,7 @@ def test_pacing_per_business_number(
             inbound(db, user, phone_number_id=number)
             queue_reply(db, user, phone_number_id=number)
     config = SenderConfig(
-        idle_poll_seconds=0.02, rate_per_second=rate, batch=50, http_timeout_seconds=5
+        idle_poll_seconds=0.02, rate_per_second=rate, batch=50, http_timeout_seconds=30
     )
     run_until(db_url, fake.url, lambda: statuses(db) == ["sent"] * (2 * per_number), config=config)
 
