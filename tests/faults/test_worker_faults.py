@@ -317,16 +317,17 @@ def test_lock_heartbeat_keeps_a_slow_call_from_being_stolen(
     agent: FakeAgent,
     workers: list[WorkerProcess],
 ) -> None:
-    # twice the 4 s lock: only heartbeats (every lock/3 s) keep the claim; 4 s rather than 2 s
-    # leaves a loaded machine 2.7 s of slack per extension instead of 1.3 s
-    agent.latency_s = 8
+    # over twice the 12 s lock: only heartbeats (every lock/3 s) keep the claim; 12 s leaves a
+    # loaded machine 8 s of slack per extension (4 s left 2.7 s, which a stalled 2-core
+    # machine could use up: the other worker then took the claim, a second call)
+    agent.latency_s = 25
     config = write_config(server_tmp / "w.toml", [{"name": "waiter", "endpoints": [agent.url]}])
-    workers.append(WorkerProcess(db_url, config, server_tmp, "--lock-seconds", "4"))
-    workers.append(WorkerProcess(db_url, config, server_tmp, "--lock-seconds", "4"))
+    workers.append(WorkerProcess(db_url, config, server_tmp, "--lock-seconds", "12"))
+    workers.append(WorkerProcess(db_url, config, server_tmp, "--lock-seconds", "12"))
     wait_for(lambda: all("worker_started" in w.output() for w in workers), 60, "both workers up")
     send_text(conn, "250788008001", "think hard")
     wait_for(
-        lambda: scalar(conn, "SELECT status FROM wapipe.processed_messages") == "done", 60, "done"
+        lambda: scalar(conn, "SELECT status FROM wapipe.processed_messages") == "done", 120, "done"
     )
     assert len(agent.calls) == 1
     assert scalar(conn, "SELECT attempts FROM wapipe.processed_messages") == 1
