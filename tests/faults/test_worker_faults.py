@@ -123,13 +123,19 @@ def test_breaker_opens_for_every_worker_then_recovers(
     assert count(conn, "SELECT count(*) FROM wapipe.dead_letters") == 0  # waiting, not failing
     # recovery: the agent is back, a half-open trial succeeds, the breaker closes
     agent.status = 200
-    # the open period is over (its clock moved back two hours): a half-open trial is due
-    conn.execute(
-        "UPDATE wapipe.breakers SET opened_at = now() - interval '2 hours',"
-        " updated_at = now() - interval '2 hours' WHERE name = 'waiter'"
-    )
-    scalar(conn, "SELECT wapipe._wake_deferred('waiter')")
-    wait_for(lambda: count(conn, "SELECT count(*) FROM wapipe.outbox") == 4, 120, "4 replies")
+
+    def recovered() -> bool:
+        # the open period is over (its clock moved back two hours): a half-open trial is due.
+        # Done again at every look: _wake_deferred skips a conversation a worker holds at
+        # that instant (SKIP LOCKED), which would otherwise wait out the hour.
+        conn.execute(
+            "UPDATE wapipe.breakers SET opened_at = now() - interval '2 hours',"
+            " updated_at = now() - interval '2 hours' WHERE name = 'waiter' AND state = 'open'"
+        )
+        scalar(conn, "SELECT wapipe._wake_deferred('waiter')")
+        return count(conn, "SELECT count(*) FROM wapipe.outbox") == 4
+
+    wait_for(recovered, 120, "4 replies")
     assert scalar(conn, "SELECT state FROM wapipe.breakers WHERE name = 'waiter'") == "closed"
     assert (
         count(
