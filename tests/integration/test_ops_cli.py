@@ -33,11 +33,11 @@ def run_wapipe(
 
 
 def beat(conn: psycopg.Connection[Any], worker_id: str) -> None:
-    """A heartbeat now: a worker stays alive (stale after 30 s) for the next command however
-    slowly the commands before it ran on a loaded machine."""
-    conn.execute(
-        "UPDATE wapipe.workers SET heartbeat_at = now() WHERE worker_id = %s", (worker_id,)
-    )
+    """A heartbeat now (wapipe.worker_heartbeat, as a running worker sends it): the worker
+    stays alive (stale after 30 s) for the next command however slowly the commands before it
+    ran on a loaded machine."""
+    row = conn.execute("SELECT wapipe.worker_heartbeat(%s)", (worker_id,)).fetchone()
+    assert row == (True,), f"{worker_id} is not a running registered worker"
 
 
 def ingest(conn: psycopg.Connection[Any], *senders: str) -> None:
