@@ -160,3 +160,17 @@ def wait_for(check: Callable[[], Any], timeout: float = 20, what: str = "conditi
 def scalar(conn: psycopg.Connection[Any], sql: str, *params: Any) -> Any:
     row = conn.execute(sql, params).fetchone()  # type: ignore[arg-type]
     return row[0] if row else None
+
+
+def end_open_period(conn: psycopg.Connection[Any], breaker: str) -> bool:
+    """The open breaker's open period is over (its clock moved back two hours), and the
+    conversations waiting for it are woken (wapipe._wake_deferred). The wake skips a
+    conversation a worker holds at that instant (SKIP LOCKED): a test waiting for the effect
+    calls this again at every look. Returns False, so it can lead such a check."""
+    conn.execute(
+        "UPDATE wapipe.breakers SET opened_at = now() - interval '2 hours',"
+        " updated_at = now() - interval '2 hours' WHERE name = %s AND state = 'open'",
+        (breaker,),
+    )
+    scalar(conn, "SELECT wapipe._wake_deferred(%s)", breaker)
+    return False

@@ -10,7 +10,15 @@ from typing import Any
 
 import psycopg
 
-from tests.fakes import WorkerProcess, fast_retries, scalar, send_text, wait_for, write_config
+from tests.fakes import (
+    WorkerProcess,
+    end_open_period,
+    fast_retries,
+    scalar,
+    send_text,
+    wait_for,
+    write_config,
+)
 from tests.fakes.agent_server import FakeAgent
 
 
@@ -123,19 +131,15 @@ def test_breaker_opens_for_every_worker_then_recovers(
     assert count(conn, "SELECT count(*) FROM wapipe.dead_letters") == 0  # waiting, not failing
     # recovery: the agent is back, a half-open trial succeeds, the breaker closes
     agent.status = 200
-
-    def recovered() -> bool:
-        # the open period is over (its clock moved back two hours): a half-open trial is due.
-        # Done again at every look: _wake_deferred skips a conversation a worker holds at
-        # that instant (SKIP LOCKED), which would otherwise wait out the hour.
-        conn.execute(
-            "UPDATE wapipe.breakers SET opened_at = now() - interval '2 hours',"
-            " updated_at = now() - interval '2 hours' WHERE name = 'waiter' AND state = 'open'"
-        )
-        scalar(conn, "SELECT wapipe._wake_deferred('waiter')")
-        return count(conn, "SELECT count(*) FROM wapipe.outbox") == 4
-
-    wait_for(recovered, 120, "4 replies")
+    # the open period is over: a half-open trial is due (ended again at every look)
+    wait_for(
+        lambda: (
+            end_open_period(conn, "waiter")
+            or count(conn, "SELECT count(*) FROM wapipe.outbox") == 4
+        ),
+        120,
+        "4 replies",
+    )
     assert scalar(conn, "SELECT state FROM wapipe.breakers WHERE name = 'waiter'") == "closed"
     assert (
         count(

@@ -23,7 +23,7 @@ import psycopg
 import pytest
 
 from ingress.app import create_app
-from tests.fakes import MIN_WAIT_SECONDS, fast_retries, ingest, scalar
+from tests.fakes import MIN_WAIT_SECONDS, end_open_period, fast_retries, ingest, scalar
 from tests.fakes.agent_server import FakeAgent
 from tests.fakes.graph_api import FakeGraphApi
 from tests.payloads import text_message
@@ -397,13 +397,11 @@ def test_media_breaker_open_defers_without_spending_an_attempt(
         assert await _until(lambda: (r := row()) is not None and r[2] >= 1), "never deferred"
         assert row() == ("queued", 0, 1, "whatsapp-media"), row()
         assert graph.media_downloads[media_id] == 0 and SEEN == []
-        # the breaker's open period is over (its clock moved back an hour): a trial is due
-        conn.execute(
-            "UPDATE wapipe.breakers SET opened_at = now() - interval '2 hours',"
-            " updated_at = now() - interval '2 hours' WHERE name = 'whatsapp-media'"
+        # the breaker's open period is over: a trial is due (ended again at every look)
+        done = _done(conn, msg["id"])
+        assert await _until(lambda: end_open_period(conn, "whatsapp-media") or done()), (
+            "not answered once the breaker let it"
         )
-        scalar(conn, "SELECT wapipe._wake_deferred('whatsapp-media')")
-        assert await _until(_done(conn, msg["id"])), "not answered once the breaker let it"
 
     _with_worker(db_url, _config(), body)
     status, attempts, deferrals, _ = row()
