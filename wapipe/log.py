@@ -105,6 +105,24 @@ class _AddProcess:
         return event_dict
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The standard library's lines, written to whatever sys.stderr is when the line is
+    written (as _NamedWriteLogger's are): a handler holding the stream of the moment it
+    was made wrote into a closed file once that stream was swapped and closed (a test's
+    capture), and printed "--- Logging error ---" instead of the line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 class _NamedWriteLogger(structlog.WriteLogger):
     def __init__(self, name: str) -> None:
         super().__init__(sys.stderr)  # looked up now: tests swap sys.stderr
@@ -183,7 +201,7 @@ def configure_logging(process: str, settings: LogSettings | None = None) -> None
             renderer,
         ],
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(formatter)
     handler.set_name("wapipe")
     root = logging.getLogger()

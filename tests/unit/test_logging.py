@@ -159,3 +159,21 @@ def test_lines_are_masked_even_before_configure_logging() -> None:
     assert "+250700***043" in out
     assert "250700000043" not in out
     assert "my secret text" not in out
+
+
+def test_standard_library_lines_follow_a_swapped_stderr() -> None:
+    # configured while stderr was another stream that was then closed (what a test's
+    # capture does): the line goes to the stderr of the moment, not "--- Logging error ---"
+    out = run_logging(
+        """
+        import io, logging, sys
+        real, captured = sys.stderr, io.StringIO()
+        sys.stderr = captured
+        configure_logging("worker")
+        captured.close()
+        sys.stderr = real
+        logging.getLogger("psycopg.pool").warning("pool is %s", "full")
+        """
+    )
+    assert "Logging error" not in out, out
+    assert json.loads(out.strip().splitlines()[-1])["event"] == "pool is full"
