@@ -190,28 +190,33 @@ COMMENT ON FUNCTION wapipe._sender_contact(text, text, jsonb) IS
 REVOKE ALL ON FUNCTION wapipe._sender_contact(text, text, jsonb) FROM PUBLIC;
 
 
--- wapipe._one_message_of: the message of a one-message POST (wapipe._one_message_post)
--- as an inbound message; returns it with payload_ord and pos = the POST's position.
--- value is the change's value, message its messages[0], contact the sender's contact
--- (wapipe._sender_contact). The same message the walk gives
--- (db/tests/ingest_webhooks/one_message_path_matches_the_walk). A pure helper, inlined:
--- a group of POSTs is walked (read this way instead, a group of 32 cost 3 % more: the
--- shape check per POST costs more than the walk's share of it).
-CREATE OR REPLACE FUNCTION wapipe._one_message_of(value jsonb, message jsonb, contact jsonb,
-                                                  payload_ord integer)
+-- wapipe._inbound_message_of: a message or echo item of a webhook as an inbound message;
+-- returns it with the sender's identifiers as the webhook gives them (the key is
+-- _identify_senders'), its positions in the POST and pos (its place in the call).
+-- THE reading of a message item, for both readings of a POST: the walk
+-- (_messages_of_items) and the one-message POST's plain expressions (ingest_webhooks).
+-- kind is 'message' or 'echo' (an echo's user is its recipient: "to", "to_user_id";
+-- its type is 'echo'); contact is the user's contacts[] entry (_sender_contact). A pure
+-- helper (plain SQL, inlined where it is used: db/README.md house rules).
+CREATE OR REPLACE FUNCTION wapipe._inbound_message_of(
+  kind text, item jsonb, contact jsonb, phone_number_id text, display_phone_number text,
+  entry_pos integer, change_pos integer, item_pos integer, payload_ord integer, pos integer)
 RETURNS wapipe.inbound_message
 LANGUAGE sql IMMUTABLE
 RETURN ROW(
-  message->>'id', NULL, coalesce(message->>'type', 'unknown'),
-  value->'metadata'->>'phone_number_id', value->'metadata'->>'display_phone_number',
-  CASE WHEN message->>'timestamp' ~ '^[0-9]{1,12}$' THEN (message->>'timestamp')::bigint END,
-  message, contact,
-  0, 0, 0, payload_ord, 'message', nullif(message->>'from', ''), nullif(message->>'from_user_id', ''),
-  nullif(message->>'from_parent_user_id', ''), nullif(message->>'group_id', ''),
-  contact->'profile'->>'username', contact->'profile'->>'name', payload_ord)::wapipe.inbound_message;
-COMMENT ON FUNCTION wapipe._one_message_of(jsonb, jsonb, jsonb, integer) IS
-  'Private (pure, inlined): the message of a one-message POST (value, messages[0], the sender''s contact) as an inbound message of the given payload position.';
-REVOKE ALL ON FUNCTION wapipe._one_message_of(jsonb, jsonb, jsonb, integer) FROM PUBLIC;
+  item->>'id', NULL,
+  CASE WHEN kind = 'echo' THEN 'echo' ELSE coalesce(item->>'type', 'unknown') END,
+  phone_number_id, display_phone_number,
+  CASE WHEN item->>'timestamp' ~ '^[0-9]{1,12}$' THEN (item->>'timestamp')::bigint END,
+  item, contact, entry_pos, change_pos, item_pos, payload_ord, kind,
+  nullif(item->>(CASE WHEN kind = 'echo' THEN 'to' ELSE 'from' END), ''),
+  nullif(item->>(CASE WHEN kind = 'echo' THEN 'to_user_id' ELSE 'from_user_id' END), ''),
+  nullif(item->>(CASE WHEN kind = 'echo' THEN 'to_parent_user_id' ELSE 'from_parent_user_id' END), ''),
+  nullif(item->>'group_id', ''),
+  contact->'profile'->>'username', contact->'profile'->>'name', pos)::wapipe.inbound_message;
+COMMENT ON FUNCTION wapipe._inbound_message_of(text, jsonb, jsonb, text, text, integer, integer, integer, integer, integer) IS
+  'Private (pure, inlined): the one reading of a message or echo item as an inbound message (kind, item, the user''s contact, business number, display number, entry/change/item positions, payload_ord, pos); an echo''s user is its recipient.';
+REVOKE ALL ON FUNCTION wapipe._inbound_message_of(text, jsonb, jsonb, text, text, integer, integer, integer, integer, integer) FROM PUBLIC;
 
 
 -- wapipe._user_key_of: the key an identifier is filed under for a business number
@@ -665,35 +670,21 @@ REVOKE ALL ON FUNCTION wapipe._store_messages(wapipe.inbound_message[], bigint[]
 -- wapipe._messages_of_items: the messages and echoes among parsed webhook items, as inbound messages.
 -- Returns them in the order of the items (pos), with the sender's identifiers as the webhook gives them (the key is _identify_senders').
 --
--- A step of ingest_webhooks for the general walk (the one-message POST is read by
--- plain expressions in ingest_webhooks, checked equal by
--- db/tests/ingest_webhooks/one_message_path_matches_the_walk). An echo's user is
--- its recipient ("to", "to_user_id").
+-- A step of ingest_webhooks for the general walk; each item is read by
+-- wapipe._inbound_message_of, the reading the one-message POST uses too.
 CREATE OR REPLACE FUNCTION wapipe._messages_of_items(items wapipe.webhook_item[])
 RETURNS wapipe.inbound_message[]
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = ''
 AS $$
 BEGIN
   RETURN (
-    SELECT array_agg(ROW(
-        it.item->>'id', NULL,
-        CASE WHEN it.kind = 'echo' THEN 'echo' ELSE coalesce(it.item->>'type', 'unknown') END,
-        it.phone_number_id, it.display_phone_number,
-        CASE WHEN it.item->>'timestamp' ~ '^[0-9]{1,12}$' THEN (it.item->>'timestamp')::bigint END,
-        it.item, it.contacts, it.entry_pos, it.change_pos, it.item_pos, it.payload_ord, it.kind,
-        s.phone, s.bsuid, s.parent_bsuid, nullif(it.item->>'group_id', ''),
-        it.contacts->'profile'->>'username', it.contacts->'profile'->>'name',
-        it.pos::integer)::wapipe.inbound_message
-      ORDER BY it.pos)
+    SELECT array_agg(wapipe._inbound_message_of(it.kind, it.item, it.contacts, it.phone_number_id,
+                       it.display_phone_number, it.entry_pos, it.change_pos, it.item_pos,
+                       it.payload_ord, it.pos::integer)
+                     ORDER BY it.pos)
     FROM unnest(items) WITH ORDINALITY AS it(payload_ord, kind, path, field, phone_number_id,
                                                display_phone_number, item, contacts, reason,
                                                entry_pos, change_pos, item_pos, pos)
-    CROSS JOIN LATERAL (SELECT
-        nullif(CASE WHEN it.kind = 'echo' THEN it.item->>'to' ELSE it.item->>'from' END, '') AS phone,
-        nullif(CASE WHEN it.kind = 'echo' THEN it.item->>'to_user_id' ELSE it.item->>'from_user_id' END, '')
-          AS bsuid,
-        nullif(CASE WHEN it.kind = 'echo' THEN it.item->>'to_parent_user_id'
-                    ELSE it.item->>'from_parent_user_id' END, '') AS parent_bsuid) s
     WHERE it.kind IN ('message', 'echo'));
 END
 $$;
@@ -847,19 +838,21 @@ BEGIN
 
   -- ---------------------------------------------------------------- walk
   -- The usual POST is one entry, one change of field messages, one message object with
-  -- an id string, a sender and the business number, and nothing else: its message is
-  -- read by plain expressions (the same message _webhook_items and the statement under
-  -- "messages" would give, as db/tests/ingest_webhooks/one_message_path_matches_the_walk
-  -- proves). Every expression here is compiled again in each transaction, at a cost per
-  -- operator, so the shape is checked by one jsonpath (wapipe._one_message_post, inlined),
-  -- the value is reached once (#>), and the item list is not built for it.
+  -- an id string, a sender and the business number, and nothing else: its one item is
+  -- reached by plain expressions instead of the walk, and read by the walk's own reading
+  -- (wapipe._inbound_message_of; the guard's proof:
+  -- db/tests/ingest_webhooks/one_message_path_matches_the_walk). Every expression here is
+  -- compiled again in each transaction, at a cost per operator, so the shape is checked
+  -- by one jsonpath (wapipe._one_message_post, inlined), the value is reached once (#>),
+  -- and the item list is not built for it.
   IF v_n = 1 AND wapipe._one_message_post(v_bodies[1]) THEN
     v_value := v_bodies[1] #> '{entry,0,changes,0,value}';
     v_m := v_value #> '{messages,0}';
     v_contact := wapipe._sender_contact(v_m->>'from', v_m->>'from_user_id', v_value #> '{contacts,0}');
     v_n_msgs := 1; v_n_echo := 0; v_n_status := 0; v_n_error := 0; v_n_quar := 0; v_n_update := 0;
     v_event_ids := ARRAY[nextval('wapipe.webhook_events_id_seq'::regclass)];
-    v_msgs := ARRAY[wapipe._one_message_of(v_value, v_m, v_contact, 1)];
+    v_msgs := ARRAY[wapipe._inbound_message_of('message', v_m, v_contact,
+      v_value #>> '{metadata,phone_number_id}', v_value #>> '{metadata,display_phone_number}', 0, 0, 0, 1, 1)];
   ELSE
     v_items := ARRAY(SELECT it FROM wapipe._webhook_items(v_bodies) it
                      ORDER BY it.payload_ord, it.entry_pos, it.change_pos, it.item_pos);

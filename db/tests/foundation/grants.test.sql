@@ -115,7 +115,7 @@ insert into grants_matrix (signature, roles) values
   ('wapipe._message_contexts(text[],text[],text[],text[],boolean[],text,text[],integer,interval)', '{}'),
   ('wapipe._messages_of_items(wapipe.webhook_item[])', '{}'),
   ('wapipe._one_message_post(jsonb)', '{}'),
-  ('wapipe._one_message_of(jsonb,jsonb,jsonb,integer)', '{}'),
+  ('wapipe._inbound_message_of(text,jsonb,jsonb,text,text,integer,integer,integer,integer,integer)', '{}'),
   ('wapipe._sender_contact(text,text,jsonb)', '{}'),
   ('wapipe._outbox_held(bigint,text)', '{}'),
   ('wapipe._partition_is_past(regclass,timestamp with time zone)', '{}'),

@@ -1,5 +1,6 @@
--- The one-message POST is read by plain expressions; the same message in a POST that takes
--- the general walk (here: with a second change) is stored exactly the same way.
+-- The guard of the one-message path (_one_message_post): a POST it lets through, reached by
+-- plain expressions, is stored exactly as the same message in a POST that takes the general
+-- walk (here: with a second change). Both read the message with _inbound_message_of.
 begin;
 select plan(4);
 select wapipe_tests.reset();
