@@ -262,6 +262,26 @@ COMMENT ON FUNCTION wapipe._with_identity(jsonb, text, text, text, text, text, t
 REVOKE ALL ON FUNCTION wapipe._with_identity(jsonb, text, text, text, text, text, text, text) FROM PUBLIC;
 
 
+-- wapipe._user_changes: whether a message tells something new about a known user (an
+-- identifier or name it carries that the user's row does not hold); returns true or false.
+-- The one text of that test: _identify_senders reads it to know whether to write the row,
+-- and its UPDATE writes only such rows. A pure helper, inlined.
+CREATE OR REPLACE FUNCTION wapipe._user_changes(
+  bsuid text, parent_bsuid text, phone text, username text, profile_name text,
+  known_bsuid text, known_parent_bsuid text, known_phone text, known_username text,
+  known_profile_name text)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE
+RETURN (bsuid IS NOT NULL AND bsuid IS DISTINCT FROM known_bsuid)
+    OR (parent_bsuid IS NOT NULL AND parent_bsuid IS DISTINCT FROM known_parent_bsuid)
+    OR (phone IS NOT NULL AND phone IS DISTINCT FROM known_phone)
+    OR (username IS NOT NULL AND username IS DISTINCT FROM known_username)
+    OR (profile_name IS NOT NULL AND profile_name IS DISTINCT FROM known_profile_name);
+COMMENT ON FUNCTION wapipe._user_changes(text, text, text, text, text, text, text, text, text, text) IS
+  'Private (pure, inlined): whether the given identifiers and name (bsuid, parent_bsuid, phone, username, profile_name) hold a value the known ones (known_*) do not: the user''s row is then written.';
+REVOKE ALL ON FUNCTION wapipe._user_changes(text, text, text, text, text, text, text, text, text, text) FROM PUBLIC;
+
+
 -- wapipe._identify_senders: each parsed message with its user's key (from_wa_id) and
 -- the identity the agent is told (contact.identity). Records every identifier.
 --
@@ -273,6 +293,14 @@ REVOKE ALL ON FUNCTION wapipe._with_identity(jsonb, text, text, text, text, text
 -- system messages (user_changed_number, user_changed_user_id) link the new
 -- identifiers to the key of the old ones first. Group messages belong to the
 -- group's conversation (key group:<group_id>).
+--
+-- One statement reads it all: each message's key as filed now, the identity the agent is
+-- told (every identifier known for the user), and whether something must be written first:
+-- an identifier to file (a BSUID seen for the first time, or a phone seen with a BSUID filed
+-- under another key), or the user's row to create or bring up to date. Then that is written
+-- and the statement reads again. Nearly always nothing is to be written (a known user, or a
+-- user known by phone alone, who has no row: legacy traffic writes nothing more than before
+-- 2026), and one statement is the whole step, for one message as for a thousand.
 CREATE OR REPLACE FUNCTION wapipe._identify_senders(msgs wapipe.inbound_message[])
 RETURNS wapipe.inbound_message[]
 -- (plans: ingest_webhooks' SETs are in force here; setting them again cost 11 k
@@ -280,83 +308,21 @@ RETURNS wapipe.inbound_message[]
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
 AS $$
 DECLARE
-  v_out  wapipe.inbound_message[];
-  v_m    wapipe.inbound_message;
-  v_key  text;
-  v_bkey text;
-  v_pkey text;
-  v_user wapipe.users;
-  v_pass integer;
-  v_to_file boolean;
+  v_out      wapipe.inbound_message[];
+  v_pass     integer;
+  v_to_file  boolean;
+  v_to_write boolean;
+  v_written  boolean := false;
+  v_relink   boolean;
 BEGIN
-  -- The usual call: one message from a user with no BSUID (before 2026) or a known one:
-  -- the same rule as the statements below, with every key probe in one statement (the
-  -- BSUID's key, the phone's key, and the user's row under the key they give).
-  IF cardinality(msgs) = 1 THEN
-    v_m := msgs[1];
-    IF v_m.message_type IS DISTINCT FROM 'system' AND v_m.group_id IS NULL THEN
-      IF v_m.bsuid IS NULL THEN  -- (no BSUID: one index probe less)
-        SELECT kp.user_key, u.user_key, u.bsuid, u.parent_bsuid, u.phone, u.username, u.profile_name
-        INTO v_pkey, v_user.user_key, v_user.bsuid, v_user.parent_bsuid, v_user.phone,
-             v_user.username, v_user.profile_name
-        FROM (VALUES (1)) AS one(x)
-        LEFT JOIN wapipe.user_identifiers kp
-          ON kp.phone_number_id = v_m.phone_number_id AND kp.identifier = v_m.phone
-        LEFT JOIN wapipe.users u
-          ON u.phone_number_id = v_m.phone_number_id AND u.user_key = coalesce(kp.user_key, v_m.phone);
-      ELSE
-        SELECT kb.user_key, kp.user_key, u.user_key, u.bsuid, u.parent_bsuid, u.phone, u.username,
-               u.profile_name
-        INTO v_bkey, v_pkey, v_user.user_key, v_user.bsuid, v_user.parent_bsuid, v_user.phone,
-             v_user.username, v_user.profile_name
-        FROM (VALUES (1)) AS one(x)
-        LEFT JOIN wapipe.user_identifiers kb
-          ON kb.phone_number_id = v_m.phone_number_id AND kb.identifier = v_m.bsuid
-        LEFT JOIN wapipe.user_identifiers kp
-          ON kp.phone_number_id = v_m.phone_number_id AND kp.identifier = v_m.phone
-        LEFT JOIN wapipe.users u
-          ON u.phone_number_id = v_m.phone_number_id AND u.user_key = kb.user_key;
-      END IF;
-      -- a first-seen BSUID is left to the statements below
-      v_key := CASE WHEN v_m.bsuid IS NULL THEN coalesce(v_pkey, v_m.phone) ELSE v_bkey END;
-      IF v_key IS NOT NULL THEN
-        IF v_m.bsuid IS NOT NULL AND v_m.phone IS NOT NULL AND v_m.phone <> v_key AND v_pkey IS NULL THEN
-          -- a phone seen with a known BSUID filed under another key joins that key
-          INSERT INTO wapipe.user_identifiers (phone_number_id, identifier, kind, user_key)
-          VALUES (v_m.phone_number_id, v_m.phone, 'phone', v_key)
-          ON CONFLICT DO NOTHING;
-        END IF;
-        IF v_user.user_key IS NULL THEN
-          IF v_m.bsuid IS NOT NULL OR v_m.parent_bsuid IS NOT NULL OR v_m.username IS NOT NULL THEN
-            INSERT INTO wapipe.users (phone_number_id, user_key, bsuid, parent_bsuid, phone, username,
-                                      profile_name)
-            VALUES (v_m.phone_number_id, v_key, v_m.bsuid, v_m.parent_bsuid, v_m.phone, v_m.username,
-                    v_m.profile_name)
-            ON CONFLICT (phone_number_id, user_key) DO NOTHING;
-          END IF;
-        ELSIF (v_m.bsuid IS NOT NULL AND v_m.bsuid IS DISTINCT FROM v_user.bsuid)
-           OR (v_m.parent_bsuid IS NOT NULL AND v_m.parent_bsuid IS DISTINCT FROM v_user.parent_bsuid)
-           OR (v_m.phone IS NOT NULL AND v_m.phone IS DISTINCT FROM v_user.phone)
-           OR (v_m.username IS NOT NULL AND v_m.username IS DISTINCT FROM v_user.username)
-           OR (v_m.profile_name IS NOT NULL AND v_m.profile_name IS DISTINCT FROM v_user.profile_name)
-        THEN
-          UPDATE wapipe.users u
-          SET bsuid = coalesce(v_m.bsuid, u.bsuid), parent_bsuid = coalesce(v_m.parent_bsuid, u.parent_bsuid),
-              phone = coalesce(v_m.phone, u.phone), username = coalesce(v_m.username, u.username),
-              profile_name = coalesce(v_m.profile_name, u.profile_name), updated_at = now()
-          WHERE u.phone_number_id = v_m.phone_number_id AND u.user_key = v_key;
-        END IF;
-        v_m.from_wa_id := v_key;
-        v_m.contact := wapipe._with_identity(v_m.contact, v_key, coalesce(v_m.bsuid, v_user.bsuid),
-          coalesce(v_m.parent_bsuid, v_user.parent_bsuid), coalesce(v_m.phone, v_user.phone),
-          coalesce(v_m.username, v_user.username), coalesce(v_m.profile_name, v_user.profile_name), NULL);
-        RETURN ARRAY[v_m];
-      END IF;
-    END IF;
-  END IF;
-
   -- Relinks announced by system messages: the new ids take the old ids' key.
-  IF EXISTS (SELECT 1 FROM unnest(msgs) m WHERE m.message_type = 'system') THEN
+  -- (one message: a plain expression; a query only for several)
+  IF cardinality(msgs) = 1 THEN
+    v_relink := msgs[1].message_type IS NOT DISTINCT FROM 'system';
+  ELSE
+    v_relink := EXISTS (SELECT 1 FROM unnest(msgs) m WHERE m.message_type = 'system');
+  END IF;
+  IF v_relink THEN
     INSERT INTO wapipe.user_identifiers AS ui (phone_number_id, identifier, kind, user_key)
     SELECT DISTINCT ON (s.phone_number_id, n.identifier) s.phone_number_id, n.identifier, n.kind, s.old_key
     FROM (
@@ -382,103 +348,97 @@ BEGIN
       WHERE ui.user_key <> excluded.user_key;
   END IF;
 
-  -- Every message's key as filed now, and whether a message brings an identifier to file
-  -- first: a BSUID seen for the first time, or a phone seen with a BSUID filed under
-  -- another key. Then those are filed and the keys read again (a second pass); nearly
-  -- always every identifier is known and one pass does (the filing statements' probes
-  -- cost ~35 k instructions per message).
-  FOR v_pass IN 1..2 LOOP
+  -- At most three readings: identifiers filed after the first, the users' rows written
+  -- after the one that asks for it, and a last reading of what was written.
+  FOR v_pass IN 1..3 LOOP
     SELECT array_agg(ROW(
-        m.wamid,
-        CASE WHEN m.group_id IS NOT NULL THEN 'group:' || m.group_id
-             ELSE coalesce(kb.user_key, kp.user_key, m.phone, m.bsuid) END,
-        m.message_type, m.phone_number_id, m.display_phone_number, m.wa_ts, m.payload, m.contact,
+        m.wamid, k.user_key, m.message_type, m.phone_number_id, m.display_phone_number, m.wa_ts,
+        m.payload,
+        wapipe._with_identity(m.contact, k.user_key, coalesce(m.bsuid, u.bsuid),
+          coalesce(m.parent_bsuid, u.parent_bsuid), coalesce(m.phone, u.phone),
+          coalesce(m.username, u.username), coalesce(m.profile_name, u.profile_name), m.group_id),
         m.entry_pos, m.change_pos, m.message_pos, m.payload_ord, m.kind, m.phone, m.bsuid,
         m.parent_bsuid, m.group_id, m.username, m.profile_name, m.pos)::wapipe.inbound_message
       ORDER BY m.pos),
            bool_or(m.bsuid IS NOT NULL AND m.group_id IS NULL
                    AND (kb.user_key IS NULL
-                        OR (m.phone IS NOT NULL AND kb.user_key <> m.phone AND kp.user_key IS NULL)))
-    INTO v_out, v_to_file
-    FROM unnest(msgs) m
-    LEFT JOIN wapipe.user_identifiers kb
-      ON kb.phone_number_id = m.phone_number_id AND kb.identifier = m.bsuid
-    LEFT JOIN wapipe.user_identifiers kp
-      ON kp.phone_number_id = m.phone_number_id AND kp.identifier = m.phone;
-    EXIT WHEN v_to_file IS NOT TRUE OR v_pass = 2;
-
-    -- A BSUID seen for the first time.
-    INSERT INTO wapipe.user_identifiers (phone_number_id, identifier, kind, user_key)
-    SELECT DISTINCT ON (m.phone_number_id, m.bsuid) m.phone_number_id, m.bsuid, 'bsuid',
-           coalesce(kp.user_key,
-                    CASE WHEN m.phone IS NOT NULL AND EXISTS (
-                           SELECT 1 FROM wapipe.conversations c
-                           WHERE c.conversation_key = m.phone_number_id || ':' || m.phone)
-                         THEN m.phone END,
-                    m.bsuid)
+                        OR (m.phone IS NOT NULL AND kb.user_key <> m.phone AND kp.user_key IS NULL))),
+           -- a user described by more than the key: a row to create, or one that changes
+           bool_or(m.group_id IS NULL
+                   AND CASE WHEN u.user_key IS NULL
+                            THEN m.bsuid IS NOT NULL OR m.parent_bsuid IS NOT NULL OR m.username IS NOT NULL
+                            ELSE wapipe._user_changes(m.bsuid, m.parent_bsuid, m.phone, m.username,
+                                   m.profile_name, u.bsuid, u.parent_bsuid, u.phone, u.username,
+                                   u.profile_name) END)
+    INTO v_out, v_to_file, v_to_write
     FROM unnest(msgs) m
     LEFT JOIN wapipe.user_identifiers kb
       ON kb.phone_number_id = m.phone_number_id AND kb.identifier = m.bsuid
     LEFT JOIN wapipe.user_identifiers kp
       ON kp.phone_number_id = m.phone_number_id AND kp.identifier = m.phone
-    WHERE m.bsuid IS NOT NULL AND m.group_id IS NULL AND kb.user_key IS NULL
-    ORDER BY m.phone_number_id, m.bsuid, m.pos
-    ON CONFLICT DO NOTHING;
+    CROSS JOIN LATERAL (SELECT CASE WHEN m.group_id IS NOT NULL THEN 'group:' || m.group_id
+                                    ELSE coalesce(kb.user_key, kp.user_key, m.phone, m.bsuid) END
+                               AS user_key) k
+    LEFT JOIN wapipe.users u ON u.phone_number_id = m.phone_number_id AND u.user_key = k.user_key;
 
-    -- A phone seen with a BSUID filed under another key: the phone joins that key.
-    INSERT INTO wapipe.user_identifiers (phone_number_id, identifier, kind, user_key)
-    SELECT DISTINCT ON (m.phone_number_id, m.phone) m.phone_number_id, m.phone, 'phone', kb.user_key
-    FROM unnest(msgs) m
-    JOIN wapipe.user_identifiers kb
-      ON kb.phone_number_id = m.phone_number_id AND kb.identifier = m.bsuid
-    WHERE m.phone IS NOT NULL AND m.bsuid IS NOT NULL AND m.group_id IS NULL
-      AND kb.user_key <> m.phone
-    ORDER BY m.phone_number_id, m.phone, m.pos
-    ON CONFLICT DO NOTHING;
+    IF v_to_file AND v_pass = 1 THEN
+      -- A BSUID seen for the first time.
+      INSERT INTO wapipe.user_identifiers (phone_number_id, identifier, kind, user_key)
+      SELECT DISTINCT ON (m.phone_number_id, m.bsuid) m.phone_number_id, m.bsuid, 'bsuid',
+             coalesce(kp.user_key,
+                      CASE WHEN m.phone IS NOT NULL AND EXISTS (
+                             SELECT 1 FROM wapipe.conversations c
+                             WHERE c.conversation_key = m.phone_number_id || ':' || m.phone)
+                           THEN m.phone END,
+                      m.bsuid)
+      FROM unnest(msgs) m
+      LEFT JOIN wapipe.user_identifiers kb
+        ON kb.phone_number_id = m.phone_number_id AND kb.identifier = m.bsuid
+      LEFT JOIN wapipe.user_identifiers kp
+        ON kp.phone_number_id = m.phone_number_id AND kp.identifier = m.phone
+      WHERE m.bsuid IS NOT NULL AND m.group_id IS NULL AND kb.user_key IS NULL
+      ORDER BY m.phone_number_id, m.bsuid, m.pos
+      ON CONFLICT DO NOTHING;
+
+      -- A phone seen with a BSUID filed under another key: the phone joins that key.
+      INSERT INTO wapipe.user_identifiers (phone_number_id, identifier, kind, user_key)
+      SELECT DISTINCT ON (m.phone_number_id, m.phone) m.phone_number_id, m.phone, 'phone', kb.user_key
+      FROM unnest(msgs) m
+      JOIN wapipe.user_identifiers kb
+        ON kb.phone_number_id = m.phone_number_id AND kb.identifier = m.bsuid
+      WHERE m.phone IS NOT NULL AND m.bsuid IS NOT NULL AND m.group_id IS NULL
+        AND kb.user_key <> m.phone
+      ORDER BY m.phone_number_id, m.phone, m.pos
+      ON CONFLICT DO NOTHING;
+    ELSIF v_to_write AND NOT v_written THEN
+      -- What is known of each user (one row per key, its latest message): a new user is
+      -- inserted; a known one is written only when something changed (a no-op upsert
+      -- would still lock and WAL-log the row on every message).
+      INSERT INTO wapipe.users (phone_number_id, user_key, bsuid, parent_bsuid, phone, username,
+                                profile_name)
+      SELECT DISTINCT ON (m.phone_number_id, m.from_wa_id) m.phone_number_id, m.from_wa_id, m.bsuid,
+             m.parent_bsuid, m.phone, m.username, m.profile_name
+      FROM unnest(v_out) m
+      WHERE m.group_id IS NULL
+        AND (m.bsuid IS NOT NULL OR m.parent_bsuid IS NOT NULL OR m.username IS NOT NULL)
+      ORDER BY m.phone_number_id, m.from_wa_id, m.pos DESC
+      ON CONFLICT (phone_number_id, user_key) DO NOTHING;
+      UPDATE wapipe.users u
+      SET bsuid = coalesce(n.bsuid, u.bsuid), parent_bsuid = coalesce(n.parent_bsuid, u.parent_bsuid),
+          phone = coalesce(n.phone, u.phone), username = coalesce(n.username, u.username),
+          profile_name = coalesce(n.profile_name, u.profile_name), updated_at = now()
+      FROM (SELECT DISTINCT ON (m.phone_number_id, m.from_wa_id) m.*
+            FROM unnest(v_out) m
+            WHERE m.group_id IS NULL
+            ORDER BY m.phone_number_id, m.from_wa_id, m.pos DESC) n
+      WHERE u.phone_number_id = n.phone_number_id AND u.user_key = n.from_wa_id
+        AND wapipe._user_changes(n.bsuid, n.parent_bsuid, n.phone, n.username, n.profile_name,
+                                 u.bsuid, u.parent_bsuid, u.phone, u.username, u.profile_name);
+      v_written := true;
+    ELSE
+      EXIT;
+    END IF;
   END LOOP;
-
-  -- What is known of each user (one row per key): a new user is inserted; a known
-  -- one is written only when an attribute changed (a no-op upsert would still lock
-  -- and WAL-log the row on every message). A user known by phone alone is described
-  -- by the key itself and each message's contact: no row until a BSUID, parent BSUID
-  -- or username shows up (legacy traffic writes nothing more than before 2026).
-  INSERT INTO wapipe.users (phone_number_id, user_key, bsuid, parent_bsuid, phone, username,
-                            profile_name)
-  SELECT DISTINCT ON (m.phone_number_id, m.from_wa_id) m.phone_number_id, m.from_wa_id, m.bsuid,
-         m.parent_bsuid, m.phone, m.username, m.profile_name
-  FROM unnest(v_out) m
-  WHERE m.group_id IS NULL
-    AND (m.bsuid IS NOT NULL OR m.parent_bsuid IS NOT NULL OR m.username IS NOT NULL)
-  ORDER BY m.phone_number_id, m.from_wa_id, m.pos DESC
-  ON CONFLICT (phone_number_id, user_key) DO NOTHING;
-  UPDATE wapipe.users u
-  SET bsuid = coalesce(n.bsuid, u.bsuid), parent_bsuid = coalesce(n.parent_bsuid, u.parent_bsuid),
-      phone = coalesce(n.phone, u.phone), username = coalesce(n.username, u.username),
-      profile_name = coalesce(n.profile_name, u.profile_name), updated_at = now()
-  FROM (SELECT DISTINCT ON (m.phone_number_id, m.from_wa_id) m.*
-        FROM unnest(v_out) m
-        WHERE m.group_id IS NULL
-        ORDER BY m.phone_number_id, m.from_wa_id, m.pos DESC) n
-  WHERE u.phone_number_id = n.phone_number_id AND u.user_key = n.from_wa_id
-    AND ((n.bsuid IS NOT NULL AND n.bsuid IS DISTINCT FROM u.bsuid)
-      OR (n.parent_bsuid IS NOT NULL AND n.parent_bsuid IS DISTINCT FROM u.parent_bsuid)
-      OR (n.phone IS NOT NULL AND n.phone IS DISTINCT FROM u.phone)
-      OR (n.username IS NOT NULL AND n.username IS DISTINCT FROM u.username)
-      OR (n.profile_name IS NOT NULL AND n.profile_name IS DISTINCT FROM u.profile_name));
-
-  -- The identity the agent is told: every identifier known for the user now.
-  SELECT array_agg(ROW(
-      m.wamid, m.from_wa_id, m.message_type, m.phone_number_id, m.display_phone_number, m.wa_ts,
-      m.payload,
-      wapipe._with_identity(m.contact, m.from_wa_id, coalesce(m.bsuid, u.bsuid),
-        coalesce(m.parent_bsuid, u.parent_bsuid), coalesce(m.phone, u.phone),
-        coalesce(m.username, u.username), coalesce(m.profile_name, u.profile_name), m.group_id),
-      m.entry_pos, m.change_pos, m.message_pos, m.payload_ord, m.kind, m.phone, m.bsuid,
-      m.parent_bsuid, m.group_id, m.username, m.profile_name, m.pos)::wapipe.inbound_message
-    ORDER BY m.pos)
-  INTO v_out
-  FROM unnest(v_out) m
-  LEFT JOIN wapipe.users u ON u.phone_number_id = m.phone_number_id AND u.user_key = m.from_wa_id;
 
   RETURN coalesce(v_out, '{}');
 END

@@ -117,6 +117,7 @@ insert into grants_matrix (signature, roles) values
   ('wapipe._one_message_post(jsonb)', '{}'),
   ('wapipe._inbound_message_of(text,jsonb,jsonb,text,text,integer,integer,integer,integer,integer)', '{}'),
   ('wapipe._sender_contact(text,text,jsonb)', '{}'),
+  ('wapipe._user_changes(text,text,text,text,text,text,text,text,text,text)', '{}'),
   ('wapipe._outbox_held(bigint,text)', '{}'),
   ('wapipe._partition_is_past(regclass,timestamp with time zone)', '{}'),
   ('wapipe._raise_claim_lost(text)', '{}'),
