@@ -111,9 +111,6 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     was made wrote into a closed file once that stream was swapped and closed (a test's
     capture), and printed "--- Logging error ---" instead of the line."""
 
-    def __init__(self) -> None:
-        super().__init__()
-
     @property
     def stream(self) -> Any:
         return sys.stderr

@@ -262,6 +262,19 @@ COMMENT ON FUNCTION wapipe._with_identity(jsonb, text, text, text, text, text, t
 REVOKE ALL ON FUNCTION wapipe._with_identity(jsonb, text, text, text, text, text, text, text) FROM PUBLIC;
 
 
+-- wapipe._user_has_row: whether a user is described by more than its key, and so has a
+-- wapipe.users row: a BSUID, a parent BSUID or a username; returns true or false. A user
+-- known by phone alone is described by the key itself and each message's contact (legacy
+-- traffic writes nothing more than before 2026). A pure helper, inlined.
+CREATE OR REPLACE FUNCTION wapipe._user_has_row(bsuid text, parent_bsuid text, username text)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE
+RETURN bsuid IS NOT NULL OR parent_bsuid IS NOT NULL OR username IS NOT NULL;
+COMMENT ON FUNCTION wapipe._user_has_row(text, text, text) IS
+  'Private (pure, inlined): whether a user with these identifiers (bsuid, parent_bsuid, username) has a wapipe.users row (a user known by phone alone has none).';
+REVOKE ALL ON FUNCTION wapipe._user_has_row(text, text, text) FROM PUBLIC;
+
+
 -- wapipe._user_changes: whether a message tells something new about a known user (an
 -- identifier or name it carries that the user's row does not hold); returns true or false.
 -- The one text of that test: _identify_senders reads it to know whether to write the row,
@@ -366,7 +379,7 @@ BEGIN
            -- a user described by more than the key: a row to create, or one that changes
            bool_or(m.group_id IS NULL
                    AND CASE WHEN u.user_key IS NULL
-                            THEN m.bsuid IS NOT NULL OR m.parent_bsuid IS NOT NULL OR m.username IS NOT NULL
+                            THEN wapipe._user_has_row(m.bsuid, m.parent_bsuid, m.username)
                             ELSE wapipe._user_changes(m.bsuid, m.parent_bsuid, m.phone, m.username,
                                    m.profile_name, u.bsuid, u.parent_bsuid, u.phone, u.username,
                                    u.profile_name) END)
@@ -420,7 +433,7 @@ BEGIN
              m.parent_bsuid, m.phone, m.username, m.profile_name
       FROM unnest(v_out) m
       WHERE m.group_id IS NULL
-        AND (m.bsuid IS NOT NULL OR m.parent_bsuid IS NOT NULL OR m.username IS NOT NULL)
+        AND wapipe._user_has_row(m.bsuid, m.parent_bsuid, m.username)
       ORDER BY m.phone_number_id, m.from_wa_id, m.pos DESC
       ON CONFLICT (phone_number_id, user_key) DO NOTHING;
       UPDATE wapipe.users u

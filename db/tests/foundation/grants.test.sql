@@ -118,6 +118,7 @@ insert into grants_matrix (signature, roles) values
   ('wapipe._inbound_message_of(text,jsonb,jsonb,text,text,integer,integer,integer,integer,integer)', '{}'),
   ('wapipe._sender_contact(text,text,jsonb)', '{}'),
   ('wapipe._user_changes(text,text,text,text,text,text,text,text,text,text)', '{}'),
+  ('wapipe._user_has_row(text,text,text)', '{}'),
   ('wapipe._outbox_held(bigint,text)', '{}'),
   ('wapipe._partition_is_past(regclass,timestamp with time zone)', '{}'),
   ('wapipe._raise_claim_lost(text)', '{}'),

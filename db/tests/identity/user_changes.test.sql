@@ -2,12 +2,18 @@
 -- carries an identifier or name the user's row does not hold; an absent one changes nothing.
 -- And what follows from it in the ingest: a row written only then, and one reading otherwise.
 begin;
-select plan(9);
+select plan(11);
 select wapipe_tests.reset();
 
 select unalike(wapipe_tests.plan_of($$ select wapipe._user_changes(g::text, null, null, null, null,
                                          'x', null, null, null, null) from generate_series(1, 2) g $$),
   '%_user_changes%', '_user_changes is inlined');
+select unalike(wapipe_tests.plan_of($$ select wapipe._user_has_row(g::text, null, null)
+                                  from generate_series(1, 2) g $$),
+  '%_user_has_row%', '_user_has_row is inlined');
+select is(array[wapipe._user_has_row(null, null, null), wapipe._user_has_row(null, 'RW.P', null),
+                wapipe._user_has_row(null, null, '@a')],
+  array[false, true, true], 'a row for a BSUID, parent BSUID or username user; none by phone alone');
 select is(wapipe._user_changes('RW.1', null, null, null, null, 'RW.1', null, '250700000001', '@a', 'A'),
   false, 'the same BSUID, nothing else said: no change');
 select is(wapipe._user_changes(null, null, null, null, null, 'RW.1', 'RW.P', '250700000001', '@a', 'A'),
