@@ -46,6 +46,14 @@ def test_pg_cron_launcher_runs_on_its_database(test_dbs: ScratchDatabases) -> No
         assert c.execute("SHOW shared_preload_libraries").fetchone() == ("pg_cron",)
 
 
+def test_new_wal_segments_are_not_zero_filled(conn: psycopg.Connection[Any]) -> None:
+    """The embedded cluster creates a WAL segment by writing its last byte, not 16 MB of
+    zeros in the commit path (the ingress's p99 tail: wapipe/cluster.py)."""
+    assert conn.execute("SHOW wal_init_zero").fetchone() == ("off",)
+    row = conn.execute("SELECT source FROM pg_settings WHERE name = 'wal_init_zero'").fetchone()
+    assert row == ("configuration file",)
+
+
 def test_pgmq_round_trip(conn: psycopg.Connection[Any]) -> None:
     conn.execute("SELECT pgmq.create('roundtrip')")
     conn.execute("""SELECT pgmq.send('roundtrip', '{"hello": "world"}'::jsonb)""")
