@@ -61,7 +61,24 @@ def test_503_from_every_endpoint_mid_traffic_waits_instead_of_dead_lettering(
 
         for fake in (agent, second):
             fake.status, fake.healthy = 200, True
-        wait_for(lambda: count(conn, "SELECT count(*) FROM wapipe.outbox") == 30, 60, "every reply")
+        # The drain's documented bound, not a guess: a deferred message comes back at the
+        # next health check (health_interval_seconds, 30 s) or, had the shared breaker
+        # opened, after the agent breaker's open_seconds (120 s); a margin on top. The wait
+        # ends as soon as every reply is there (60 s once timed out in a fresh-clone run).
+        try:
+            wait_for(
+                lambda: count(conn, "SELECT count(*) FROM wapipe.outbox") == 30,
+                30 + 120 + 30,
+                "every reply",
+            )
+        except AssertionError as exc:
+            state = conn.execute(
+                "SELECT status, deferrals, attempts, next_attempt_at - now(), waiting_for"
+                " FROM wapipe.processed_messages WHERE from_wa_id LIKE '2507886%%'"
+                " AND status <> 'done'"
+            ).fetchall()
+            breakers = conn.execute("SELECT * FROM wapipe.circuit_breaker_status").fetchall()
+            raise AssertionError(f"{exc}; not done: {state}; breakers: {breakers}") from exc
         assert count(conn, "SELECT count(*) FROM wapipe.dead_letters") == 0
         assert count(conn, "SELECT count(DISTINCT source_key) FROM wapipe.outbox") == 30
     finally:
