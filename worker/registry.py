@@ -51,6 +51,9 @@ DOWN_RECHECK_SECONDS = 5.0
 # Successes while closed are recorded at most this late (failures and half-open
 # trials at once): a failure is what trips a breaker, and every call recorded one
 # by one made the breaker's per-second bucket row the hottest lock of the worker.
+# A failure records its service's waiting successes first, so the failure rate it is
+# judged by counts every call that came before it (a burst of failures just after a
+# second of successes must not see a window without them and open the breaker).
 SUCCESS_FLUSH_SECONDS = 1.0
 
 
@@ -219,8 +222,14 @@ class ServiceRegistry:
             self._flusher.cancel()
         await self.flush_successes()
 
-    async def flush_successes(self) -> None:
-        pending, self._successes = self._successes, {}
+    async def flush_successes(self, service: str | None = None) -> None:
+        """Record the successes waiting for their flush: every service's, or one's."""
+        if service is None:
+            pending, self._successes = self._successes, {}
+        else:
+            pending = {k: v for k, v in self._successes.items() if k[0] == service}
+            for key in pending:
+                del self._successes[key]
         for (name, endpoint), durations in pending.items():
             try:
                 await self.store.breaker_record_successes(name, endpoint, durations)
@@ -233,6 +242,8 @@ class ServiceRegistry:
     async def _record(
         self, name: str, ok: bool, took_ms: int, endpoint: str, error: str | None
     ) -> None:
+        if not ok:
+            await self.flush_successes(name)
         try:
             state = await self.store.breaker_record(name, ok, took_ms, endpoint, error)
         except StoreUnavailable:
