@@ -34,6 +34,7 @@ from worker.config import ServiceConfig, WorkerConfig
 from worker.errors import AgentError, ServiceUnavailable, StoreUnavailable
 from worker.metrics import WorkerMetrics
 from worker.store import Store
+from worker.success_batch import SuccessBatch
 
 T = TypeVar("T")
 log = get_logger("worker.registry")
@@ -48,13 +49,6 @@ ON_DEMAND_RECHECK_SECONDS = 2.0
 # waiting for the service come back at the next check), for one GET every few
 # seconds to an endpoint that is down anyway.
 DOWN_RECHECK_SECONDS = 5.0
-# Successes while closed are recorded at most this late (failures and half-open
-# trials at once): a failure is what trips a breaker, and every call recorded one
-# by one made the breaker's per-second bucket row the hottest lock of the worker.
-# A failure records its service's waiting successes first, so the failure rate it is
-# judged by counts every call that came before it (a burst of failures just after a
-# second of successes must not see a window without them and open the breaker).
-SUCCESS_FLUSH_SECONDS = 1.0
 
 
 @dataclass
@@ -108,8 +102,8 @@ class ServiceRegistry:
             if svc.in_process:
                 in_process_agent(svc.endpoints[0])
         self.metrics.known_breakers(self.services)
-        self._successes: dict[tuple[str, str], list[int]] = {}
-        self._flusher: asyncio.Task[None] | None = None
+        # successes while closed, recorded in batches (worker.success_batch)
+        self._successes = SuccessBatch(self._record_successes)
 
     def service(self, name: str) -> Service:
         return self.services[name]
@@ -205,36 +199,20 @@ class ServiceRegistry:
             took = int((time.monotonic() - started) * 1000)
             self._observe_call(name, endpoint.url, "ok", started)
             if state == "closed":
-                self._successes.setdefault((name, endpoint.url), []).append(took)
-                if self._flusher is None or self._flusher.done():
-                    self._flusher = asyncio.create_task(self._flush_later())
+                self._successes.add(name, endpoint.url, took)
             else:  # a half-open trial: its success may close the breaker now
                 await self._record(name, True, took, endpoint.url, None)
             return result
 
-    async def _flush_later(self) -> None:
-        await asyncio.sleep(SUCCESS_FLUSH_SECONDS)
-        await self.flush_successes()
-
     async def close(self) -> None:
         """Record the successes still waiting for their flush, now; no flush comes later."""
-        if self._flusher is not None:
-            self._flusher.cancel()
-        await self.flush_successes()
+        await self._successes.aclose()
 
-    async def flush_successes(self, service: str | None = None) -> None:
-        """Record the successes waiting for their flush: every service's, or one's."""
-        if service is None:
-            pending, self._successes = self._successes, {}
-        else:
-            pending = {k: v for k, v in self._successes.items() if k[0] == service}
-            for key in pending:
-                del self._successes[key]
-        for (name, endpoint), durations in pending.items():
-            try:
-                await self.store.breaker_record_successes(name, endpoint, durations)
-            except StoreUnavailable:
-                log.warning("breaker_record_failed", service=name, calls=len(durations))
+    async def _record_successes(self, name: str, endpoint: str, durations: list[int]) -> None:
+        try:
+            await self.store.breaker_record_successes(name, endpoint, durations)
+        except StoreUnavailable:
+            log.warning("breaker_record_failed", service=name, calls=len(durations))
 
     def _observe_call(self, name: str, endpoint: str, result: str, started: float) -> None:
         self.metrics.agent_call(name, endpoint, result, time.monotonic() - started)
@@ -243,7 +221,7 @@ class ServiceRegistry:
         self, name: str, ok: bool, took_ms: int, endpoint: str, error: str | None
     ) -> None:
         if not ok:
-            await self.flush_successes(name)
+            await self._successes.before_failure(name)
         try:
             state = await self.store.breaker_record(name, ok, took_ms, endpoint, error)
         except StoreUnavailable:

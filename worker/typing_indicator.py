@@ -66,13 +66,13 @@ from worker.config import ServiceConfig, TypingConfig
 from worker.graph import GraphCalls, Outcome, SendResult, mask_recipient, pacing_bucket
 from worker.metrics import WorkerMetrics
 from worker.store import ClaimedMessage
+from worker.success_batch import SuccessBatch
 
 log = get_logger("worker.typing")
 _INFO = logging.getLogger("worker.typing")
 
 BREAKER_NAME = "whatsapp-graph"  # the sender's (worker.sender.BREAKER_NAME)
 ENDPOINT = "/{phone_number_id}/messages"
-SUCCESS_FLUSH_SECONDS = 1.0
 # Reservoir: a token taken ahead and not spent within this lapses; tokens held ahead are
 # the calls of the last AHEAD_SECONDS (a refill's round trip on a loaded machine, and
 # quick to follow a burst's start), at most half the bucket's capacity (the sender's
@@ -129,8 +129,8 @@ class TypingIndicator:
         self.metrics = metrics or WorkerMetrics()
         self.breaker_name = breaker_name
         self._tasks: set[asyncio.Task[None]] = set()
-        self._successes: list[int] = []
-        self._flusher: asyncio.Task[None] | None = None
+        # successes while closed, recorded in batches (worker.success_batch)
+        self._successes = SuccessBatch(self._record_successes)
         self._outcomes = {o: self.metrics.typing_indicators.labels(o) for o in _OUTCOMES}
         self._reservoirs: dict[str, Reservoir] = {}
 
@@ -281,17 +281,17 @@ class TypingIndicator:
         return str(verdict), int(granted), int(retry_after_ms)
 
     async def _record(self, result: SendResult) -> None:
-        """A failure counts against the breaker when a send's would, now; a success is
-        batched (SUCCESS_FLUSH_SECONDS): sends and typing share the breaker's rate."""
+        """A failure counts against the breaker when a send's would, now, after the
+        successes waiting for their batch (worker.success_batch): sends and typing share
+        the breaker's rate."""
         if result.breaker_ok:
             if result.outcome is Outcome.SENT:
-                self._successes.append(result.duration_ms)
-                if self._flusher is None or self._flusher.done():
-                    self._flusher = asyncio.create_task(self._flush_later())
+                self._successes.add(self.breaker_name, ENDPOINT, result.duration_ms)
             return
         for reservoir in self._reservoirs.values():
             reservoir.empty()  # the breaker may open now: the next call reads it again
         assert self.pool is not None
+        await self._successes.before_failure(self.breaker_name)
         await db.call(
             self.pool,
             queries.BREAKER_RECORD,
@@ -305,23 +305,18 @@ class TypingIndicator:
             retry=db.ONCE,
         )
 
-    async def _flush_later(self) -> None:
-        await asyncio.sleep(SUCCESS_FLUSH_SECONDS)
-        await self.flush()
-
-    async def flush(self) -> None:
-        durations, self._successes = self._successes, []
-        if not durations or self.pool is None:
+    async def _record_successes(self, name: str, endpoint: str, durations: list[int]) -> None:
+        if self.pool is None:
             return
         try:
             await db.call(
                 self.pool,
                 queries.BREAKER_RECORD_SUCCESSES,
-                {"name": self.breaker_name, "durations_ms": durations, "endpoint": ENDPOINT},
+                {"name": name, "durations_ms": durations, "endpoint": endpoint},
                 retry=db.ONCE,
             )
         except (DatabaseUnavailable, DatabaseRefusal, psycopg.Error) as exc:
-            log.warning("breaker_record_failed", service=self.breaker_name, error=db.reason(exc))
+            log.warning("breaker_record_failed", service=name, error=db.reason(exc))
 
     async def aclose(self) -> None:
         """Cancel the calls still running (the worker stops) and close the client."""
@@ -330,12 +325,10 @@ class TypingIndicator:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        if self._flusher is not None:
-            self._flusher.cancel()
         for reservoir in self._reservoirs.values():
             await reservoir.aclose()
         with contextlib.suppress(Exception):
-            await self.flush()
+            await self._successes.aclose()
         if self.calls is not None:
             await self.calls.aclose()
         if self.pool is not None and not self.pool.closed:

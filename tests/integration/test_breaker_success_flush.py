@@ -1,12 +1,13 @@
 """The shared breaker judges a failure with every call that came before it.
 
 Successes while the breaker is closed are recorded in batches, at most a second late
-(worker/registry.py, SUCCESS_FLUSH_SECONDS). A failure records its service's waiting
-successes first: a burst of failures just after a second of successes is judged against
-a window that holds them. Before, the failures could reach the database first, see a
-window without the successes (100 % failures) and open the breaker for every worker
-(found by a fresh-clone run of tests/faults/test_agent_503_defers.py, whose drain then
-waited out the agent breaker's 120 s).
+(worker.success_batch, used by the agent registry and the typing indicator). A failure
+records its breaker's waiting successes first: a burst of failures just after a second
+of successes is judged against a window that holds them. Before, the failures could
+reach the database first, see a window without the successes (100 % failures) and open
+the breaker for every worker (found by a fresh-clone run of
+tests/faults/test_agent_503_defers.py, whose drain then waited out the agent breaker's
+120 s).
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ from typing import Any
 
 import httpx
 import psycopg
+from psycopg_pool import AsyncConnectionPool
 
-from worker.config import ServiceConfig, WorkerConfig
+from worker.config import ServiceConfig, TypingConfig, WorkerConfig
 from worker.errors import AgentError
+from worker.graph import Outcome, SendResult
 from worker.registry import ServiceRegistry
 from worker.store import Store
+from worker.typing_indicator import BREAKER_NAME, TypingIndicator
 
 SERVICE = "flushed"
 
@@ -84,3 +88,37 @@ def test_failures_alone_still_open_it(db_url: str) -> None:
     states = asyncio.run(_calls(db_url, successes=0, failures=12))
     assert states[-1] == "open"
     assert "closed" in states  # below min_calls it stays closed
+
+
+async def _typing_calls(url: str, successes: int, failures: int) -> list[str]:
+    """Typing indicator calls' outcomes as the worker records them (sent, then Graph API
+    5xx); the shared Graph API breaker's state after each failure."""
+    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(url, min_size=1, max_size=2, open=False)
+    await pool.open()
+    typing = TypingIndicator(calls=None, pool=pool, config=TypingConfig())
+    states: list[str] = []
+    try:
+        for _ in range(successes):
+            await typing._record(SendResult(Outcome.SENT, 40))
+        for _ in range(failures):
+            await typing._record(SendResult(Outcome.RETRY, 40, http_status=503))
+            async with pool.connection() as c:
+                row = await (
+                    await c.execute("SELECT wapipe.breaker_allow(%s)", (BREAKER_NAME,))
+                ).fetchone()
+            assert row is not None
+            states.append(str(row[0]))
+    finally:
+        await typing.aclose()
+    return states
+
+
+def test_typing_failures_after_a_second_of_sends_do_not_open_the_graph_breaker(
+    db_url: str,
+) -> None:
+    # the Graph API breaker (standard kind): 50 % once 10 calls are in the window
+    assert asyncio.run(_typing_calls(db_url, successes=20, failures=12)) == ["closed"] * 12
+
+
+def test_typing_failures_alone_still_open_it(db_url: str) -> None:
+    assert asyncio.run(_typing_calls(db_url, successes=0, failures=12))[-1] == "open"
