@@ -18,7 +18,6 @@ from typing import Any
 
 import httpx
 import psycopg
-from psycopg_pool import AsyncConnectionPool
 
 from worker.config import ServiceConfig, TypingConfig, WorkerConfig
 from worker.errors import AgentError
@@ -93,23 +92,18 @@ def test_failures_alone_still_open_it(db_url: str) -> None:
 async def _typing_calls(url: str, successes: int, failures: int) -> list[str]:
     """Typing indicator calls' outcomes as the worker records them (sent, then Graph API
     5xx); the shared Graph API breaker's state after each failure."""
-    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(url, min_size=1, max_size=2, open=False)
-    await pool.open()
-    typing = TypingIndicator(calls=None, pool=pool, config=TypingConfig())
+    store = Store(url, min_size=1, max_size=2, name="test")
+    await store.open()
+    typing = TypingIndicator(calls=None, pool=store.pool, config=TypingConfig())
     states: list[str] = []
     try:
         for _ in range(successes):
             await typing._record(SendResult(Outcome.SENT, 40))
         for _ in range(failures):
             await typing._record(SendResult(Outcome.RETRY, 40, http_status=503))
-            async with pool.connection() as c:
-                row = await (
-                    await c.execute("SELECT wapipe.breaker_allow(%s)", (BREAKER_NAME,))
-                ).fetchone()
-            assert row is not None
-            states.append(str(row[0]))
+            states.append(await store.breaker_allow(BREAKER_NAME))
     finally:
-        await typing.aclose()
+        await typing.aclose()  # closes the pool it was given
     return states
 
 
